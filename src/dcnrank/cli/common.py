@@ -1,0 +1,41 @@
+"""Pieces every subcommand shares: common flags and the seed-style results table."""
+
+from __future__ import annotations
+
+import argparse
+
+from dcnrank.experiments.result import ExperimentResult
+from dcnrank.experiments.seed_reference import SEED_RESULTS
+
+
+def add_run_flags(parser: argparse.ArgumentParser, out: str) -> None:
+    """`--seed`, `--out`, `--quiet`: what every experiment command takes."""
+    parser.add_argument("--seed", type=int, default=0, help="seeds data and trials (default: 0)")
+    parser.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def results_table(result: ExperimentResult, labels: dict[str, str]) -> str:
+    """Our RMSE (mean ± std over trials), #params and time beside the seed's figures."""
+    seed = SEED_RESULTS.get(result.experiment, {})
+    rows = [("model", "RMSE (ours)", "#params", "seconds", "seed RMSE", "seed #params")]
+    for name, m in result.models.items():
+        ours = f"{m.rmse_mean:.5f}" + (f" ± {m.rmse_std:.5f}" if len(m.rmse) > 1 else "")
+        if name in seed:
+            mean, std, params = seed[name]
+            theirs = f"{mean:.5f}" + (f" ± {std:.5f}" if std is not None else "")
+            their_params = f"{params:,}"
+        else:
+            theirs = their_params = "-"
+        rows.append((labels.get(name, name), ours, f"{m.params:,}", f"{m.seconds:.1f}", theirs, their_params))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,7 @@
+"""Pure `torch.nn.Module` building blocks: no I/O, no training logic."""
+
+from dcnrank.layers.dense import Dense
+from dcnrank.layers.feature_cross import FeatureCross
+from dcnrank.layers.mlp import MLP
+
+__all__ = ["Dense", "FeatureCross", "MLP"]

@@ -1,0 +1,145 @@
+"""`DCN`: input layer → cross and/or deep network → a one-unit linear head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from dcnrank.layers.dense import Dense
+from dcnrank.layers.mlp import MLP
+from dcnrank.models.config import DCNConfig
+from dcnrank.models.cross_network import CrossNetwork
+from dcnrank.models.feature_embedding import FeatureEmbedding
+
+
+class DCN(nn.Module):
+    """A Deep & Cross Network that scores one row with one number.
+
+    `inputs` maps a batch to `x0` of width `d` (a `FeatureEmbedding` for
+    categorical data, `nn.Identity` for dense features such as the toy's), then
+
+    - stacked:    `head(deep(cross(x0)))`
+    - parallel:   `head([cross(x0), deep(x0)])`
+    - cross_only: `head(cross(x0))`
+    - deep_only:  `head(deep(x0))`
+
+    The cross and deep networks are passed in, so any cross network with an
+    `out_features` attribute (full rank, low rank, a custom one) fits.
+
+    Args:
+        inputs: module mapping a batch to `(B, in_features)`.
+        in_features: int, width `d` of `inputs`' output.
+        cross: the cross network, or None.
+        deep: the deep network (`MLP`), or None.
+        structure: one of `"stacked"`, `"parallel"`, `"cross_only"`, `"deep_only"`.
+
+    Shape:
+        input: whatever `inputs` takes with batch `B`; output `(B,)`.
+
+    Example:
+        >>> model = build_dcn(DCNConfig(embedding_dim=4, deep_units=(8,)), vocabulary_sizes=[5, 3])
+        >>> model(torch.tensor([[1, 2], [0, 0]])).shape
+        torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        inputs: nn.Module,
+        in_features: int,
+        cross: nn.Module | None,
+        deep: MLP | None,
+        structure: str,
+    ) -> None:
+        super().__init__()
+        wants_cross = structure in ("stacked", "parallel", "cross_only")
+        wants_deep = structure in ("stacked", "parallel", "deep_only")
+        if (cross is not None) != wants_cross or (deep is not None) != wants_deep:
+            raise ValueError(
+                f"structure={structure!r} needs cross={'a module' if wants_cross else 'None'} and "
+                f"deep={'a module' if wants_deep else 'None'}. "
+                f"Received: cross={type(cross).__name__}, deep={type(deep).__name__}"
+            )
+        self.inputs = inputs
+        self.cross = cross
+        self.deep = deep
+        self.structure = structure
+        if structure == "stacked":
+            head_in = deep.out_features  # type: ignore[union-attr]
+        elif structure == "parallel":
+            head_in = cross.out_features + deep.out_features  # type: ignore[union-attr]
+        elif structure == "cross_only":
+            head_in = cross.out_features  # type: ignore[union-attr]
+        else:
+            head_in = deep.out_features  # type: ignore[union-attr]
+        self.in_features = in_features
+        self.head = Dense(head_in, 1)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        x0 = self.inputs(batch)  # (B, d)
+        if self.structure == "stacked":
+            h = self.deep(self.cross(x0))  # type: ignore[misc]  # (B, units[-1])
+        elif self.structure == "parallel":
+            h = torch.cat([self.cross(x0), self.deep(x0)], dim=-1)  # type: ignore[misc]  # (B, d + units[-1])
+        elif self.structure == "cross_only":
+            h = self.cross(x0)  # type: ignore[misc]  # (B, d)
+        else:
+            h = self.deep(x0)  # type: ignore[misc]  # (B, units[-1])
+        return self.head(h).squeeze(-1)  # (B,)
+
+    def first_cross_layer(self):  # noqa: ANN201 - FeatureCross, imported lazily by explain/
+        """The first `FeatureCross` of the cross network, for explanations."""
+        if self.cross is None:
+            raise ValueError("this model has no cross network (structure='deep_only')")
+        return self.cross.layers[0]
+
+
+def build_dcn(
+    config: DCNConfig,
+    vocabulary_sizes: Sequence[int] | None = None,
+    dense_features: int | None = None,
+) -> DCN:
+    """Build a DCN from its config and its inputs.
+
+    Args:
+        config: the architecture.
+        vocabulary_sizes: per categorical feature, its table size including the
+            OOV row; the model then takes `(B, F)` integer indices.
+        dense_features: instead of vocabularies, the number of float inputs;
+            the model then takes `(B, dense_features)` floats (the toy).
+
+    Returns:
+        A freshly initialised `DCN` (Keras' initialisers).
+
+    Raises:
+        ValueError: unless exactly one of `vocabulary_sizes`, `dense_features` is given.
+    """
+    if (vocabulary_sizes is None) == (dense_features is None):
+        raise ValueError(
+            "Give exactly one of `vocabulary_sizes` and `dense_features`. "
+            f"Received: vocabulary_sizes={vocabulary_sizes!r}, dense_features={dense_features!r}"
+        )
+    inputs: nn.Module
+    if vocabulary_sizes is not None:
+        inputs = FeatureEmbedding(vocabulary_sizes, config.embedding_dim)
+        width = inputs.out_features
+    else:
+        if isinstance(dense_features, bool) or not isinstance(dense_features, int) or dense_features < 1:
+            raise ValueError(
+                f"`dense_features` must be a positive int. Received: dense_features={dense_features!r}"
+            )
+        inputs = nn.Identity()
+        width = dense_features
+    cross = (
+        CrossNetwork(width, config.num_cross_layers, config.projection_dim, config.diag_scale)
+        if config.uses_cross
+        else None
+    )
+    deep = MLP(width, config.deep_units, config.dropout) if config.uses_deep else None
+    return DCN(inputs, width, cross, deep, config.structure)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars, as Keras' `count_params()` reports them."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

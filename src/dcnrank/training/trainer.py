@@ -1,0 +1,177 @@
+"""`Trainer`: fits any `(B, ...) -> (B,)` model on in-memory tensors."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from dcnrank.training.metrics import mae, rmse
+from dcnrank.training.optimizer import KerasAdamW
+from dcnrank.training.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the defaults are the seed's (Keras AdamW, lr 0.01, batch 1024).
+
+    Args:
+        learning_rate: float > 0. Defaults to 0.01.
+        epochs: int ≥ 1. Defaults to 10.
+        batch_size: int ≥ 1. Defaults to 1024.
+        weight_decay: float ≥ 0, decoupled, on every parameter. Defaults to 0.004.
+        beta_1, beta_2, epsilon: Adam's constants, Keras' defaults.
+        shuffle: bool, reshuffle the rows every epoch. Defaults to `False`: the
+            seed's fixed batch order (its data is shuffled once, then cached).
+        seed: int, seeds the per-epoch shuffles. Defaults to 0.
+        eval_batch_size: int, rows per forward pass when evaluating.
+    """
+
+    learning_rate: float = 0.01
+    epochs: int = 10
+    batch_size: int = 1024
+    weight_decay: float = 0.004
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    shuffle: bool = False
+    seed: int = 0
+    eval_batch_size: int = 16384
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    """Per-epoch records: `epochs[i]` holds `loss` (mean training batch loss),
+    `seconds`, and validation metrics when a validation set was given."""
+
+    epochs: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def loss(self) -> list[float]:
+        return [e["loss"] for e in self.epochs]
+
+
+def mse_loss(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.mse_loss(predictions, labels)
+
+
+class Trainer:
+    """Trains and evaluates a model on tensors; knows nothing about DCNs.
+
+    Batches are contiguous slices of the data (or one index gather per batch
+    when shuffling), so there is no per-row Python work.
+
+    Args:
+        config: the training settings.
+        loss_fn: `(predictions, labels) -> scalar`. Defaults to MSE.
+        progress: show a bar (`None`: only on a terminal).
+        desc: label of the progress bar.
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+        >>> x, y = torch.randn(64, 2), torch.randn(64)
+        >>> history = Trainer(TrainConfig(epochs=2, batch_size=16)).fit(model, x, y)
+        >>> len(history.epochs)
+        2
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        loss_fn: LossFn = mse_loss,
+        progress: bool | None = False,
+        desc: str = "train",
+    ) -> None:
+        self.config = config or TrainConfig()
+        self.loss_fn = loss_fn
+        self.progress = progress
+        self.desc = desc
+
+    def make_optimizer(self, model: nn.Module) -> KerasAdamW:
+        c = self.config
+        return KerasAdamW(
+            model.parameters(),
+            lr=c.learning_rate,
+            beta_1=c.beta_1,
+            beta_2=c.beta_2,
+            epsilon=c.epsilon,
+            weight_decay=c.weight_decay,
+        )
+
+    def fit(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> History:
+        """Train `model` in place on rows `x` with labels `y`; returns the history."""
+        if len(x) != len(y):
+            raise ValueError(f"`x` and `y` must have the same rows. Received: {len(x)} and {len(y)}")
+        if len(x) == 0:
+            raise ValueError("`x` must not be empty. Received: 0 rows")
+        c = self.config
+        optimizer = self.make_optimizer(model)
+        generator = torch.Generator().manual_seed(c.seed)
+        n = len(x)
+        starts = range(0, n, c.batch_size)
+        history = History()
+        for epoch in progress_bar(range(c.epochs), total=c.epochs, desc=self.desc, enabled=self.progress):
+            began = time.perf_counter()
+            order = torch.randperm(n, generator=generator) if c.shuffle else None
+            model.train()
+            total = torch.zeros((), dtype=torch.float64)
+            for start in starts:
+                if order is None:
+                    xb, yb = x[start : start + c.batch_size], y[start : start + c.batch_size]
+                else:
+                    index = order[start : start + c.batch_size]
+                    xb, yb = x[index], y[index]
+                loss = self.loss_fn(model(xb), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+            record = {"epoch": epoch + 1, "loss": float(total) / len(starts)}
+            if validation is not None:
+                record.update({f"val_{k}": v for k, v in self.evaluate(model, *validation).items()})
+            record["seconds"] = time.perf_counter() - began
+            history.epochs.append(record)
+            log.debug("epoch %d: %s", epoch + 1, record)
+        return history
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Model outputs for every row of `x`, in order, as a `(N,)` tensor."""
+        model.eval()
+        step = self.config.eval_batch_size
+        return torch.cat([model(x[i : i + step]) for i in range(0, len(x), step)])
+
+    def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """`loss`, `rmse` and `mae` of `model` on `(x, y)`."""
+        predictions = self.predict(model, x)
+        return {
+            "loss": float(self.loss_fn(predictions, y)),
+            "rmse": rmse(predictions, y),
+            "mae": mae(predictions, y),
+        }
