@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from dcnrank import __version__
-from dcnrank.cli import toy
+from dcnrank.cli import demo, movielens, toy
 
-SUBCOMMANDS = (toy,)
+SUBCOMMANDS = (toy, movielens, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
