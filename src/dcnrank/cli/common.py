@@ -13,6 +13,14 @@ def add_run_flags(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seeds data and trials (default: 0)")
     parser.add_argument("--out", default=out, help=f"output folder (default: {out})")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32",
+        help="fp32 (default) or bf16 matrix products (autocast; weights stay fp32)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sequential", action="store_true",
+        help="train trials one after another instead of stacked together (same numbers, slower)",
+    )  # fmt: skip
 
 
 def positive_int(text: str) -> int:

@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         split=args.split,
         vocab=args.vocab,
         seed=args.seed,
+        precision=args.precision,
+        vectorize=not args.sequential,
         progress=False if args.quiet else None,
     )
     out = Path(args.out)

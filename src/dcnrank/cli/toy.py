@@ -48,7 +48,10 @@ def write_toy_outputs(result: ExperimentResult, out: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_toy(epochs=args.epochs, trials=args.trials, seed=args.seed, progress=None if not args.quiet else False)
+    result = run_toy(epochs=args.epochs, trials=args.trials, seed=args.seed, precision=args.precision,
+        vectorize=not args.sequential,
+        progress=None if not args.quiet else False,
+    )
     out = Path(args.out)
     paths = write_toy_outputs(result, out)
     print(results_table(result, LABELS))

@@ -82,6 +82,8 @@ def run_movielens(
     seed: int = 0,
     models: tuple[str, ...] = tuple(MOVIELENS_MODELS),
     max_train_rows: int | None = None,
+    precision: str = "fp32",
+    vectorize: bool = True,
     progress: bool | None = False,
 ) -> ExperimentResult:
     """Train the seed's three models `trials` times each on MovieLens 100K.
@@ -96,6 +98,9 @@ def run_movielens(
         models: which of `cross`, `cross_low_rank`, `deep` to train.
         max_train_rows: keep only the first rows of the training split (for
             quick checks); None keeps all.
+        precision: `"fp32"` or `"bf16"` (matrix products under autocast).
+        vectorize: train all trials of a model together (`StackedTrainer`);
+            `False` trains them one after another. Same numbers either way.
         progress: show progress bars (`None`: on a terminal only).
 
     Returns:
@@ -113,7 +118,7 @@ def run_movielens(
     if max_train_rows is not None:
         train = train.take(np.arange(min(max_train_rows, len(train))))
         info["n_train"] = len(train)
-    config = replace(MOVIELENS_TRAIN, epochs=epochs)
+    config = replace(MOVIELENS_TRAIN, epochs=epochs, precision=precision)
     results, trained = {}, {}
     for name in models:
         model_config = MOVIELENS_MODELS[name]
@@ -126,6 +131,7 @@ def run_movielens(
             trials,
             seed,
             progress,
+            vectorize,
         )
     info["feature_names"] = list(train.feature_names)
     return ExperimentResult(
@@ -133,6 +139,7 @@ def run_movielens(
         config={
             "trials": trials,
             "seed": seed,
+            "vectorize": vectorize,
             "train": config.to_dict(),
             "models": {name: MOVIELENS_MODELS[name].to_dict() for name in models},
         },

@@ -65,6 +65,8 @@ def run_toy(
     num_rows: int = 100_000,
     num_train: int = 90_000,
     models: tuple[str, ...] = tuple(TOY_MODELS),
+    precision: str = "fp32",
+    vectorize: bool = True,
     progress: bool | None = False,
 ) -> ExperimentResult:
     """Train the seed's cross and deep networks on mixer data and test them.
@@ -77,6 +79,9 @@ def run_toy(
         seed: int, seeds the data and every trial.
         num_rows, num_train: data size and training rows.
         models: which of "cross" and "deep" to train. Defaults to both.
+        precision: `"fp32"` or `"bf16"` (matrix products under autocast).
+        vectorize: train all trials of a model together (`StackedTrainer`);
+            `False` trains them one after another. Same numbers either way.
         progress: show progress bars (`None`: on a terminal only).
 
     Returns:
@@ -93,7 +98,7 @@ def run_toy(
     began = time.perf_counter()
     x, y = mixer_data(num_rows, seed)
     train, test = (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
-    config = replace(TOY_TRAIN, epochs=epochs)
+    config = replace(TOY_TRAIN, epochs=epochs, precision=precision)
     results, trained = {}, {}
     for name in models:
         model_config = TOY_MODELS[name]
@@ -106,6 +111,7 @@ def run_toy(
             trials,
             seed,
             progress,
+            vectorize,
         )
     return ExperimentResult(
         experiment="toy",
@@ -114,6 +120,7 @@ def run_toy(
             "num_train": num_train,
             "trials": trials,
             "seed": seed,
+            "vectorize": vectorize,
             "train": config.to_dict(),
             "models": {name: TOY_MODELS[name].to_dict() for name in models},
         },

@@ -17,6 +17,8 @@ from dcnrank.training.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = ("fp32", "bf16")
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -34,6 +36,8 @@ class TrainConfig:
             seed's fixed batch order (its data is shuffled once, then cached).
         seed: int, seeds the per-epoch shuffles. Defaults to 0.
         eval_batch_size: int, rows per forward pass when evaluating.
+        precision: `"fp32"` (default) or `"bf16"`: matrix products in bfloat16
+            under `torch.autocast`, weights, optimizer state and loss in fp32.
     """
 
     learning_rate: float = 0.01
@@ -46,8 +50,13 @@ class TrainConfig:
     shuffle: bool = False
     seed: int = 0
     eval_batch_size: int = 16384
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"`precision` must be one of {', '.join(PRECISIONS)}. Received: precision={self.precision!r}"
+            )
         for name in ("epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -57,6 +66,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def autocast(self, device: torch.device | str = "cpu") -> torch.autocast:
+        """The mixed-precision context of this config (a no-op for fp32)."""
+        device_type = torch.device(device).type
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
 
 @dataclass
@@ -147,7 +161,9 @@ class Trainer:
                 else:
                     index = order[start : start + c.batch_size]
                     xb, yb = x[index], y[index]
-                loss = self.loss_fn(model(xb), yb)
+                with c.autocast(xb.device):
+                    predictions = model(xb)
+                loss = self.loss_fn(predictions.float(), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -165,7 +181,9 @@ class Trainer:
         """Model outputs for every row of `x`, in order, as a `(N,)` tensor."""
         model.eval()
         step = self.config.eval_batch_size
-        return torch.cat([model(x[i : i + step]) for i in range(0, len(x), step)])
+        with self.config.autocast(x.device):
+            outputs = [model(x[i : i + step]) for i in range(0, len(x), step)]
+        return torch.cat(outputs).float()
 
     def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """`loss`, `rmse` and `mae` of `model` on `(x, y)`."""
