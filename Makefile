@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench bench-setup clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,14 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy src
+
+# Speed of the seed's whole protocol (fp32 and bf16) against the machine's matmul
+# peak; with the Keras-RS reference beside it when `make bench-setup` was run.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py --out bench.json
+
+bench-setup: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info

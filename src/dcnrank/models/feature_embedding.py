@@ -61,7 +61,8 @@ class FeatureEmbedding(nn.Module):
                 f"Received: indices.shape={tuple(indices.shape)}"
             )
         rows = indices + self.offsets  # (B, F)
-        return self.weight[rows].flatten(1)  # (B, F, E) -> (B, F·E)
+        # F.embedding's backward (a sorted scatter) is ~3x faster than indexing's index_put.
+        return nn.functional.embedding(rows, self.weight).flatten(1)  # (B, F, E) -> (B, F·E)
 
     def table(self, feature: int) -> torch.Tensor:
         """The `(vocabulary_size, E)` rows of one feature."""
