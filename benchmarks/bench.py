@@ -55,19 +55,29 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+DEVICE = torch.device("cpu")
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def matmul_peak(dtype: torch.dtype, shape: tuple[int, ...], seconds: float = 1.5) -> float:
     """Best GFLOP/s of `a @ b` for `shape` = (m, k, n) or (t, m, k, n)."""
     *t, m, k, n = shape
-    a = torch.randn(*t, m, k, dtype=dtype)
-    b = torch.randn(*t, k, n, dtype=dtype)
+    a = torch.randn(*t, m, k, dtype=dtype, device=DEVICE)
+    b = torch.randn(*t, k, n, dtype=dtype, device=DEVICE)
     flops = 2 * m * k * n * (t[0] if t else 1)
     for _ in range(3):
         a @ b
+    sync()
     best, deadline = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         began = time.perf_counter()
         for _ in range(5):
             a @ b
+        sync()
         best = max(best, 5 * flops / (time.perf_counter() - began) / 1e9)
     return best
 
@@ -117,7 +127,9 @@ def run_part(part: str, arrays: dict, trials: int, epochs: int, precision: str, 
     began = time.perf_counter()
     out = {}
     for name, model_config in models.items():
-        result, model = run_trials(name, lambda c=model_config: build(c), train, test, config, trials, seed)
+        result, model = run_trials(
+            name, lambda c=model_config: build(c), train, test, config, trials, seed, device=DEVICE
+        )
         flops = 3 * forward_matmul_flops(model) * len(train[0]) * epochs * trials  # forward + 2 backward
         out[name] = {
             "rmse": result.rmse,
@@ -136,11 +148,11 @@ def step_ablation(arrays: dict, trials: int, steps: int = 40) -> dict[str, float
     """ms per model-step of the stacked DCN, for each optimisation switched on in turn."""
     sizes = [int(s) for s in arrays["ml_vocabulary_sizes"]]
     config = MOVIELENS_MODELS["cross"]
-    x = torch.from_numpy(arrays["ml_train_x"][:1024])
-    y = torch.from_numpy(arrays["ml_train_y"][:1024])
+    x = torch.from_numpy(arrays["ml_train_x"][:1024]).to(DEVICE)
+    y = torch.from_numpy(arrays["ml_train_y"][:1024]).to(DEVICE)
 
     def eager_sequential() -> float:
-        model = build_dcn(config, vocabulary_sizes=sizes)
+        model = build_dcn(config, vocabulary_sizes=sizes).to(DEVICE)
         optimizer = KerasAdamW(model.parameters(), lr=0.01)
 
         def step():
@@ -152,7 +164,7 @@ def step_ablation(arrays: dict, trials: int, steps: int = 40) -> dict[str, float
         return _time(step, steps)
 
     def stacked(precision: str) -> float:
-        models = [build_dcn(config, vocabulary_sizes=sizes) for _ in range(trials)]
+        models = [build_dcn(config, vocabulary_sizes=sizes).to(DEVICE) for _ in range(trials)]
         trainer = StackedTrainer(TrainConfig(precision=precision), list(range(trials)))
         base, params, buffers = trainer._stack(models)
         optimizer = KerasAdamW(params.values(), lr=0.01)
@@ -175,9 +187,11 @@ def step_ablation(arrays: dict, trials: int, steps: int = 40) -> dict[str, float
 def _time(step, n: int) -> float:
     for _ in range(3):
         step()
+    sync()
     began = time.perf_counter()
     for _ in range(n):
         step()
+    sync()
     return 1000 * (time.perf_counter() - began) / n
 
 
@@ -214,7 +228,8 @@ def print_table(ours: dict, keras: dict | None) -> None:
         for part, result in parts.items():
             for name, m in result["models"].items():
                 rows.append((part, name, precision, f"{m['rmse_mean']:.5f} ± {m['rmse_std']:.5f}",
-                             f"{m['ms_per_step']:.3f}", f"{m['achieved_over_peak']:.0%}", f"{m['seconds']:.1f}"))  # fmt: skip
+                             f"{m['ms_per_step']:.3f}", f"{m['achieved_over_peak']:.0%}",
+                         f"{m['seconds']:.1f}"))  # fmt: skip
     if keras:
         for part, result in keras["parts"].items():
             for name, m in result["models"].items():
@@ -237,19 +252,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras-RS reference")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 trials, 2 toy / 1 MovieLens epochs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--out", default="bench.json")
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.quick:
         args.trials, args.toy_epochs, args.ml_epochs = 2, 2, 1
     began = time.perf_counter()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}")
+    where = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else torch.backends.cpu.get_cpu_capability()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {DEVICE}: {where}")
     peaks = {
         "fp32_2048": matmul_peak(torch.float32, (2048, 2048, 2048)),
         "bf16_2048": matmul_peak(torch.bfloat16, (2048, 2048, 2048)),
         "fp32_dcn_bmm": matmul_peak(torch.float32, (args.trials, 1024, 192, 192)),
         "bf16_dcn_bmm": matmul_peak(torch.bfloat16, (args.trials, 1024, 192, 192)),
     }
-    peak = {"fp32": max(peaks["fp32_2048"], peaks["fp32_dcn_bmm"]), "bf16": max(peaks["bf16_2048"], peaks["bf16_dcn_bmm"])}
+    peak = {p: max(peaks[f"{p}_2048"], peaks[f"{p}_dcn_bmm"]) for p in ("fp32", "bf16")}
     print("matmul peak GFLOP/s: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()))
     arrays = load_arrays(args.seed)
     ours: dict[str, dict] = {}
@@ -273,7 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     print("\nms per model-step of the stacked DCN (MovieLens shape, batch 1024):")
     for name, ms in ablation.items():
         print(f"  {name:28s} {ms:.2f} ms")
-    summary = {"peak_gflops": peaks, "ours": ours, "ablation_ms_per_step": ablation, "peak_rss_mb": our_rss}
+    summary = {
+        "device": str(DEVICE),
+        "peak_gflops": peaks,
+        "ours": ours,
+        "ablation_ms_per_step": ablation,
+        "peak_rss_mb": our_rss,
+    }
     print(f"\npeak RSS (dcnrank process): {our_rss:.0f} MB")
     for precision, parts in ours.items():
         line = f"dcnrank {precision}: whole protocol {parts['seconds']:.1f} s"

@@ -78,3 +78,16 @@ def test_validation():
         StackedTrainer(TrainConfig(), [1, 2]).fit([_build(1, DCNConfig(embedding_dim=2, deep_units=(2,)))], x, y)
     with pytest.raises(ValueError, match=r"same rows"):
         StackedTrainer(TrainConfig(), [1]).fit([_build(1, DCNConfig(embedding_dim=2, deep_units=(2,)))], x, y[:3])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_trials_matches_cpu():
+    x, y = _data()
+    config = TrainConfig(epochs=2, batch_size=128, shuffle=True)
+    model_config = DCNConfig(embedding_dim=4, deep_units=(8,))
+    results = [
+        run_trials("m", lambda: build_dcn(model_config, vocabulary_sizes=SIZES), (x, y), (x, y), config, 3, 5,
+                   device=device)[0]
+        for device in ("cpu", "cuda")
+    ]  # fmt: skip
+    assert results[1].rmse == pytest.approx(results[0].rmse, rel=1e-3)

@@ -17,6 +17,7 @@ def add_run_flags(parser: argparse.ArgumentParser, out: str) -> None:
         "--precision", choices=("fp32", "bf16"), default="fp32",
         help="fp32 (default) or bf16 matrix products (autocast; weights stay fp32)",
     )  # fmt: skip
+    parser.add_argument("--device", default="cpu", help="where to train: cpu (default), cuda, cuda:1, ...")
     parser.add_argument(
         "--sequential", action="store_true",
         help="train trials one after another instead of stacked together (same numbers, slower)",

@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         precision=args.precision,
         vectorize=not args.sequential,
+        device=args.device,
         progress=False if args.quiet else None,
     )
     out = Path(args.out)

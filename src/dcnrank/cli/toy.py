@@ -50,6 +50,7 @@ def write_toy_outputs(result: ExperimentResult, out: Path) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     result = run_toy(epochs=args.epochs, trials=args.trials, seed=args.seed, precision=args.precision,
         vectorize=not args.sequential,
+        device=args.device,
         progress=None if not args.quiet else False,
     )
     out = Path(args.out)

@@ -84,6 +84,7 @@ def run_movielens(
     max_train_rows: int | None = None,
     precision: str = "fp32",
     vectorize: bool = True,
+    device: str = "cpu",
     progress: bool | None = False,
 ) -> ExperimentResult:
     """Train the seed's three models `trials` times each on MovieLens 100K.
@@ -101,6 +102,7 @@ def run_movielens(
         precision: `"fp32"` or `"bf16"` (matrix products under autocast).
         vectorize: train all trials of a model together (`StackedTrainer`);
             `False` trains them one after another. Same numbers either way.
+        device: where to train (`"cpu"`, `"cuda"`, ...). Defaults to the CPU.
         progress: show progress bars (`None`: on a terminal only).
 
     Returns:
@@ -132,6 +134,7 @@ def run_movielens(
             seed,
             progress,
             vectorize,
+            device,
         )
     info["feature_names"] = list(train.feature_names)
     return ExperimentResult(
@@ -140,6 +143,7 @@ def run_movielens(
             "trials": trials,
             "seed": seed,
             "vectorize": vectorize,
+            "device": str(device),
             "train": config.to_dict(),
             "models": {name: MOVIELENS_MODELS[name].to_dict() for name in models},
         },

@@ -67,6 +67,7 @@ def run_toy(
     models: tuple[str, ...] = tuple(TOY_MODELS),
     precision: str = "fp32",
     vectorize: bool = True,
+    device: str = "cpu",
     progress: bool | None = False,
 ) -> ExperimentResult:
     """Train the seed's cross and deep networks on mixer data and test them.
@@ -82,6 +83,7 @@ def run_toy(
         precision: `"fp32"` or `"bf16"` (matrix products under autocast).
         vectorize: train all trials of a model together (`StackedTrainer`);
             `False` trains them one after another. Same numbers either way.
+        device: where to train (`"cpu"`, `"cuda"`, ...). Defaults to the CPU.
         progress: show progress bars (`None`: on a terminal only).
 
     Returns:
@@ -112,6 +114,7 @@ def run_toy(
             seed,
             progress,
             vectorize,
+            device,
         )
     return ExperimentResult(
         experiment="toy",
@@ -121,6 +124,7 @@ def run_toy(
             "trials": trials,
             "seed": seed,
             "vectorize": vectorize,
+            "device": str(device),
             "train": config.to_dict(),
             "models": {name: TOY_MODELS[name].to_dict() for name in models},
         },

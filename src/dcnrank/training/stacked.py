@@ -101,13 +101,13 @@ class StackedTrainer:
         for epoch in progress_bar(range(c.epochs), total=c.epochs, desc=self.desc, enabled=self.progress):
             began = time.perf_counter()
             orders = torch.stack([torch.randperm(n, generator=g) for g in generators]) if c.shuffle else None
-            total = torch.zeros(t, dtype=torch.float64)
+            total = torch.zeros(t, dtype=torch.float64, device=x.device)
             for start in starts:
                 if orders is None:
                     xb, yb = x[start : start + c.batch_size], y[start : start + c.batch_size]  # (B, ...), (B,)
                     predictions = self._forward(base, params, buffers, xb, shared=True)  # (T, B)
                 else:
-                    index = orders[:, start : start + c.batch_size]  # (T, B)
+                    index = orders[:, start : start + c.batch_size].to(x.device)  # (T, B)
                     xb, yb = x[index], y[index]  # (T, B, ...), (T, B)
                     predictions = self._forward(base, params, buffers, xb, shared=False)  # (T, B)
                 losses = (predictions - yb).square().mean(dim=-1)  # (T,)

@@ -154,12 +154,12 @@ class Trainer:
             began = time.perf_counter()
             order = torch.randperm(n, generator=generator) if c.shuffle else None
             model.train()
-            total = torch.zeros((), dtype=torch.float64)
+            total = torch.zeros((), dtype=torch.float64, device=x.device)
             for start in starts:
                 if order is None:
                     xb, yb = x[start : start + c.batch_size], y[start : start + c.batch_size]
                 else:
-                    index = order[start : start + c.batch_size]
+                    index = order[start : start + c.batch_size].to(x.device)
                     xb, yb = x[index], y[index]
                 with c.autocast(xb.device):
                     predictions = model(xb)
