@@ -92,7 +92,8 @@ def load_arrays(seed: int) -> dict[str, np.ndarray]:
     x, y = mixer_data(100_000, seed)
     ratings = load_movielens(locate_movielens())
     # vocabularies on all rows, as the seed (so table sizes and #params equal Keras'); disjoint split
-    train, test, _ = prepare_movielens(ratings, "random", "all", seed)
+    prepared = prepare_movielens(ratings, "random", "all", seed)
+    train, test = prepared.train, prepared.test
     return {
         "toy_train_x": x[:90_000].numpy(),
         "toy_train_y": y[:90_000].numpy(),

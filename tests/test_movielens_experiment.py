@@ -21,7 +21,8 @@ SEED_SIZES = {
 
 
 def test_prepare_all_vocabularies_match_the_seed(movielens_ratings, movielens_dir):
-    train, test, info = prepare_movielens(movielens_ratings, "leaky", "all", seed=0, folder=movielens_dir)
+    prepared = prepare_movielens(movielens_ratings, "leaky", "all", seed=0, folder=movielens_dir)
+    train, info = prepared.train, prepared.info
     assert info["vocabulary_sizes"] == SEED_SIZES
     assert (info["n_train"], info["n_test"]) == (80_000, 20_000)
     assert 0.78 < info["train_test_overlap"] < 0.82
@@ -30,7 +31,9 @@ def test_prepare_all_vocabularies_match_the_seed(movielens_ratings, movielens_di
 
 
 def test_prepare_train_vocabularies_map_unseen_test_values_to_oov(movielens_ratings, movielens_dir):
-    train, test, info = prepare_movielens(movielens_ratings, "random", "train", seed=0, folder=movielens_dir)
+    prepared = prepare_movielens(movielens_ratings, "random", "train", seed=0, folder=movielens_dir)
+    test, info = prepared.test, prepared.info
+    assert tuple(v.size for v in prepared.vocabularies.values()) == prepared.train.vocabulary_sizes
     assert info["train_test_overlap"] == 0
     assert info["vocabulary_sizes"]["movie_id"] < 1683  # some movies are rated only in test rows
     unseen = info["test_oov_share"]["movie_id"]

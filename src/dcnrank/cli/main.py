@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from dcnrank import __version__
-from dcnrank.cli import demo, movielens, toy
+from dcnrank.cli import demo, evaluate, movielens, recommend, toy, train
 
-SUBCOMMANDS = (toy, movielens, demo)
+SUBCOMMANDS = (toy, movielens, demo, train, evaluate, recommend)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from dcnrank.data import (
     EncodedTable,
     Ratings,
+    Vocabulary,
     encode_ratings,
     fit_vocabularies,
     load_movielens,
@@ -37,9 +39,20 @@ MOVIELENS_TRAIN = TrainConfig(learning_rate=0.01, epochs=10, batch_size=1024)
 VOCAB_POLICIES = ("train", "all")
 
 
+@dataclass(frozen=True)
+class PreparedMovieLens:
+    """MovieLens ready to train on: encoded train and test rows, the vocabularies
+    that encoded them, and facts about the split (`info`, JSON-ready)."""
+
+    train: EncodedTable
+    test: EncodedTable
+    vocabularies: dict[str, Vocabulary]
+    info: dict[str, Any]
+
+
 def prepare_movielens(
     ratings: Ratings, split: str, vocab: str, seed: int, folder: str | Path | None = None
-) -> tuple[EncodedTable, EncodedTable, dict]:
+) -> PreparedMovieLens:
     """Split, fit vocabularies and encode: the train and test tables and facts about them.
 
     Args:
@@ -51,8 +64,9 @@ def prepare_movielens(
         folder: the MovieLens folder (needed by GroupLens' own splits).
 
     Returns:
-        `(train, test, info)`; `info` holds the split, sizes, train∩test overlap,
-        vocabulary sizes and the share of test values that fall out of vocabulary.
+        The encoded tables and vocabularies; `info` holds the split, sizes,
+        train∩test overlap, vocabulary sizes and the share of test values that
+        fall out of vocabulary.
     """
     if vocab not in VOCAB_POLICIES:
         raise ValueError(f"`vocab` must be one of {', '.join(VOCAB_POLICIES)}. Received: vocab={vocab!r}")
@@ -70,7 +84,7 @@ def prepare_movielens(
         "vocabulary_sizes": dict(zip(train.feature_names, train.vocabulary_sizes, strict=True)),
         "test_oov_share": dict(zip(train.feature_names, oov, strict=True)),
     }
-    return train, test, info
+    return PreparedMovieLens(train, test, vocabularies, info)
 
 
 def run_movielens(
@@ -116,7 +130,8 @@ def run_movielens(
     began = time.perf_counter()
     folder = locate_movielens(data_dir, progress=bool(progress))
     ratings = load_movielens(folder)
-    train, test, info = prepare_movielens(ratings, split, vocab, seed, folder)
+    prepared = prepare_movielens(ratings, split, vocab, seed, folder)
+    train, test, info = prepared.train, prepared.test, prepared.info
     if max_train_rows is not None:
         train = train.take(np.arange(min(max_train_rows, len(train))))
         info["n_train"] = len(train)

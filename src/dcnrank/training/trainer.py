@@ -138,8 +138,17 @@ class Trainer:
         x: torch.Tensor,
         y: torch.Tensor,
         validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+        on_epoch: Callable[[dict[str, float]], bool] | None = None,
     ) -> History:
-        """Train `model` in place on rows `x` with labels `y`; returns the history."""
+        """Train `model` in place on rows `x` with labels `y`; returns the history.
+
+        Args:
+            model: the model, trained in place.
+            x: inputs `(N, ...)`; y: labels `(N,)`.
+            validation: `(x_val, y_val)` evaluated after every epoch (`val_*` keys).
+            on_epoch: called with each epoch's record after it is appended to the
+                history; returning `True` stops training (early stopping).
+        """
         if len(x) != len(y):
             raise ValueError(f"`x` and `y` must have the same rows. Received: {len(x)} and {len(y)}")
         if len(x) == 0:
@@ -174,6 +183,8 @@ class Trainer:
             record["seconds"] = time.perf_counter() - began
             history.epochs.append(record)
             log.debug("epoch %d: %s", epoch + 1, record)
+            if on_epoch is not None and on_epoch(record):
+                break
         return history
 
     @torch.no_grad()

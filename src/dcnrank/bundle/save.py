@@ -1,0 +1,172 @@
+"""`save`: write a trained model, its vocabularies, config and metrics as a bundle folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+from torch import nn
+
+from dcnrank import __version__
+from dcnrank.bundle import atomic
+from dcnrank.bundle.errors import BundleError
+from dcnrank.bundle.format import (
+    CONFIG_FILE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    METRICS_FILE,
+    VOCAB_FILE,
+    WEIGHTS_FILE,
+)
+from dcnrank.bundle.weights import expected_tensors, weight_problems
+from dcnrank.data.vocabulary import Vocabulary
+from dcnrank.models.config import DCNConfig
+
+__all__ = ["save"]
+
+log = logging.getLogger(__name__)
+
+
+def save(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    model_config: DCNConfig,
+    vocabularies: Mapping[str, Vocabulary],
+    train_config: Mapping[str, Any] | Any | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a DCN as a bundle folder, atomically.
+
+    The folder holds `weights.safetensors` (the state dict), `config.json` (the model
+    config, the features in order with their vocabulary sizes, the training config,
+    the dcnrank and format versions, and SHA-256 sums of the other files),
+    `vocab.json` and `metrics.json`. It is written into a hidden sibling folder,
+    fsynced, then renamed over `path`; an existing bundle at `path` is moved aside
+    first and deleted last, so a crash leaves either the old bundle or the new one.
+
+    Args:
+        model: a DCN built by `build_dcn(model_config, vocabulary_sizes=...)`.
+        path: the bundle folder; its parent is created if needed.
+        model_config: the model's architecture.
+        vocabularies: feature name -> vocabulary, in the model's input order.
+        train_config: how the model was trained: a mapping or an object with
+            `to_dict()` (e.g. `TrainRunConfig`); JSON-serialisable. Defaults to none.
+        metrics: what the run measured; a JSON-serialisable mapping without NaN.
+
+    Returns:
+        The bundle folder.
+
+    Raises:
+        ValueError: if an argument is of the wrong type, the model's tensors do not
+            match `model_config` and the vocabulary sizes (every mismatch listed), or
+            the metrics or training config are not JSON-serialisable.
+        BundleError: if `path` exists and is not a bundle (it is never replaced).
+        OSError: if writing fails; the previous bundle, if any, is left in place.
+
+    Example:
+        >>> import tempfile
+        >>> from dcnrank.models import build_dcn
+        >>> config = DCNConfig(embedding_dim=2, deep_units=(4,))
+        >>> vocabularies = {"movie_id": Vocabulary.fit([10, 20])}
+        >>> folder = save(build_dcn(config, vocabulary_sizes=[3]), tempfile.mkdtemp() + "/b",
+        ...               model_config=config, vocabularies=vocabularies, metrics={"rmse": 0.9})
+        >>> sorted(p.name for p in folder.iterdir())
+        ['config.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
+    """
+    target = Path(path)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"`model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    if not isinstance(model_config, DCNConfig):
+        raise ValueError(f"`model_config` must be a DCNConfig. Received: {type(model_config).__name__}")
+    if not vocabularies or not all(isinstance(v, Vocabulary) for v in vocabularies.values()):
+        raise ValueError(
+            "`vocabularies` must map feature names to Vocabulary objects. "
+            f"Received: {dict(vocabularies) if isinstance(vocabularies, Mapping) else vocabularies!r:.200}"
+        )
+    names = [str(name) for name in vocabularies]
+    sizes = [v.size for v in vocabularies.values()]
+    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    problems = weight_problems(expected_tensors(model_config, sizes), tensors)
+    if problems:
+        raise ValueError(
+            "`model` does not match `model_config` and the vocabulary sizes "
+            f"{sizes}: " + "; ".join(problems)
+        )
+    train: dict[str, Any]
+    if train_config is None or isinstance(train_config, Mapping):
+        train = dict(train_config or {})
+    elif hasattr(train_config, "to_dict"):
+        train = train_config.to_dict()
+    else:
+        raise ValueError(
+            "`train_config` must be a mapping or have a to_dict() method. "
+            f"Received: {type(train_config).__name__}"
+        )
+    files = {
+        WEIGHTS_FILE: safetensors.torch.save(tensors, metadata={"format": "pt"}),
+        VOCAB_FILE: _json_bytes({n: v.to_dict() for n, v in vocabularies.items()}, "vocabularies"),
+        METRICS_FILE: _json_bytes(dict(metrics or {}), "metrics"),
+    }
+    config = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "dcnrank_version": __version__,
+        "model": model_config.to_dict(),
+        "features": [{"name": n, "vocabulary_size": s} for n, s in zip(names, sizes, strict=True)],
+        "train": train,
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    }
+    files[CONFIG_FILE] = _json_bytes(config, "train_config")  # last: it vouches for the others
+
+    _check_replaceable(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staged = atomic.staging_folder(target)
+    try:
+        for name, data in files.items():
+            atomic.write_file(staged / name, data)
+        atomic.fsync_folder(staged)
+        atomic.replace_folder(staged, target)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    log.debug("saved bundle %s", target)
+    return target
+
+
+def _json_bytes(value: Any, argument: str) -> bytes:
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False, default=_reject)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"`{argument}` must be JSON-serialisable without NaN: {error}") from None
+    return (text + "\n").encode("utf-8")
+
+
+def _reject(value: Any) -> Any:
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy / torch scalars
+        scalar = value.item()
+        if isinstance(scalar, float) and not math.isfinite(scalar):
+            raise ValueError(f"Out of range float values are not JSON compliant: {scalar!r}")
+        return scalar
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable: {value!r:.100}")
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace anything but a bundle or an empty folder."""
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir() or target.is_symlink():
+        raise BundleError(f"{target}: exists and is not a folder; refusing to replace it with a bundle")
+    if any(target.iterdir()) and not (target / CONFIG_FILE).is_file():
+        raise BundleError(
+            f"{target}: exists and is not a dcnrank bundle (no {CONFIG_FILE}); refusing to replace it"
+        )

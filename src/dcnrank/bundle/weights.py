@@ -1,0 +1,60 @@
+"""What tensors a bundle's architecture needs, and how a set of tensors falls short of it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from dcnrank.models.config import DCNConfig
+from dcnrank.models.dcn import build_dcn
+
+__all__ = ["expected_tensors", "weight_problems"]
+
+
+def expected_tensors(
+    config: DCNConfig, vocabulary_sizes: Sequence[int]
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Name -> (shape, dtype) of every tensor in the state dict of `build_dcn(config, sizes)`.
+
+    The model is built on the meta device, so nothing is allocated or initialised.
+
+    Args:
+        config: the architecture.
+        vocabulary_sizes: per feature, its table size including the OOV row.
+
+    Returns:
+        The expected tensors, in state-dict order.
+    """
+    with torch.device("meta"):
+        skeleton = build_dcn(config, vocabulary_sizes=list(vocabulary_sizes))
+    return {name: (tuple(t.shape), t.dtype) for name, t in skeleton.state_dict().items()}
+
+
+def weight_problems(
+    expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+    found: Mapping[str, torch.Tensor],
+) -> list[str]:
+    """Every way `found` differs from `expected`: missing and unexpected names, then
+    per tensor a shape or dtype mismatch. Empty when they agree.
+
+    Example:
+        >>> weight_problems({"w": ((2,), torch.float32)}, {"w": torch.zeros(3), "v": torch.zeros(1)})
+        ['unexpected tensors: v', 'tensor w: expected shape (2,), found (3,)']
+    """
+    problems = []
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    if missing:
+        problems.append(f"missing tensors: {', '.join(missing)}")
+    if unexpected:
+        problems.append(f"unexpected tensors: {', '.join(unexpected)}")
+    for name, (shape, dtype) in expected.items():
+        if name not in found:
+            continue
+        tensor = found[name]
+        if tuple(tensor.shape) != shape:
+            problems.append(f"tensor {name}: expected shape {shape}, found {tuple(tensor.shape)}")
+        elif tensor.dtype != dtype:
+            problems.append(f"tensor {name}: expected dtype {dtype}, found {tensor.dtype}")
+    return problems

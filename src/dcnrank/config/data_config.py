@@ -1,0 +1,61 @@
+"""`DataConfig`: which data a training run reads, how it splits it, and when it stops."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, fields
+from typing import Any
+
+from dcnrank.config.errors import ConfigError
+from dcnrank.config.rules import check_field
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data side of a training run on MovieLens 100K.
+
+    Args:
+        split: str, the train/test split (`random`, `leaky`, `u1`…`u5`, `ua`, `ub`,
+            `temporal`). Defaults to `"random"` (disjoint 80/20).
+        vocab: str, fit vocabularies on the `"train"` rows (default) or on `"all"` rows
+            (the seed's choice).
+        seed: int, seeds the split. Defaults to 0.
+        data_dir: str or None, where MovieLens is (None: `$DCNRANK_DATA`, the cache, or
+            a download).
+        validation_fraction: float in (0, 1), the last share of the training split held
+            out to pick the best epoch. Defaults to 0.1.
+        patience: int ≥ 1, epochs without a better validation RMSE before training
+            stops. Defaults to 2.
+        max_train_rows: int ≥ 2 or None, keep only the first rows of the training split
+            (quick runs). Defaults to None (all).
+
+    Raises:
+        ConfigError: listing every field that breaks its rule.
+
+    Example:
+        >>> DataConfig(split="u1", patience=3).validation_fraction
+        0.1
+    """
+
+    split: str = "random"
+    vocab: str = "train"
+    seed: int = 0
+    data_dir: str | None = None
+    validation_fraction: float = 0.1
+    patience: int = 2
+    max_train_rows: int | None = None
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(DataConfig)
+        problems = []
+        for f in fields(self):
+            value, problem = check_field(f"data.{f.name}", getattr(self, f.name), hints[f.name])
+            if problem:
+                problems.append(problem)
+            else:
+                object.__setattr__(self, f.name, value)
+        if problems:
+            raise ConfigError(problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,105 @@
+"""Train epoch by epoch, keep the weights of the best validation epoch, stop when it stalls."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dcnrank.training.trainer import History, Trainer
+
+__all__ = ["EarlyStoppingResult", "fit_with_early_stopping"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EarlyStoppingResult:
+    """What `fit_with_early_stopping` did.
+
+    Args:
+        history: per epoch run, `loss`, `val_loss`, `val_rmse`, `val_mae`, `seconds`
+            (as `Trainer.fit` records them).
+        best_epoch: the 1-based epoch whose weights the model now holds.
+        best_val_rmse: that epoch's validation RMSE.
+        stopped_early: whether training stopped before `config.epochs`.
+    """
+
+    history: History
+    best_epoch: int
+    best_val_rmse: float
+    stopped_early: bool
+
+
+def fit_with_early_stopping(
+    trainer: Trainer,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    validation: tuple[torch.Tensor, torch.Tensor],
+    patience: int,
+    progress: bool | None = False,
+) -> EarlyStoppingResult:
+    """Train `model` in place like `trainer.fit`, but keep the best epoch's weights.
+
+    After each epoch the model is evaluated on `validation`; an epoch is better when
+    its validation RMSE is strictly lower than every earlier one. Training stops once
+    `patience` epochs in a row were not better, or after `trainer.config.epochs`, and
+    the model is left with the best epoch's weights.
+
+    It is one `Trainer.fit` run (one optimizer, one shuffle generator) whose
+    `on_epoch` callback tracks the best epoch, so with a patience of at least
+    `epochs` the epochs are exactly those of `trainer.fit(model, x, y, validation)`.
+
+    Args:
+        trainer: supplies the config (epochs, batch size, shuffling, seed), the loss,
+            the optimizer (`make_optimizer`) and evaluation.
+        model: the model to train.
+        x: training inputs `(N, ...)`.
+        y: training labels `(N,)`.
+        validation: `(x_val, y_val)`.
+        patience: int ≥ 1, epochs without improvement before stopping.
+        progress: show a bar over epochs (`None`: only on a terminal).
+
+    Returns:
+        The history and the best epoch.
+
+    Raises:
+        ValueError: if `x` and `y` differ in rows, either is empty, the validation
+            set is empty, or `patience` is not a positive int.
+    """
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"`patience` must be a positive int. Received: patience={patience!r}")
+    if len(x) != len(y):
+        raise ValueError(f"`x` and `y` must have the same rows. Received: {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError("`x` must not be empty. Received: 0 rows")
+    if len(validation[0]) == 0 or len(validation[0]) != len(validation[1]):
+        raise ValueError(
+            "`validation` must be a non-empty (x, y) pair of equal rows. "
+            f"Received: {len(validation[0])} and {len(validation[1])} rows"
+        )
+    best: dict = {"rmse": float("inf"), "epoch": 0, "state": None, "stale": 0}
+
+    def keep_best(record: dict[str, float]) -> bool:
+        log.info("epoch %d: loss %.4f, val_rmse %.4f", record["epoch"], record["loss"], record["val_rmse"])
+        if record["val_rmse"] < best["rmse"]:
+            best.update(rmse=record["val_rmse"], epoch=record["epoch"], stale=0)
+            best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        best["stale"] += 1
+        return best["stale"] >= patience
+
+    runner = Trainer(trainer.config, trainer.loss_fn, progress=progress, desc=trainer.desc)
+    history = runner.fit(model, x, y, validation=validation, on_epoch=keep_best)
+    best_rmse, best_epoch, best_state = best["rmse"], best["epoch"], best["state"]
+    if best_state is None:  # every validation RMSE was NaN: keep the last weights
+        best_epoch, best_rmse = len(history.epochs), history.epochs[-1]["val_rmse"]
+    else:
+        model.load_state_dict(best_state)
+    stopped = len(history.epochs) < trainer.config.epochs
+    if stopped:
+        log.info("stopped after epoch %d; best epoch %d", len(history.epochs), best_epoch)
+    return EarlyStoppingResult(history, best_epoch, best_rmse, stopped)
