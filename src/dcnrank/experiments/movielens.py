@@ -19,7 +19,7 @@ from dcnrank.data import (
     locate_movielens,
     split_indices,
 )
-from dcnrank.experiments.protocol import run_trials
+from dcnrank.experiments.protocol import run_experiment
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
@@ -123,10 +123,8 @@ def run_movielens(
         An `ExperimentResult` named "movielens"; `info` carries the split facts.
     """
     unknown = [m for m in models if m not in MOVIELENS_MODELS]
-    if unknown or not models:
-        raise ValueError(
-            f"`models` must name some of {', '.join(MOVIELENS_MODELS)}. Received: models={models!r}"
-        )
+    if unknown or not models:  # checked before the data is read
+        raise ValueError(f"`models` must name some of {', '.join(MOVIELENS_MODELS)}. Received: models={models!r}")
     began = time.perf_counter()
     folder = locate_movielens(data_dir, progress=bool(progress))
     ratings = load_movielens(folder)
@@ -136,34 +134,20 @@ def run_movielens(
         train = train.take(np.arange(min(max_train_rows, len(train))))
         info["n_train"] = len(train)
     config = replace(MOVIELENS_TRAIN, epochs=epochs, precision=precision)
-    results, trained = {}, {}
-    for name in models:
-        model_config = MOVIELENS_MODELS[name]
-        results[name], trained[name] = run_trials(
-            name,
-            lambda c=model_config: build_dcn(c, vocabulary_sizes=train.vocabulary_sizes),
-            (train.features, train.labels),
-            (test.features, test.labels),
-            config,
-            trials,
-            seed,
-            progress,
-            vectorize,
-            device,
-        )
     info["feature_names"] = list(train.feature_names)
-    return ExperimentResult(
-        experiment="movielens",
-        config={
-            "trials": trials,
-            "seed": seed,
-            "vectorize": vectorize,
-            "device": str(device),
-            "train": config.to_dict(),
-            "models": {name: MOVIELENS_MODELS[name].to_dict() for name in models},
-        },
-        models=results,
-        seconds=time.perf_counter() - began,
+    return run_experiment(
+        "movielens",
+        MOVIELENS_MODELS,
+        models,
+        lambda c: build_dcn(c, vocabulary_sizes=train.vocabulary_sizes),
+        (train.features, train.labels),
+        (test.features, test.labels),
+        config,
+        trials,
+        seed,
+        progress,
+        vectorize,
+        device,
+        began,
         info=info,
-        trained=trained,
     )

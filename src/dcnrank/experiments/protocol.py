@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import nn
 
-from dcnrank.experiments.result import ModelResult
+from dcnrank.experiments.result import ExperimentResult, ModelResult
+from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import count_parameters
 from dcnrank.training.stacked import StackedTrainer
 from dcnrank.training.trainer import TrainConfig, Trainer
@@ -69,3 +71,70 @@ def run_trials(
     result.mae = [m["mae"] for m in metrics]
     result.seconds = time.perf_counter() - began
     return result, models[0].cpu()
+
+
+def run_experiment(
+    experiment: str,
+    model_configs: Mapping[str, DCNConfig],
+    models: Sequence[str],
+    build: Callable[[DCNConfig], nn.Module],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    config: TrainConfig,
+    trials: int,
+    seed: int,
+    progress: bool | None,
+    vectorize: bool,
+    device: str | torch.device,
+    began: float,
+    settings: Mapping[str, Any] | None = None,
+    info: dict[str, Any] | None = None,
+) -> ExperimentResult:
+    """Run `trials` trials of each named model and gather them into one result.
+
+    Args:
+        experiment: the experiment's name ("toy", "movielens").
+        model_configs: every model the experiment knows, by name.
+        models: the names to run, in order; unknown names are an error.
+        build: makes a fresh model from its config.
+        began: `time.perf_counter()` when the experiment started (data loading counts).
+        settings: extra settings recorded in the result's `config`.
+        info: facts about the data recorded at the top of the result's JSON.
+        The others: as `run_trials`.
+
+    Raises:
+        ValueError: when `models` is empty or names an unknown model.
+    """
+    unknown = [m for m in models if m not in model_configs]
+    if unknown or not models:
+        raise ValueError(f"`models` must name some of {', '.join(model_configs)}. Received: models={tuple(models)!r}")
+    results, trained = {}, {}
+    for name in models:
+        results[name], trained[name] = run_trials(
+            name,
+            lambda c=model_configs[name]: build(c),
+            train,
+            test,
+            config,
+            trials,
+            seed,
+            progress,
+            vectorize,
+            device,
+        )
+    return ExperimentResult(
+        experiment=experiment,
+        config={
+            **(settings or {}),
+            "trials": trials,
+            "seed": seed,
+            "vectorize": vectorize,
+            "device": str(device),
+            "train": config.to_dict(),
+            "models": {name: model_configs[name].to_dict() for name in models},
+        },
+        models=results,
+        seconds=time.perf_counter() - began,
+        info=info or {},
+        trained=trained,
+    )

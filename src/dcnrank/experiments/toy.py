@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from dcnrank.experiments.protocol import run_trials
+from dcnrank.experiments.protocol import run_experiment
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
@@ -94,41 +94,23 @@ def run_toy(
             f"`num_train` must be between 0 and num_rows={num_rows} (exclusive). "
             f"Received: num_train={num_train!r}"
         )
-    unknown = [m for m in models if m not in TOY_MODELS]
-    if unknown or not models:
-        raise ValueError(f"`models` must name some of {', '.join(TOY_MODELS)}. Received: models={models!r}")
     began = time.perf_counter()
     x, y = mixer_data(num_rows, seed)
     train, test = (x[:num_train], y[:num_train]), (x[num_train:], y[num_train:])
     config = replace(TOY_TRAIN, epochs=epochs, precision=precision)
-    results, trained = {}, {}
-    for name in models:
-        model_config = TOY_MODELS[name]
-        results[name], trained[name] = run_trials(
-            name,
-            lambda c=model_config: build_dcn(c, dense_features=len(TOY_FEATURES)),
-            train,
-            test,
-            config,
-            trials,
-            seed,
-            progress,
-            vectorize,
-            device,
-        )
-    return ExperimentResult(
-        experiment="toy",
-        config={
-            "num_rows": num_rows,
-            "num_train": num_train,
-            "trials": trials,
-            "seed": seed,
-            "vectorize": vectorize,
-            "device": str(device),
-            "train": config.to_dict(),
-            "models": {name: TOY_MODELS[name].to_dict() for name in models},
-        },
-        models=results,
-        seconds=time.perf_counter() - began,
-        trained=trained,
+    return run_experiment(
+        "toy",
+        TOY_MODELS,
+        models,
+        lambda c: build_dcn(c, dense_features=len(TOY_FEATURES)),
+        train,
+        test,
+        config,
+        trials,
+        seed,
+        progress,
+        vectorize,
+        device,
+        began,
+        settings={"num_rows": num_rows, "num_train": num_train},
     )

@@ -2,6 +2,8 @@
 
 from dcnrank.layers.dense import Dense
 from dcnrank.layers.feature_cross import FeatureCross
+from dcnrank.layers.mixture_cross import MixtureCross
 from dcnrank.layers.mlp import MLP
+from dcnrank.layers.vector_cross import VectorCross
 
-__all__ = ["Dense", "FeatureCross", "MLP"]
+__all__ = ["Dense", "FeatureCross", "MLP", "MixtureCross", "VectorCross"]

@@ -6,6 +6,35 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STRUCTURES = ("stacked", "parallel", "cross_only", "deep_only")
+# "matrix": FeatureCross (DCN-V2), "vector": VectorCross (DCN v1), "mixture": MixtureCross (DCN-Mix)
+CROSS_TYPES = ("matrix", "vector", "mixture")
+
+
+def cross_options_problem(cross_type: str, projection_dim: int | None, diag_scale: float) -> str | None:
+    """Why `cross_type` cannot take these options, or None when they fit.
+
+    A vector cross has no kernel to project or shift, and a mixture has no diagonal
+    term; refusing such settings beats ignoring them silently.
+
+    Example:
+        >>> cross_options_problem("mixture", 8, 0.0) is None
+        True
+        >>> cross_options_problem("vector", 8, 0.0).endswith("Received: projection_dim=8")
+        True
+    """
+    if cross_type not in CROSS_TYPES:
+        return f"`cross_type` must be one of {', '.join(CROSS_TYPES)}. Received: cross_type={cross_type!r}"
+    if cross_type == "vector" and projection_dim is not None:
+        return (
+            "`projection_dim` must be None for cross_type='vector' (its weight is one vector). "
+            f"Received: projection_dim={projection_dim!r}"
+        )
+    if cross_type != "matrix" and diag_scale:
+        return (
+            f"`diag_scale` must be 0 for cross_type={cross_type!r} (only 'matrix' has a diagonal term). "
+            f"Received: diag_scale={diag_scale!r}"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -23,14 +52,24 @@ class DCNConfig:
         deep_units: tuple of ints, hidden widths of the deep network.
             Defaults to `(192, 192)`, the seed's DCN.
         dropout: float, dropout after each deep layer. Defaults to 0.
+        cross_type: str, the kind of cross layer: `"matrix"` (`FeatureCross`,
+            DCN-V2; the default and the seed's), `"vector"` (`VectorCross`,
+            DCN v1; takes no `projection_dim` and no `diag_scale`) or
+            `"mixture"` (`MixtureCross`, DCN-Mix; `projection_dim` is each
+            expert's rank, None for full rank; no `diag_scale`).
+        num_experts: int ≥ 1, experts per mixture layer; only
+            `cross_type="mixture"` uses it. Defaults to 4.
 
     Raises:
-        ValueError: on an unknown structure or an inconsistent shape, naming
-            the field and echoing the value.
+        ValueError: on an unknown structure or cross type, an option the cross
+            type does not take, or an inconsistent shape, naming the field and
+            echoing the value.
 
     Example:
         >>> DCNConfig(structure="deep_only", deep_units=(192, 192, 192)).structure
         'deep_only'
+        >>> DCNConfig(cross_type="mixture", projection_dim=8, num_experts=2).to_dict()["num_experts"]
+        2
     """
 
     structure: str = "stacked"
@@ -40,6 +79,8 @@ class DCNConfig:
     diag_scale: float = 0.0
     deep_units: tuple[int, ...] = field(default=(192, 192))
     dropout: float = 0.0
+    cross_type: str = "matrix"
+    num_experts: int = 4
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -47,6 +88,11 @@ class DCNConfig:
                 f"`structure` must be one of {', '.join(STRUCTURES)}. "
                 f"Received: structure={self.structure!r}"
             )
+        problem = cross_options_problem(self.cross_type, self.projection_dim, self.diag_scale)
+        if problem:
+            raise ValueError(problem)
+        if isinstance(self.num_experts, bool) or not isinstance(self.num_experts, int) or self.num_experts < 1:
+            raise ValueError(f"`num_experts` must be a positive int. Received: num_experts={self.num_experts!r}")
         object.__setattr__(self, "deep_units", tuple(self.deep_units))
         if self.structure in ("stacked", "parallel", "deep_only") and not self.deep_units:
             raise ValueError(
@@ -71,4 +117,6 @@ class DCNConfig:
             "diag_scale": self.diag_scale,
             "deep_units": list(self.deep_units),
             "dropout": self.dropout,
+            "cross_type": self.cross_type,
+            "num_experts": self.num_experts,
         }

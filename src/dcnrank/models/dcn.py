@@ -26,7 +26,7 @@ class DCN(nn.Module):
     - deep_only:  `head(deep(x0))`
 
     The cross and deep networks are passed in, so any cross network with an
-    `out_features` attribute (full rank, low rank, a custom one) fits.
+    `out_features` attribute (matrix, vector or mixture crosses, a custom one) fits.
 
     Args:
         inputs: module mapping a batch to `(B, in_features)`.
@@ -88,8 +88,8 @@ class DCN(nn.Module):
             h = self.deep(x0)  # type: ignore[misc]  # (B, units[-1])
         return self.head(h).squeeze(-1)  # (B,)
 
-    def first_cross_layer(self):  # noqa: ANN201 - FeatureCross, imported lazily by explain/
-        """The first `FeatureCross` of the cross network, for explanations."""
+    def first_cross_layer(self):  # noqa: ANN201 - a cross layer, imported lazily by explain/
+        """The first cross layer (`FeatureCross`, `VectorCross` or `MixtureCross`), for explanations."""
         if self.cross is None:
             raise ValueError("this model has no cross network (structure='deep_only')")
         return self.cross.layers[0]
@@ -132,7 +132,14 @@ def build_dcn(
         inputs = nn.Identity()
         width = dense_features
     cross = (
-        CrossNetwork(width, config.num_cross_layers, config.projection_dim, config.diag_scale)
+        CrossNetwork(
+            width,
+            config.num_cross_layers,
+            config.projection_dim,
+            config.diag_scale,
+            cross_type=config.cross_type,
+            num_experts=config.num_experts,
+        )
         if config.uses_cross
         else None
     )

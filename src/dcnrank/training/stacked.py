@@ -12,9 +12,8 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from dcnrank.training.metrics import mae, rmse
-from dcnrank.training.optimizer import KerasAdamW
 from dcnrank.training.progress import progress_bar
-from dcnrank.training.trainer import History, TrainConfig
+from dcnrank.training.trainer import History, TrainConfig, make_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +84,7 @@ class StackedTrainer:
             raise ValueError("`x` must not be empty. Received: 0 rows")
         c = self.config
         base, params, buffers = self._stack(models)
-        optimizer = KerasAdamW(
-            params.values(),
-            lr=c.learning_rate,
-            beta_1=c.beta_1,
-            beta_2=c.beta_2,
-            epsilon=c.epsilon,
-            weight_decay=c.weight_decay,
-        )
+        optimizer = make_optimizer(params.values(), c)
         generators = [torch.Generator().manual_seed(s) for s in self.seeds]
         n, t = len(x), len(models)
         starts = range(0, n, c.batch_size)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -85,6 +85,18 @@ class History:
         return [e["loss"] for e in self.epochs]
 
 
+def make_optimizer(params: Iterable[torch.Tensor], config: TrainConfig) -> KerasAdamW:
+    """The Keras AdamW that `config` describes, over `params`."""
+    return KerasAdamW(
+        params,
+        lr=config.learning_rate,
+        beta_1=config.beta_1,
+        beta_2=config.beta_2,
+        epsilon=config.epsilon,
+        weight_decay=config.weight_decay,
+    )
+
+
 def mse_loss(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.mse_loss(predictions, labels)
 
@@ -122,15 +134,7 @@ class Trainer:
         self.desc = desc
 
     def make_optimizer(self, model: nn.Module) -> KerasAdamW:
-        c = self.config
-        return KerasAdamW(
-            model.parameters(),
-            lr=c.learning_rate,
-            beta_1=c.beta_1,
-            beta_2=c.beta_2,
-            epsilon=c.epsilon,
-            weight_decay=c.weight_decay,
-        )
+        return make_optimizer(model.parameters(), self.config)
 
     def fit(
         self,

@@ -1,0 +1,51 @@
+"""`TableDataError`: a table's content breaks its feature spec; the message names the
+source, the column and the offending rows with their values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["ROWS_SHOWN", "TableDataError", "describe_rows"]
+
+# How many offending rows a message quotes; it always counts all of them.
+ROWS_SHOWN = 5
+
+
+class TableDataError(ValueError):
+    """A table (file, DataFrame or Arrow table) does not fit its feature spec.
+
+    The message starts with the source (a file path, or ``"DataFrame"``), then names
+    the column and quotes the first offending rows as ``column[row]=value``, rows
+    counted from 0 after the header (``df.iloc[row]``).
+
+    Example:
+        >>> str(TableDataError("data.csv: column 'I1' must hold numbers. Received 1 row: I1[4]='abc'"))
+        "data.csv: column 'I1' must hold numbers. Received 1 row: I1[4]='abc'"
+    """
+
+
+def describe_rows(column: str, rows: Sequence[int], values: Sequence[Any]) -> str:
+    """``"2 rows: I1[4]='abc', I1[9]='x'"``: how many rows, and the first few with their values.
+
+    Args:
+        column: the column name.
+        rows: every offending row number (0-based), ascending.
+        values: the raw values of those rows, aligned with `rows` (only the first
+            :data:`ROWS_SHOWN` are read).
+
+    Returns:
+        The description, for the end of an error message.
+
+    Example:
+        >>> describe_rows("I1", [4, 9], ["abc", None])
+        "2 rows: I1[4]='abc', I1[9]=None"
+    """
+    count = len(rows)
+    shown = ", ".join(f"{column}[{int(r)}]={_plain(v)!r}" for r, v in zip(rows[:ROWS_SHOWN], values[:ROWS_SHOWN]))
+    more = f" (first {ROWS_SHOWN} shown)" if count > ROWS_SHOWN else ""
+    return f"{count} row{'s' if count != 1 else ''}{more}: {shown}"
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
