@@ -1,0 +1,107 @@
+"""`dcnrank serve`: the HTTP ranking service (`/rank`, `/predict`, `/health`) for a bundle."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from dcnrank.bundle import Bundle, load
+from dcnrank.data import MovieLensNotFoundError, load_movielens, locate_movielens
+from dcnrank.workflows import MovieLensCatalog
+
+EXAMPLES = """examples:
+  dcnrank serve --model runs/dcn                        # http://127.0.0.1:8000
+  dcnrank serve --model runs/dcn --port 0               # a free port, printed on start
+  dcnrank serve --model runs/dcn --data-dir ~/data      # the catalog from ~/data/ml-100k
+  curl -s localhost:8000/rank -H 'content-type: application/json' -d '{"user_id": 42, "top": 5}'
+
+The API and its limits are in docs/serving.md (and live at http://HOST:PORT/docs).
+Needs the serve extra: pip install 'dcnrank[serve]'.
+"""
+
+log = logging.getLogger(__name__)
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port, 0 (pick a free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "serve",
+        help="serve a bundle over HTTP: /rank, /predict, /health",
+        description="Serve a bundle over HTTP (FastAPI + uvicorn): POST /rank ranks movies for a "
+        "user (by id or by features), POST /predict scores explicit rows, GET /health describes "
+        "the model. With the MovieLens catalog (found like `dcnrank recommend` finds it, never "
+        "downloaded), /rank defaults to the movies the user has not rated and returns titles.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, metavar="DIR", help="the bundle folder")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port (default: 8000; 0 picks a free one)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with ml-100k/ for the catalog (default: the bundle's, else $DCNRANK_DATA or the cache)",
+    )
+    parser.add_argument(
+        "--no-catalog", action="store_true", help="serve without the MovieLens catalog (/rank then needs candidates)"
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    parser.set_defaults(func=run)
+
+
+def load_catalog(bundle: Bundle, data_dir: str | None) -> MovieLensCatalog | None:
+    """The MovieLens catalog from `data_dir`, else the bundle's recorded data folder, else
+    $DCNRANK_DATA or the cache; None (with a warning) when only `data_dir` was not given and
+    nothing is found. Never downloads.
+
+    Raises:
+        MovieLensNotFoundError: if `data_dir` was given and holds no MovieLens data.
+    """
+    folder = data_dir
+    if folder is None:
+        recorded = bundle.config.train.get("data", {}).get("data_dir")
+        folder = recorded if isinstance(recorded, str) and Path(recorded).exists() else None
+    try:
+        located = locate_movielens(folder, download=False)
+    except MovieLensNotFoundError:
+        if data_dir is not None:
+            raise
+        log.warning("no MovieLens data found: serving without a catalog (/rank needs `candidates`)")
+        return None
+    return MovieLensCatalog.from_ratings(load_movielens(located))
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from dcnrank.serve import bind_socket, create_app, make_server
+    except ImportError as error:
+        print(f"dcnrank serve: error: {error}; install the serve extra: pip install 'dcnrank[serve]'",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    bundle = load(args.model)
+    catalog = None if args.no_catalog else load_catalog(bundle, args.data_dir)
+    sock = bind_socket(args.host, args.port)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    where = "no catalog" if catalog is None else (
+        f"catalog of {len(catalog.users['user_id'])} users, {len(catalog.movies['movie_id'])} movies"
+    )  # fmt: skip
+    # The first line says where it listens (with the port that --port 0 picked); the
+    # socket already listens, so a client may connect as soon as it reads this line.
+    print(f"dcnrank serve: listening on http://{host}:{sock.getsockname()[1]} ({args.model}, {where})", flush=True)
+    try:
+        make_server(create_app(bundle, catalog), access_log=args.access_log).run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0
