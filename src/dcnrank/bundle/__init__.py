@@ -3,6 +3,12 @@ metrics) that loads without unpickling and scores raw feature values.
 
     bundle = dcnrank.bundle.load("runs/model")        # once
     bundle.predict({"movie_id": [1, 50], "user_id": [42, 42], ...})   # per request
+
+A model trained on one's own table (`dcnrank train --data --spec`) is a table bundle,
+which also holds the feature spec and the numeric statistics:
+
+    bundle = dcnrank.bundle.load_table("runs/ctr")
+    bundle.predict("new_rows.parquet")                # or a DataFrame, an Arrow table
 """
 
 from dcnrank.bundle.bundle import Bundle, BundleConfig
@@ -12,22 +18,28 @@ from dcnrank.bundle.format import (
     CONFIG_FILE,
     FORMAT_VERSION,
     METRICS_FILE,
+    TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.load import load
-from dcnrank.bundle.save import save
+from dcnrank.bundle.load import load, load_table
+from dcnrank.bundle.save import save, save_table
+from dcnrank.bundle.table_bundle import TableBundle
 
 __all__ = [
     "BUNDLE_FILES",
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "METRICS_FILE",
+    "TABLE_FORMAT_NAME",
     "VOCAB_FILE",
     "WEIGHTS_FILE",
     "Bundle",
     "BundleConfig",
     "BundleError",
+    "TableBundle",
     "load",
+    "load_table",
     "save",
+    "save_table",
 ]

@@ -10,5 +10,10 @@ METRICS_FILE = "metrics.json"  # whatever the run measured, e.g. {"test": {"rmse
 BUNDLE_FILES = (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE, METRICS_FILE)
 
 FORMAT_NAME = "dcnrank.bundle"
+# A model trained on a table (`dcnrank train --data --spec`): the same four files, but
+# config.json holds the feature `spec` and `numeric` statistics instead of `features`, and
+# vocab.json the vocabularies of its categorical and multi-hot columns. Its own name makes
+# a dcnrank that predates table bundles refuse one instead of misreading it.
+TABLE_FORMAT_NAME = "dcnrank.table_bundle"
 # Bump when a reader of the old format could misread the new one.
 FORMAT_VERSION = 1

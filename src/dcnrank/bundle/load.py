@@ -1,4 +1,5 @@
-"""`load`: read and validate a bundle folder into a ready-to-score `Bundle`. Never unpickles."""
+"""`load` and `load_table`: read and validate a bundle folder into a ready-to-score `Bundle`
+(a MovieLens-style model) or `TableBundle` (a model trained on a table). Never unpickles."""
 
 from __future__ import annotations
 
@@ -18,15 +19,26 @@ from dcnrank.bundle.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     METRICS_FILE,
+    TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.weights import expected_tensors, weight_problems
+from dcnrank.bundle.table_bundle import TableBundle
+from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
+from dcnrank.config.errors import ConfigError
+from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
+from dcnrank.models.table_inputs import build_table_dcn
 
-__all__ = ["load"]
+__all__ = ["load", "load_table"]
+
+# format name -> (what it holds, the function that loads it), for a bundle given to the other loader
+_LOADERS = {
+    FORMAT_NAME: ("a MovieLens-style bundle", "dcnrank.bundle.load"),
+    TABLE_FORMAT_NAME: ("a table bundle (trained with --data and --spec)", "dcnrank.bundle.load_table"),
+}
 
 
 def load(path: str | Path) -> Bundle:
@@ -61,6 +73,88 @@ def load(path: str | Path) -> Bundle:
         >>> load(folder).predict({"movie_id": [10, 20, 30]}).shape
         torch.Size([3])
     """
+    folder, raw_config, raw_vocab, metrics, tensors = _read_checked(path, FORMAT_NAME)
+    config = _parse_config(folder / CONFIG_FILE, raw_config)
+    vocabularies = _parse_vocabularies(folder / VOCAB_FILE, raw_vocab, config)
+    _check_metrics(folder, metrics)
+    problems = weight_problems(expected_tensors(config.model, config.vocabulary_sizes), tensors)
+    _check_weights(folder, problems)
+    with torch.random.fork_rng(devices=[]):  # the throwaway initialisation leaves the RNG alone
+        model = build_dcn(config.model, vocabulary_sizes=list(config.vocabulary_sizes))
+    model.load_state_dict(tensors, strict=True)
+    return Bundle(model, config, vocabularies, metrics, path=folder)
+
+
+def load_table(path: str | Path) -> TableBundle:
+    """Load a table bundle written by `dcnrank.bundle.save_table` (`dcnrank train --data`).
+
+    The same checks as :func:`load` (files, format, checksums, JSON, tensors and
+    shapes), plus the feature spec, the numeric statistics and the vocabularies, which
+    must agree with each other and with the recorded table sizes.
+
+    Args:
+        path: the bundle folder.
+
+    Returns:
+        The bundle, its model in eval mode.
+
+    Raises:
+        BundleError: naming the folder or file and the problem, as :func:`load`; also
+            when the folder holds a MovieLens-style bundle (load that with `load`).
+
+    Example:
+        >>> import tempfile
+        >>> from dcnrank.bundle import save_table
+        >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
+        >>> spec = FeatureSpec((CategoricalColumn("c"),), label="y", task="binary")
+        >>> encoder = TableEncoder.fit(spec, {"c": ["a", "b"], "y": [0, 1]})
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> folder = save_table(build_table_dcn(config, spec, encoder.table_sizes), tempfile.mkdtemp() + "/b",
+        ...                     model_config=config, encoder=encoder)
+        >>> load_table(folder).predict({"c": ["a", "zz"]}).shape
+        torch.Size([2])
+    """
+    folder, raw, raw_vocab, metrics, tensors = _read_checked(path, TABLE_FORMAT_NAME)
+    path_config = folder / CONFIG_FILE
+    absent = [key for key in ("model", "spec", "numeric", "table_sizes", "train") if key not in raw]
+    if absent:
+        raise BundleError(f"{path_config}: missing key(s) {', '.join(absent)}")
+    model_config = _model_config(path_config, raw["model"])
+    if not isinstance(raw["train"], dict):
+        raise BundleError(f"{path_config}: `train` must be a JSON object. Received: {raw['train']!r:.200}")
+    if not isinstance(raw_vocab, dict):
+        raise BundleError(f"{folder / VOCAB_FILE}: must hold a JSON object. Received: {raw_vocab!r:.200}")
+    try:
+        encoder = TableEncoder.from_dict({"spec": raw["spec"], "numeric": raw["numeric"], "vocabularies": raw_vocab})
+    except ConfigError as error:
+        raise BundleError(f"{path_config}: invalid `spec`: " + "; ".join(error.errors)) from None
+    except ValueError as error:
+        raise BundleError(f"{path_config} and {VOCAB_FILE}: {error}") from None
+    if raw["table_sizes"] != encoder.table_sizes:
+        raise BundleError(
+            f"{folder / VOCAB_FILE}: the vocabularies give table sizes {encoder.table_sizes}, but {CONFIG_FILE} "
+            f"records table_sizes={raw['table_sizes']!r:.300}"
+        )
+    _check_metrics(folder, metrics)
+    _check_weights(
+        folder, weight_problems(expected_table_tensors(model_config, encoder.spec, encoder.table_sizes), tensors)
+    )
+    with torch.random.fork_rng(devices=[]):
+        model = build_table_dcn(model_config, encoder.spec, encoder.table_sizes)
+    model.load_state_dict(tensors, strict=True)
+    return TableBundle(
+        model,
+        model_config,
+        encoder,
+        raw["train"],
+        metrics,
+        path=folder,
+        dcnrank_version=str(raw.get("dcnrank_version", "")),
+    )
+
+
+def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, Any, Any, dict]:
+    """Folder, config, vocabularies, metrics and tensors of a complete, intact bundle of `expected_format`."""
     folder = Path(path)
     if not folder.is_dir():
         raise BundleError(f"{folder}: bundle folder not found")
@@ -72,6 +166,9 @@ def load(path: str | Path) -> Bundle:
         )
     raw_config = _read_json(folder / CONFIG_FILE)
     _check_format(folder / CONFIG_FILE, raw_config)
+    if raw_config["format"] != expected_format:
+        what, loader = _LOADERS[raw_config["format"]]
+        raise BundleError(f"{folder}: holds {what}; load it with {loader}")
     contents = {name: (folder / name).read_bytes() for name in (WEIGHTS_FILE, VOCAB_FILE, METRICS_FILE)}
     # Decode everything first (a truncated file says so), then compare checksums (a file
     # changed in a way that still decodes), then check meaning.
@@ -84,20 +181,26 @@ def load(path: str | Path) -> Bundle:
             f"{folder / WEIGHTS_FILE}: truncated or corrupt safetensors file ({error})"
         ) from None
     _check_sums(folder, raw_config, contents)
-    config = _parse_config(folder / CONFIG_FILE, raw_config)
-    vocabularies = _parse_vocabularies(folder / VOCAB_FILE, raw_vocab, config)
+    return folder, raw_config, raw_vocab, metrics, tensors
+
+
+def _check_metrics(folder: Path, metrics: Any) -> None:
     if not isinstance(metrics, dict):
         raise BundleError(f"{folder / METRICS_FILE}: must hold a JSON object. Received: {metrics!r:.200}")
-    problems = weight_problems(expected_tensors(config.model, config.vocabulary_sizes), tensors)
+
+
+def _check_weights(folder: Path, problems: list[str]) -> None:
     if problems:
         raise BundleError(
-            f"{folder / WEIGHTS_FILE}: does not match the architecture in {CONFIG_FILE}: "
-            + "; ".join(problems)
+            f"{folder / WEIGHTS_FILE}: does not match the architecture in {CONFIG_FILE}: " + "; ".join(problems)
         )
-    with torch.random.fork_rng(devices=[]):  # the throwaway initialisation leaves the RNG alone
-        model = build_dcn(config.model, vocabulary_sizes=list(config.vocabulary_sizes))
-    model.load_state_dict(tensors, strict=True)
-    return Bundle(model, config, vocabularies, metrics, path=folder)
+
+
+def _model_config(path: Path, raw_model: Any) -> DCNConfig:
+    try:
+        return DCNConfig(**raw_model)
+    except (TypeError, ValueError) as error:
+        raise BundleError(f"{path}: invalid `model`: {error}") from None
 
 
 def _parse_json(path: Path, data: bytes) -> Any:
@@ -118,9 +221,9 @@ def _read_json(path: Path) -> Any:
 def _check_format(path: Path, raw: Any) -> None:
     if not isinstance(raw, dict):
         raise BundleError(f"{path}: must hold a JSON object. Received: {raw!r:.200}")
-    if raw.get("format") != FORMAT_NAME:
+    if raw.get("format") not in _LOADERS:
         raise BundleError(
-            f"{path}: not a dcnrank bundle config: `format` must be {FORMAT_NAME!r}. "
+            f"{path}: not a dcnrank bundle config: `format` must be {FORMAT_NAME!r} or {TABLE_FORMAT_NAME!r}. "
             f"Received: format={raw.get('format')!r}"
         )
     version = raw.get("format_version")
@@ -156,10 +259,7 @@ def _parse_config(path: Path, raw: dict) -> BundleConfig:
     absent = [key for key in ("model", "features", "train") if key not in raw]
     if absent:
         raise BundleError(f"{path}: missing key(s) {', '.join(absent)}")
-    try:
-        model = DCNConfig(**raw["model"])
-    except (TypeError, ValueError) as error:
-        raise BundleError(f"{path}: invalid `model`: {error}") from None
+    model = _model_config(path, raw["model"])
     features = raw["features"]
     if not isinstance(features, list) or not features or not all(
         isinstance(f, dict)

@@ -22,14 +22,16 @@ from dcnrank.bundle.format import (
     FORMAT_NAME,
     FORMAT_VERSION,
     METRICS_FILE,
+    TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.weights import expected_tensors, weight_problems
+from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
+from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models.config import DCNConfig
 
-__all__ = ["save"]
+__all__ = ["save", "save_table"]
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +83,7 @@ def save(
         >>> sorted(p.name for p in folder.iterdir())
         ['config.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
     """
-    target = Path(path)
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"`model` must be a torch.nn.Module. Received: {type(model).__name__}")
-    if not isinstance(model_config, DCNConfig):
-        raise ValueError(f"`model_config` must be a DCNConfig. Received: {type(model_config).__name__}")
+    _check_model(model, model_config)
     if not vocabularies or not all(isinstance(v, Vocabulary) for v in vocabularies.values()):
         raise ValueError(
             "`vocabularies` must map feature names to Vocabulary objects. "
@@ -93,28 +91,14 @@ def save(
         )
     names = [str(name) for name in vocabularies]
     sizes = [v.size for v in vocabularies.values()]
-    tensors = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    tensors = _tensors(model)
     problems = weight_problems(expected_tensors(model_config, sizes), tensors)
     if problems:
         raise ValueError(
-            "`model` does not match `model_config` and the vocabulary sizes "
-            f"{sizes}: " + "; ".join(problems)
+            f"`model` does not match `model_config` and the vocabulary sizes {sizes}: " + "; ".join(problems)
         )
-    train: dict[str, Any]
-    if train_config is None or isinstance(train_config, Mapping):
-        train = dict(train_config or {})
-    elif hasattr(train_config, "to_dict"):
-        train = train_config.to_dict()
-    else:
-        raise ValueError(
-            "`train_config` must be a mapping or have a to_dict() method. "
-            f"Received: {type(train_config).__name__}"
-        )
-    files = {
-        WEIGHTS_FILE: safetensors.torch.save(tensors, metadata={"format": "pt"}),
-        VOCAB_FILE: _json_bytes({n: v.to_dict() for n, v in vocabularies.items()}, "vocabularies"),
-        METRICS_FILE: _json_bytes(dict(metrics or {}), "metrics"),
-    }
+    train = _train_dict(train_config)
+    files = _data_files(tensors, {n: v.to_dict() for n, v in vocabularies.items()}, metrics)
     config = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -122,10 +106,118 @@ def save(
         "model": model_config.to_dict(),
         "features": [{"name": n, "vocabulary_size": s} for n, s in zip(names, sizes, strict=True)],
         "train": train,
-        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
-    files[CONFIG_FILE] = _json_bytes(config, "train_config")  # last: it vouches for the others
+    return _write_bundle(Path(path), files, config)
 
+
+def save_table(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    model_config: DCNConfig,
+    encoder: TableEncoder,
+    train_config: Mapping[str, Any] | Any | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save a DCN trained on a table (`build_table_dcn`) as a table bundle folder, atomically.
+
+    The same four files and the same atomic swap as :func:`save`; `config.json` holds
+    the format name ``dcnrank.table_bundle``, the model config, the feature `spec`, the
+    `numeric` statistics (mean, std per numeric column), the embedding `table_sizes`
+    and the training config; `vocab.json` the vocabularies of the categorical and
+    multi-hot columns. Load it with `dcnrank.bundle.load_table`.
+
+    Args:
+        model: a DCN built by `build_table_dcn(model_config, encoder.spec, encoder.table_sizes)`.
+        path: the bundle folder; its parent is created if needed.
+        model_config: the model's architecture.
+        encoder: the fitted spec, vocabularies and statistics.
+        train_config: how the model was trained: a mapping or an object with `to_dict()`.
+        metrics: what the run measured; a JSON-serialisable mapping without NaN.
+
+    Returns:
+        The bundle folder.
+
+    Raises:
+        ValueError: if an argument is of the wrong type, the model's tensors do not
+            match the architecture (every mismatch listed), or the metrics or training
+            config are not JSON-serialisable.
+        BundleError: if `path` exists and is not a bundle (it is never replaced).
+        OSError: if writing fails; the previous bundle, if any, is left in place.
+
+    Example:
+        >>> import tempfile
+        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="regression")
+        >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "y": [0.0, 1.0]})
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> model = build_table_dcn(config, spec, encoder.table_sizes)
+        >>> folder = save_table(model, tempfile.mkdtemp() + "/b", model_config=config, encoder=encoder)
+        >>> sorted(p.name for p in folder.iterdir())
+        ['config.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
+    """
+    _check_model(model, model_config)
+    if not isinstance(encoder, TableEncoder):
+        raise ValueError(f"`encoder` must be a TableEncoder. Received: {type(encoder).__name__}")
+    tensors = _tensors(model)
+    problems = weight_problems(expected_table_tensors(model_config, encoder.spec, encoder.table_sizes), tensors)
+    if problems:
+        raise ValueError(
+            "`model` does not match `model_config` and the encoder's spec and table sizes "
+            f"{encoder.table_sizes}: " + "; ".join(problems)
+        )
+    fitted = encoder.to_dict()
+    files = _data_files(tensors, fitted["vocabularies"], metrics)
+    config = {
+        "format": TABLE_FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "dcnrank_version": __version__,
+        "model": model_config.to_dict(),
+        "spec": fitted["spec"],
+        "numeric": fitted["numeric"],
+        "table_sizes": encoder.table_sizes,
+        "train": _train_dict(train_config),
+    }
+    return _write_bundle(Path(path), files, config)
+
+
+def _check_model(model: Any, model_config: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"`model` must be a torch.nn.Module. Received: {type(model).__name__}")
+    if not isinstance(model_config, DCNConfig):
+        raise ValueError(f"`model_config` must be a DCNConfig. Received: {type(model_config).__name__}")
+
+
+def _tensors(model: nn.Module) -> dict[str, Any]:
+    return {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+
+
+def _train_dict(train_config: Mapping[str, Any] | Any | None) -> dict[str, Any]:
+    if train_config is None or isinstance(train_config, Mapping):
+        return dict(train_config or {})
+    if hasattr(train_config, "to_dict"):
+        return train_config.to_dict()
+    raise ValueError(
+        f"`train_config` must be a mapping or have a to_dict() method. Received: {type(train_config).__name__}"
+    )
+
+
+def _data_files(
+    tensors: dict[str, Any], vocabularies: dict[str, Any], metrics: Mapping[str, Any] | None
+) -> dict[str, bytes]:
+    """Every file but config.json, as bytes."""
+    return {
+        WEIGHTS_FILE: safetensors.torch.save(tensors, metadata={"format": "pt"}),
+        VOCAB_FILE: _json_bytes(vocabularies, "vocabularies"),
+        METRICS_FILE: _json_bytes(dict(metrics or {}), "metrics"),
+    }
+
+
+def _write_bundle(target: Path, files: dict[str, bytes], config: dict[str, Any]) -> Path:
+    """Add config.json (with the other files' SHA-256 sums) and swap the folder into place."""
+    config = {**config, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
+    files = {**files, CONFIG_FILE: _json_bytes(config, "train_config")}  # last: it vouches for the others
     _check_replaceable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = atomic.staging_folder(target)

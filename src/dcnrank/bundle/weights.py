@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
+from torch import nn
 
+from dcnrank.data.feature_spec import FeatureSpec
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
+from dcnrank.models.table_inputs import build_table_dcn
 
-__all__ = ["expected_tensors", "weight_problems"]
+__all__ = ["expected_table_tensors", "expected_tensors", "weight_problems"]
+
+
+def _skeleton_tensors(build: Callable[[], nn.Module]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Name -> (shape, dtype) of the state dict of `build()`, built on the meta device."""
+    with torch.device("meta"):
+        skeleton = build()
+    return {name: (tuple(t.shape), t.dtype) for name, t in skeleton.state_dict().items()}
 
 
 def expected_tensors(
@@ -26,9 +36,23 @@ def expected_tensors(
     Returns:
         The expected tensors, in state-dict order.
     """
-    with torch.device("meta"):
-        skeleton = build_dcn(config, vocabulary_sizes=list(vocabulary_sizes))
-    return {name: (tuple(t.shape), t.dtype) for name, t in skeleton.state_dict().items()}
+    return _skeleton_tensors(lambda: build_dcn(config, vocabulary_sizes=list(vocabulary_sizes)))
+
+
+def expected_table_tensors(
+    config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[str, int]
+) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Name -> (shape, dtype) of every tensor of `build_table_dcn(config, spec, table_sizes)`.
+
+    Args:
+        config: the architecture.
+        spec: the feature spec.
+        table_sizes: embedding rows per categorical and multi-hot column.
+
+    Returns:
+        The expected tensors, in state-dict order.
+    """
+    return _skeleton_tensors(lambda: build_table_dcn(config, spec, table_sizes))
 
 
 def weight_problems(

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from dcnrank import __version__
-from dcnrank.cli import demo, evaluate, movielens, recommend, toy, train
+from dcnrank.cli import demo, evaluate, export, movielens, predict, recommend, serve, toy, train
 
-SUBCOMMANDS = (toy, movielens, demo, train, evaluate, recommend)
+SUBCOMMANDS = (toy, movielens, demo, train, evaluate, recommend, predict, serve, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 __all__ = ["ROWS_SHOWN", "TableDataError", "describe_rows"]
 
 # How many offending rows a message quotes; it always counts all of them.
@@ -25,7 +27,7 @@ class TableDataError(ValueError):
     """
 
 
-def describe_rows(column: str, rows: Sequence[int], values: Sequence[Any]) -> str:
+def describe_rows(column: str, rows: Sequence[int] | np.ndarray, values: Sequence[Any] | np.ndarray) -> str:
     """``"2 rows: I1[4]='abc', I1[9]='x'"``: how many rows, and the first few with their values.
 
     Args:
@@ -42,7 +44,9 @@ def describe_rows(column: str, rows: Sequence[int], values: Sequence[Any]) -> st
         "2 rows: I1[4]='abc', I1[9]=None"
     """
     count = len(rows)
-    shown = ", ".join(f"{column}[{int(r)}]={_plain(v)!r}" for r, v in zip(rows[:ROWS_SHOWN], values[:ROWS_SHOWN]))
+    shown = ", ".join(
+        f"{column}[{int(r)}]={_plain(v)!r}" for r, v in zip(rows[:ROWS_SHOWN], values[:ROWS_SHOWN], strict=False)
+    )
     more = f" (first {ROWS_SHOWN} shown)" if count > ROWS_SHOWN else ""
     return f"{count} row{'s' if count != 1 else ''}{more}: {shown}"
 

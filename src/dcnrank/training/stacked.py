@@ -125,7 +125,8 @@ class StackedTrainer:
         """Every model's outputs for every row of `x`: a `(T, N)` tensor."""
         base, params, buffers = self._stack(models)
         base.eval()
-        step = self.config.eval_batch_size
+        # T models share each forward pass: keep its activations the size of one model's.
+        step = max(1, self.config.eval_batch_size // len(models))
         return torch.cat(
             [self._forward(base, params, buffers, x[i : i + step], shared=True) for i in range(0, len(x), step)],
             dim=1,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,14 +25,19 @@ class EarlyStoppingResult:
         history: per epoch run, `loss`, `val_loss`, `val_rmse`, `val_mae`, `seconds`
             (as `Trainer.fit` records them).
         best_epoch: the 1-based epoch whose weights the model now holds.
-        best_val_rmse: that epoch's validation RMSE.
+        best_val_rmse: that epoch's validation RMSE (NaN when the trainer's
+            `evaluate` reports none, e.g. a binary task's).
         stopped_early: whether training stopped before `config.epochs`.
+        monitor: the record key that chose the best epoch. Defaults to `"val_rmse"`.
+        best_value: that key's value at the best epoch (NaN if never set).
     """
 
     history: History
     best_epoch: int
     best_val_rmse: float
     stopped_early: bool
+    monitor: str = "val_rmse"
+    best_value: float = math.nan
 
 
 def fit_with_early_stopping(
@@ -41,11 +48,13 @@ def fit_with_early_stopping(
     validation: tuple[torch.Tensor, torch.Tensor],
     patience: int,
     progress: bool | None = False,
+    monitor: str = "val_rmse",
 ) -> EarlyStoppingResult:
     """Train `model` in place like `trainer.fit`, but keep the best epoch's weights.
 
     After each epoch the model is evaluated on `validation`; an epoch is better when
-    its validation RMSE is strictly lower than every earlier one. Training stops once
+    its `monitor` value (validation RMSE by default) is strictly lower than every
+    earlier one. Training stops once
     `patience` epochs in a row were not better, or after `trainer.config.epochs`, and
     the model is left with the best epoch's weights.
 
@@ -62,6 +71,8 @@ def fit_with_early_stopping(
         validation: `(x_val, y_val)`.
         patience: int ≥ 1, epochs without improvement before stopping.
         progress: show a bar over epochs (`None`: only on a terminal).
+        monitor: the validation record key to minimise, as `trainer.evaluate` names
+            it with a `val_` prefix (e.g. `"val_loss"`). Defaults to `"val_rmse"`.
 
     Returns:
         The history and the best epoch.
@@ -81,25 +92,31 @@ def fit_with_early_stopping(
             "`validation` must be a non-empty (x, y) pair of equal rows. "
             f"Received: {len(validation[0])} and {len(validation[1])} rows"
         )
-    best: dict = {"rmse": float("inf"), "epoch": 0, "state": None, "stale": 0}
+    best: dict = {"value": float("inf"), "epoch": 0, "state": None, "stale": 0}
 
     def keep_best(record: dict[str, float]) -> bool:
-        log.info("epoch %d: loss %.4f, val_rmse %.4f", record["epoch"], record["loss"], record["val_rmse"])
-        if record["val_rmse"] < best["rmse"]:
-            best.update(rmse=record["val_rmse"], epoch=record["epoch"], stale=0)
+        if monitor not in record:
+            raise ValueError(
+                f"`monitor` must be a key of the epoch records {sorted(record)}. Received: monitor={monitor!r}"
+            )
+        log.info("epoch %d: loss %.4f, %s %.4f", record["epoch"], record["loss"], monitor, record[monitor])
+        if record[monitor] < best["value"]:
+            best.update(value=record[monitor], epoch=record["epoch"], stale=0)
             best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             return False
         best["stale"] += 1
         return best["stale"] >= patience
 
-    runner = Trainer(trainer.config, trainer.loss_fn, progress=progress, desc=trainer.desc)
+    runner = copy.copy(trainer)  # a Trainer subclass keeps its own `evaluate`
+    runner.progress = progress
     history = runner.fit(model, x, y, validation=validation, on_epoch=keep_best)
-    best_rmse, best_epoch, best_state = best["rmse"], best["epoch"], best["state"]
-    if best_state is None:  # every validation RMSE was NaN: keep the last weights
-        best_epoch, best_rmse = len(history.epochs), history.epochs[-1]["val_rmse"]
+    best_value, best_epoch, best_state = best["value"], best["epoch"], best["state"]
+    if best_state is None:  # every monitored value was NaN: keep the last weights
+        best_epoch, best_value = len(history.epochs), history.epochs[-1][monitor]
     else:
         model.load_state_dict(best_state)
+    best_rmse = history.epochs[best_epoch - 1].get("val_rmse", math.nan)
     stopped = len(history.epochs) < trainer.config.epochs
     if stopped:
         log.info("stopped after epoch %d; best epoch %d", len(history.epochs), best_epoch)
-    return EarlyStoppingResult(history, best_epoch, best_rmse, stopped)
+    return EarlyStoppingResult(history, best_epoch, best_rmse, stopped, monitor, best_value)

@@ -1,0 +1,97 @@
+"""`TableBatch`: the encoded feature tensors of N table rows, sliced and gathered like a tensor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["PADDING", "TableBatch"]
+
+# Fills the multi-hot index matrices past a row's last item (0 is the OOV row, a real item).
+PADDING = -1
+
+
+@dataclass(frozen=True, eq=False)
+class TableBatch:
+    """Encoded inputs of N rows, by feature type; what `TableInputs` takes.
+
+    `Trainer` treats it as it treats a tensor: `len(batch)`, `batch[start:end]`,
+    `batch[index_tensor]` and `batch.device`, each gathering the same rows of every
+    tensor, so batches cost no per-row Python.
+
+    Args:
+        categorical: int64 `(N, Fc)`, embedding rows of the categorical columns
+            (0 = out of vocabulary or missing).
+        numeric: float32 `(N, Fn)`, standardised numeric values (0 where missing).
+        missing: bool `(N, Fn)`, True where a numeric value is missing.
+        multi_hot: per multi-hot column, int64 `(N, L_j)`: a row's item rows, then
+            :data:`PADDING` (−1) up to the longest row's length `L_j ≥ 1`.
+
+    Raises:
+        ValueError: if a dtype or rank is wrong or the tensors disagree on N.
+
+    Example:
+        >>> batch = TableBatch(torch.tensor([[1], [2], [0]]), torch.zeros(3, 2), torch.zeros(3, 2, dtype=torch.bool),
+        ...                    (torch.tensor([[1, -1], [2, 3], [-1, -1]]),))
+        >>> len(batch[1:]), batch[torch.tensor([2, 0])].categorical.tolist()
+        (2, [[0], [1]])
+    """
+
+    categorical: torch.Tensor
+    numeric: torch.Tensor
+    missing: torch.Tensor
+    multi_hot: tuple[torch.Tensor, ...] = ()
+
+    def __post_init__(self) -> None:
+        multi_hot = tuple(self.multi_hot)
+        object.__setattr__(self, "multi_hot", multi_hot)
+        checks = [
+            ("categorical", self.categorical, torch.int64),
+            ("numeric", self.numeric, torch.float32),
+            ("missing", self.missing, torch.bool),
+            *((f"multi_hot[{j}]", t, torch.int64) for j, t in enumerate(multi_hot)),
+        ]
+        rows = None
+        for name, tensor, dtype in checks:
+            if not isinstance(tensor, torch.Tensor) or tensor.dtype != dtype or tensor.dim() != 2:
+                raise ValueError(
+                    f"`{name}` must be a 2-D {dtype} tensor. Received: {type(tensor).__name__} "
+                    f"{getattr(tensor, 'dtype', '')} shape={tuple(getattr(tensor, 'shape', ()))}"
+                )
+            if rows is None:
+                rows = tensor.shape[0]
+            elif tensor.shape[0] != rows:
+                raise ValueError(
+                    f"every tensor must have {rows} rows, as `categorical`. Received: `{name}` has {tensor.shape[0]}"
+                )
+        if self.missing.shape != self.numeric.shape:
+            raise ValueError(
+                f"`missing` must have the shape of `numeric` {tuple(self.numeric.shape)}. "
+                f"Received: {tuple(self.missing.shape)}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.categorical.shape[0])
+
+    def __getitem__(self, index: slice | torch.Tensor) -> TableBatch:
+        """The rows at `index` (a slice, or a 1-D integer tensor or boolean mask) of every tensor."""
+        return TableBatch(
+            self.categorical[index],
+            self.numeric[index],
+            self.missing[index],
+            tuple(t[index] for t in self.multi_hot),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.categorical.device
+
+    def to(self, device: torch.device | str) -> TableBatch:
+        """A copy whose tensors live on `device`."""
+        return TableBatch(
+            self.categorical.to(device),
+            self.numeric.to(device),
+            self.missing.to(device),
+            tuple(t.to(device) for t in self.multi_hot),
+        )

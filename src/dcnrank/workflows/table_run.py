@@ -1,0 +1,197 @@
+"""`train_table`: one DCN trained on a person's own table (CSV, Parquet, DataFrame) as a
+feature spec describes it, with early stopping, saved as a table bundle."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from dcnrank.bundle.save import save_table
+from dcnrank.config.data_config import DataConfig
+from dcnrank.config.errors import ConfigError
+from dcnrank.config.run_config import TrainRunConfig
+from dcnrank.data.feature_spec import FeatureSpec
+from dcnrank.data.table_encoder import EncodedRows, fit_and_encode
+from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.models.dcn import count_parameters
+from dcnrank.models.table_inputs import build_table_dcn
+from dcnrank.workflows.early_stopping import fit_with_early_stopping
+from dcnrank.workflows.table_task import TaskTrainer, task_metrics
+
+__all__ = ["TABLE_DATA_KEYS", "TableRunResult", "train_table"]
+
+log = logging.getLogger(__name__)
+
+# The `data.*` keys a table run reads; the others (split, vocab, data_dir) are MovieLens'.
+TABLE_DATA_KEYS = ("seed", "validation_fraction", "patience", "max_train_rows")
+
+
+@dataclass(frozen=True)
+class TableRunResult:
+    """What `train_table` produced.
+
+    Args:
+        bundle_path: the saved table bundle.
+        config: the resolved configuration (also in the bundle's `config.json`).
+        metrics: what the bundle's `metrics.json` holds: `validation` (the best
+            epoch's metrics on the held-out rows, group AUC included), per-epoch
+            `history`, `data` facts, `parameters` and `seconds`.
+    """
+
+    bundle_path: Path
+    config: TrainRunConfig
+    metrics: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """A short machine-readable summary (the CLI's `--json` output)."""
+        validation = self.metrics["validation"]
+        return {
+            "bundle": str(self.bundle_path),
+            "task": self.metrics["data"]["task"],
+            "best_epoch": validation["best_epoch"],
+            "epochs_run": len(self.metrics["history"]),
+            "stopped_early": validation["stopped_early"],
+            "validation": validation,
+            "parameters": self.metrics["parameters"],
+            "seconds": self.metrics["seconds"],
+        }
+
+
+def check_table_config(config: TrainRunConfig) -> None:
+    """Refuse `data.*` settings that only MovieLens runs read, rather than ignore them.
+
+    Raises:
+        ConfigError: listing each such key set to anything but its default.
+    """
+    defaults = DataConfig()
+    problems = [
+        f"data.{name}: applies to MovieLens runs, not to --data tables; table runs read "
+        f"{', '.join('data.' + k for k in TABLE_DATA_KEYS)}. Received: {getattr(config.data, name)!r}"
+        for name in ("split", "vocab", "data_dir")
+        if getattr(config.data, name) != getattr(defaults, name)
+    ]
+    if problems:
+        raise ConfigError(problems)
+
+
+def train_table(
+    config: TrainRunConfig,
+    spec: FeatureSpec,
+    data: Any,
+    out: str | Path,
+    progress: bool | None = False,
+) -> TableRunResult:
+    """Train one model on a table as `spec` describes it, keep its best epoch, save a table bundle.
+
+    Steps: read the table (a path to CSV/Parquet, or a DataFrame / Arrow table); keep
+    its first `data.max_train_rows` rows if set; hold out a seeded random
+    `data.validation_fraction` of the rows (seed `data.seed`); fit vocabularies and
+    numeric statistics on the other rows only and encode every row (a bad cell or
+    label is an error naming the row in the file); build `build_table_dcn` with weights
+    seeded by `train.seed`; train with the task's loss in the held-out order of the
+    remaining rows (a seeded shuffle), evaluating every epoch and stopping after
+    `data.patience` epochs without a lower validation loss; keep the best epoch; save
+    the bundle with the resolved config and the metrics.
+
+    Args:
+        config: the run configuration (`model`, `train`, and the `data` keys in
+            :data:`TABLE_DATA_KEYS`).
+        spec: the feature spec.
+        data: a CSV/Parquet path, pandas DataFrame or pyarrow Table.
+        out: the bundle folder (replaced atomically if it holds a bundle).
+        progress: show progress bars (`None`: only on a terminal).
+
+    Returns:
+        The bundle path, the config and the metrics.
+
+    Raises:
+        ConfigError: if a MovieLens-only `data.*` key is set.
+        TableDataError: if the table does not fit the spec (named column and rows).
+        ValueError: if the table is too small to hold out a validation row.
+        BundleError: if `out` exists and is not a bundle.
+
+    Example:
+        >>> import tempfile
+        >>> from dcnrank.config import load_config
+        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="regression")
+        >>> table = {"x": [float(i) for i in range(40)], "y": [2.0 * i for i in range(40)]}
+        >>> config = load_config(overrides=["model.structure=cross_only", "train.epochs=2"])
+        >>> result = train_table(config, spec, table, tempfile.mkdtemp() + "/b")
+        >>> sorted(result.metrics["validation"])[:4]
+        ['best_epoch', 'loss', 'mae', 'rmse']
+    """
+    began = time.perf_counter()
+    check_table_config(config)
+    settings = config.data
+    source = source_name(data)
+    table = read_table(data) if isinstance(data, str | Path) else as_arrow_table(data)
+    if settings.max_train_rows is not None and table.num_rows > settings.max_train_rows:
+        table = table.slice(0, settings.max_train_rows)
+    n = table.num_rows
+    n_val = max(1, int(round(n * settings.validation_fraction)))
+    if n - n_val < 1:
+        raise ValueError(
+            f"{source}: {n} rows are too few to hold out data.validation_fraction="
+            f"{settings.validation_fraction} for validation and still train"
+        )
+    order = np.random.default_rng(settings.seed).permutation(n)
+    val_rows, fit_rows = np.sort(order[:n_val]), order[n_val:]
+    encoder, encoded = fit_and_encode(spec, table, fit_rows, source=source)
+    fit = encoded.take(torch.from_numpy(fit_rows))
+    val = encoded.take(torch.from_numpy(val_rows))
+    labels, fit_labels, val_labels = _labels(encoded), _labels(fit), _labels(val)
+    log.info("training on %d rows, validating on %d (%s task)", len(fit), len(val), spec.task)
+
+    torch.manual_seed(config.train.seed)
+    model = build_table_dcn(config.model, spec, encoder.table_sizes)
+    trainer = TaskTrainer(spec.task, config.train, desc="train")
+    # `Trainer` takes a TableBatch wherever it takes an input tensor (len, slices, gathers).
+    fit_x, val_x = cast(torch.Tensor, fit.features), cast(torch.Tensor, val.features)
+    stopping = fit_with_early_stopping(
+        trainer,
+        model,
+        fit_x,
+        fit_labels,
+        (val_x, val_labels),
+        patience=settings.patience,
+        progress=progress,
+        monitor="val_loss",
+    )
+    outputs = trainer.predict(model, val_x)
+    validation = task_metrics(spec.task, val_labels, outputs, val.groups)
+    metrics = {
+        "validation": {
+            "best_epoch": stopping.best_epoch,
+            "stopped_early": stopping.stopped_early,
+            "rows": len(val),
+            **validation,
+        },
+        "history": stopping.history.epochs,
+        "data": {
+            "source": source,
+            "task": spec.task,
+            "rows": n,
+            "n_fit": len(fit),
+            "n_validation": len(val),
+            "label_mean": float(labels.double().mean()),
+            "table_sizes": encoder.table_sizes,
+        },
+        "parameters": count_parameters(model),
+        "seconds": time.perf_counter() - began,
+    }
+    path = save_table(model, out, model_config=config.model, encoder=encoder, train_config=config, metrics=metrics)
+    return TableRunResult(path, config, metrics)
+
+
+def _labels(rows: EncodedRows) -> torch.Tensor:
+    """The labels `fit_and_encode` always returns (it requires the label column)."""
+    if rows.labels is None:  # pragma: no cover - fit_and_encode reads the label column or raises
+        raise ValueError("the encoded rows have no labels")
+    return rows.labels

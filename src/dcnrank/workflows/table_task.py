@@ -1,0 +1,132 @@
+"""What a feature spec's `task` means for training and scoring: its loss, its metrics, and
+how raw model outputs become predictions.
+
+- ``regression``: MSE loss; RMSE and MAE; the output is the prediction.
+- ``binary``: binary cross-entropy on logits; AUC and log loss (and group AUC when the
+  spec names a group column); the prediction is the probability `σ(output)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dcnrank.data.feature_spec import TASKS
+from dcnrank.metrics.classification import auc, group_auc, logloss
+from dcnrank.training.losses import bce_with_logits
+from dcnrank.training.metrics import mae, rmse
+from dcnrank.training.trainer import LossFn, TrainConfig, Trainer, mse_loss
+
+__all__ = ["TaskTrainer", "task_loss", "task_metrics", "task_predictions"]
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"`task` must be one of {', '.join(TASKS)}. Received: task={task!r}")
+
+
+def task_loss(task: str) -> LossFn:
+    """The training loss of `task`: MSE for ``regression``, BCE with logits for ``binary``.
+
+    Example:
+        >>> task_loss("binary").__name__
+        'bce_with_logits'
+    """
+    _check_task(task)
+    return bce_with_logits if task == "binary" else mse_loss
+
+
+def task_predictions(task: str, outputs: torch.Tensor) -> torch.Tensor:
+    """Raw model outputs as predictions: probabilities `σ(z)` for ``binary``, unchanged otherwise.
+
+    Example:
+        >>> task_predictions("binary", torch.tensor([0.0])).tolist()
+        [0.5]
+    """
+    _check_task(task)
+    return torch.sigmoid(outputs) if task == "binary" else outputs
+
+
+def task_metrics(
+    task: str, labels: torch.Tensor, outputs: torch.Tensor, groups: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Metrics of raw outputs against labels, over all rows.
+
+    ``regression``: `loss` (MSE), `rmse`, `mae`. ``binary``: `loss` and `logloss` (both
+    the mean BCE of the logits), `auc` (None when the labels hold one class only), and
+    with `groups` `group_auc` (None when no group holds both classes) and `groups`
+    (how many distinct groups).
+
+    Args:
+        task: ``"regression"`` or ``"binary"``.
+        labels: `(N,)` labels.
+        outputs: `(N,)` raw model outputs (logits for binary).
+        groups: `(N,)` group of each row, or None.
+
+    Returns:
+        The metrics.
+
+    Raises:
+        ValueError: on an unknown task or malformed inputs (see `dcnrank.metrics`).
+
+    Example:
+        >>> task_metrics("binary", torch.tensor([0.0, 1.0]), torch.tensor([-1.0, 2.0]))["auc"]
+        1.0
+    """
+    _check_task(task)
+    outputs = outputs.detach().float().cpu()
+    labels = labels.detach().float().cpu()
+    if task == "regression":
+        error = rmse(outputs, labels)
+        return {"loss": error**2, "rmse": error, "mae": mae(outputs, labels)}
+    y, z = labels.numpy(), outputs.numpy()
+    loss = logloss(y, z, from_logits=True)
+    metrics: dict[str, Any] = {"loss": loss, "logloss": loss, "auc": _undefined_as_none(auc, y, z)}
+    if groups is not None:
+        metrics["group_auc"] = _undefined_as_none(group_auc, y, z, groups)
+        metrics["groups"] = len(np.unique(groups))
+    return metrics
+
+
+def _undefined_as_none(metric: Any, *args: Any) -> float | None:
+    """The metric, or None where it is undefined (one class only), which a small slice can be."""
+    try:
+        return metric(*args)
+    except ValueError as error:
+        if "both classes" in str(error):
+            return None
+        raise
+
+
+class TaskTrainer(Trainer):
+    """A `Trainer` whose loss and validation metrics follow a spec's task.
+
+    Its `evaluate` reports :func:`task_metrics` (without group AUC, which is computed
+    once at the end), so per-epoch records hold `val_loss`, `val_auc`, `val_logloss`
+    for a binary task and `val_loss`, `val_rmse`, `val_mae` for regression.
+
+    Args:
+        task: ``"regression"`` or ``"binary"``.
+        config: the training settings.
+        progress: show a bar (`None`: only on a terminal).
+        desc: label of the progress bar.
+
+    Example:
+        >>> model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+        >>> x, y = torch.randn(64, 2), (torch.arange(64) % 2).float()
+        >>> sorted(TaskTrainer("binary", TrainConfig(epochs=1)).evaluate(model, x, y))
+        ['auc', 'logloss', 'loss']
+    """
+
+    def __init__(
+        self, task: str, config: TrainConfig | None = None, progress: bool | None = False, desc: str = "train"
+    ) -> None:
+        super().__init__(config, loss_fn=task_loss(task), progress=progress, desc=desc)
+        self.task = task
+
+    def evaluate(self, model: nn.Module, x: Any, y: torch.Tensor) -> dict[str, float]:
+        """:func:`task_metrics` of `model` on `(x, y)`."""
+        return task_metrics(self.task, y, self.predict(model, x))
