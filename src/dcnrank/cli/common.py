@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from dcnrank.experiments.report import format_rmse
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.experiments.seed_reference import SEED_RESULTS
 
@@ -36,10 +37,10 @@ def results_table(result: ExperimentResult, labels: dict[str, str]) -> str:
     seed = SEED_RESULTS.get(result.experiment, {})
     rows = [("model", "RMSE (ours)", "#params", "seconds", "seed RMSE", "seed #params")]
     for name, m in result.models.items():
-        ours = f"{m.rmse_mean:.5f}" + (f" ± {m.rmse_std:.5f}" if len(m.rmse) > 1 else "")
+        ours = format_rmse(m.rmse_mean, m.rmse_std if len(m.rmse) > 1 else None)
         if name in seed:
             mean, std, params = seed[name]
-            theirs = f"{mean:.5f}" + (f" ± {std:.5f}" if std is not None else "")
+            theirs = format_rmse(mean, std)
             their_params = f"{params:,}"
         else:
             theirs = their_params = "-"

@@ -10,7 +10,7 @@ from dcnrank.cli.movielens import write_movielens_outputs
 from dcnrank.cli.toy import LABELS as TOY_LABELS
 from dcnrank.cli.toy import write_toy_outputs
 from dcnrank.experiments.movielens import run_movielens
-from dcnrank.experiments.report import MODEL_LABELS, write_report
+from dcnrank.experiments.report import MODEL_LABELS, params_note, write_report
 from dcnrank.experiments.toy import run_toy
 
 EXAMPLES = """examples:
@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
         write_report(out)
         print(f"== movielens, split {split} (train∩test overlap {result.info['train_test_overlap']:.1%}) ==")
         print(results_table(result, MODEL_LABELS))
-        print(f"({result.seconds:.1f} s)\n")
+        print(f"({result.seconds:.1f} s){params_note(result.to_dict())}\n")
     print(f"report: {write_report(out)}")
     return 0

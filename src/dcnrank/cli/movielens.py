@@ -9,7 +9,7 @@ from pathlib import Path
 from dcnrank.cli.common import add_run_flags, positive_int, results_table
 from dcnrank.data import SPLIT_NAMES
 from dcnrank.experiments.movielens import VOCAB_POLICIES, run_movielens
-from dcnrank.experiments.report import MODEL_LABELS, write_report
+from dcnrank.experiments.report import MODEL_LABELS, params_note, write_report
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.explain import interaction_matrix, plot_heatmap
 
@@ -89,4 +89,7 @@ def run(args: argparse.Namespace) -> int:
         f"\nmovielens: split {args.split} (train∩test overlap {result.info['train_test_overlap']:.1%}), "
         f"{result.seconds:.1f} s; wrote {out / 'movielens.json'} and {report}"
     )
+    note = params_note(result.to_dict())
+    if note:
+        print(note.strip())
     return 0
