@@ -60,7 +60,7 @@ def _table(models: dict[str, Any], seed: dict[str, tuple], labels: dict[str, str
         else:
             theirs = their_params = "–"
         lines.append(
-            f"| {labels.get(name, name)} | {ours} | {m['mae_mean']:.4f} | {m['params']:,} | "
+            f"| {labels.get(name, name)} | {ours} | {format_rmse(m['mae_mean'], None)} | {m['params']:,} | "
             f"{m['seconds']:.1f} | {theirs} | {their_params} |"
         )
     return lines
