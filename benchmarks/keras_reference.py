@@ -56,6 +56,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import jax  # noqa: E402
@@ -349,9 +350,19 @@ def versions() -> dict[str, str]:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    Read from /proc/self/status (VmHWM) where it exists: `ru_maxrss` survives
+    `exec`, so a process started by a big parent would report the parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports kibibytes, macOS bytes.
-    return kilobytes / (1024.0 * 1024.0) if sys.platform == "darwin" else kilobytes / 1024.0
+    return kilobytes / 1024
 
 
 def format_table(report: dict) -> str:
