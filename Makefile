@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: setup demo test test-fast lint bench bench-setup clean
+.PHONY: setup demo test test-fast lint bench bench-setup bench-quality clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,11 @@ lint: $(STAMP)
 # peak; with the Keras-RS reference beside it when `make bench-setup` was run.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --out bench.json
+
+# Rating quality on GroupLens' folds u1…u5: configs/movielens_100k.toml beside the seed's
+# protocol and Surprise's baselines (SVD++ and KNNBaseline too if scikit-surprise is installed).
+bench-quality: $(STAMP)
+	$(BIN)/python benchmarks/bench_quality.py
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

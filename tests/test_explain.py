@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dcnrank.explain import interaction_matrix, plot_heatmap
-from dcnrank.layers import FeatureCross
+from dcnrank.layers import FeatureCross, MixtureCross, VectorCross
 
 
 def test_block_norms_by_hand():
@@ -50,3 +50,54 @@ def test_heatmap_is_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = matplotlib.image.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100
+
+
+def test_unequal_blocks_by_hand():
+    layer = FeatureCross(3)
+    with torch.no_grad():
+        layer.dense.weight.fill_(1.0)
+    # blocks of 1 and 2 entries: norms of 1×1, 1×2, 2×1 and 2×2 blocks of ones
+    expected = np.array([[1.0, np.sqrt(2.0)], [np.sqrt(2.0), 2.0]])
+    np.testing.assert_allclose(interaction_matrix(layer, block_sizes=[1, 2]), expected)
+
+
+def test_equal_block_sizes_match_num_features():
+    layer = FeatureCross(6, projection_dim=2)
+    np.testing.assert_allclose(interaction_matrix(layer, block_sizes=(2, 2, 2)), interaction_matrix(layer, 3))
+
+
+def test_vector_cross_unequal_blocks_by_hand():
+    layer = VectorCross(3)
+    with torch.no_grad():
+        layer.projection.weight.copy_(torch.tensor([[3.0, 4.0, 2.0]]))
+    # entry (i, j) = sqrt(E_j) * ||w_i||: ||w_0|| = ||(3, 4)|| = 5, ||w_1|| = 2; E = (2, 1)
+    expected = np.array([[5.0 * np.sqrt(2.0), 5.0], [2.0 * np.sqrt(2.0), 2.0]])
+    np.testing.assert_allclose(interaction_matrix(layer, block_sizes=[2, 1]), expected)
+
+
+def test_mixture_cross_unequal_blocks_average_the_experts():
+    layer = MixtureCross(3, num_experts=2, projection_dim=1)
+    per_expert = [
+        np.array([[np.linalg.norm(k.T[:1, :1]), np.linalg.norm(k.T[:1, 1:])],
+                  [np.linalg.norm(k.T[1:, :1]), np.linalg.norm(k.T[1:, 1:])]])
+        for k in layer.kernels().detach().double().numpy()
+    ]  # fmt: skip
+    np.testing.assert_allclose(interaction_matrix(layer, block_sizes=[1, 2]), (per_expert[0] + per_expert[1]) / 2)
+
+
+@pytest.mark.parametrize(
+    ("num_features", "block_sizes", "message"),
+    [
+        (None, None, r"exactly one of `num_features` and `block_sizes`\. Received: num_features=None, block_sizes=No"),
+        (2, [2, 2], r"exactly one of .* Received: num_features=2, block_sizes=\[2, 2\]"),
+        (None, [1, 2], r"summing to in_features=4\. Received: block_sizes=\[1, 2\]"),
+        (None, [], r"non-empty sequence .* Received: block_sizes=\[\]"),
+        (None, [0, 4], r"positive ints .* Received: block_sizes=\[0, 4\]"),
+        (None, [True, 3], r"positive ints .* Received: block_sizes=\[True, 3\]"),
+        (None, [2.0, 2], r"positive ints .* Received: block_sizes=\[2\.0, 2\]"),
+        (None, "22", r"Received: block_sizes='22'"),
+    ],
+)
+def test_block_sizes_validation(num_features, block_sizes, message):
+    with pytest.raises(ValueError, match=message):
+        interaction_matrix(FeatureCross(4), num_features, block_sizes=block_sizes)

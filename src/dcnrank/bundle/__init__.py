@@ -22,7 +22,7 @@ from dcnrank.bundle.format import (
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.load import load, load_table
+from dcnrank.bundle.load import load, load_any, load_table
 from dcnrank.bundle.save import save, save_table
 from dcnrank.bundle.table_bundle import TableBundle
 
@@ -39,6 +39,7 @@ __all__ = [
     "BundleError",
     "TableBundle",
     "load",
+    "load_any",
     "load_table",
     "save",
     "save_table",

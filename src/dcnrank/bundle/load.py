@@ -32,7 +32,7 @@ from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
 from dcnrank.models.table_inputs import build_table_dcn
 
-__all__ = ["load", "load_table"]
+__all__ = ["load", "load_any", "load_table"]
 
 # format name -> (what it holds, the function that loads it), for a bundle given to the other loader
 _LOADERS = {
@@ -151,6 +151,28 @@ def load_table(path: str | Path) -> TableBundle:
         path=folder,
         dcnrank_version=str(raw.get("dcnrank_version", "")),
     )
+
+
+def load_any(path: str | Path) -> Bundle | TableBundle:
+    """Load either kind of bundle: `load` for a MovieLens-style one, `load_table` for a table one.
+
+    Args:
+        path: the bundle folder.
+
+    Returns:
+        A `Bundle` or a `TableBundle`, as the folder's `config.json` says.
+
+    Raises:
+        BundleError: as :func:`load` and :func:`load_table`.
+    """
+    folder = Path(path)
+    config = folder / CONFIG_FILE
+    if folder.is_dir() and config.is_file():
+        raw = _read_json(config)
+        _check_format(config, raw)
+        if raw["format"] == TABLE_FORMAT_NAME:
+            return load_table(folder)
+    return load(folder)
 
 
 def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, Any, Any, dict]:

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Sequence
 
 from dcnrank import __version__
-from dcnrank.cli import demo, evaluate, export, movielens, predict, recommend, serve, toy, train
+from dcnrank.cli import demo, evaluate, explain, export, movielens, predict, recommend, serve, toy, train
 
-SUBCOMMANDS = (toy, movielens, demo, train, evaluate, recommend, predict, serve, export)
+SUBCOMMANDS = (toy, movielens, demo, train, evaluate, recommend, predict, explain, serve, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,9 @@ class DataConfig:
             out to pick the best epoch. Defaults to 0.1.
         patience: int ≥ 1, epochs without a better validation RMSE before training
             stops. Defaults to 2.
+        validation: str, how the validation slice is carved from the training rows:
+            `"last"` rows (default) or a seeded `"random"` share (for sorted splits
+            such as `u1`…`u5`, whose last rows are the last users).
         max_train_rows: int ≥ 2 or None, keep only the first rows of the training split
             (quick runs). Defaults to None (all).
 
@@ -44,6 +47,7 @@ class DataConfig:
     validation_fraction: float = 0.1
     patience: int = 2
     max_train_rows: int | None = None
+    validation: str = "last"
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(DataConfig)

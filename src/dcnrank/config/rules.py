@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dcnrank.data.splits import SPLIT_NAMES
+from dcnrank.data.validation_split import VALIDATION_POLICIES
 from dcnrank.experiments.movielens import VOCAB_POLICIES
 from dcnrank.models.config import STRUCTURES
 from dcnrank.training.trainer import PRECISIONS
@@ -51,6 +52,7 @@ RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "data.vocab": (lambda v: v in VOCAB_POLICIES, f"must be one of {', '.join(VOCAB_POLICIES)}"),
     "data.validation_fraction": (_open_interval(0.0, 1.0), "must be in (0, 1)"),
     "data.patience": (_at_least(1), "must be ≥ 1"),
+    "data.validation": (lambda v: v in VALIDATION_POLICIES, f"must be one of {', '.join(VALIDATION_POLICIES)}"),
     "data.max_train_rows": (_at_least(2), "must be ≥ 2 (one training and one validation row), or none for all"),
 }
 

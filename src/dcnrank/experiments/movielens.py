@@ -42,12 +42,14 @@ VOCAB_POLICIES = ("train", "all")
 @dataclass(frozen=True)
 class PreparedMovieLens:
     """MovieLens ready to train on: encoded train and test rows, the vocabularies
-    that encoded them, and facts about the split (`info`, JSON-ready)."""
+    that encoded them, facts about the split (`info`, JSON-ready), and the training
+    rows' indices into the ratings table (`train_rows`)."""
 
     train: EncodedTable
     test: EncodedTable
     vocabularies: dict[str, Vocabulary]
     info: dict[str, Any]
+    train_rows: np.ndarray | None = None
 
 
 def prepare_movielens(
@@ -84,7 +86,7 @@ def prepare_movielens(
         "vocabulary_sizes": dict(zip(train.feature_names, train.vocabulary_sizes, strict=True)),
         "test_oov_share": dict(zip(train.feature_names, oov, strict=True)),
     }
-    return PreparedMovieLens(train, test, vocabularies, info)
+    return PreparedMovieLens(train, test, vocabularies, info, parts.train)
 
 
 def run_movielens(

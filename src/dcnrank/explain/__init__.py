@@ -2,5 +2,7 @@
 
 from dcnrank.explain.heatmap import plot_heatmap
 from dcnrank.explain.interactions import interaction_matrix
+from dcnrank.explain.model_interactions import ModelInteractions, input_blocks, model_interactions
+from dcnrank.explain.top_pairs import top_pairs
 
-__all__ = ["interaction_matrix", "plot_heatmap"]
+__all__ = ["ModelInteractions", "input_blocks", "interaction_matrix", "model_interactions", "plot_heatmap", "top_pairs"]

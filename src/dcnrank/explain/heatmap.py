@@ -42,7 +42,7 @@ def plot_heatmap(
             f"`labels` must name each of the {matrix.shape[0]} rows. Received: {len(labels)} labels"
         )
     n = len(labels)
-    size = max(4.0, 0.9 * n + 2.5)
+    size = max(4.0, (0.9 if annotate else 0.3) * n + 2.5)  # an annotated cell needs room for its value
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)

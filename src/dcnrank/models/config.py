@@ -59,6 +59,16 @@ class DCNConfig:
             expert's rank, None for full rank; no `diag_scale`).
         num_experts: int ≥ 1, experts per mixture layer; only
             `cross_type="mixture"` uses it. Defaults to 4.
+        use_bias_terms: bool, add `BiasTerms`: a global mean (the training labels'
+            mean) plus one learned scalar per value of every categorical feature
+            (user and item biases, ...), so the network predicts the residual
+            around them. Defaults to `False` (the seed's).
+        clip_output: bool, clamp predictions to the rating range [1, 5] in eval
+            mode (training sees the raw output). Defaults to `False`.
+        item_features: bool, add `ItemFeatures`: the side features of the item in
+            input column 0 (genres, mean-pooled over genre embeddings, and a
+            release-year bucket embedding), looked up from tables stored in the
+            model. Defaults to `False`.
 
     Raises:
         ValueError: on an unknown structure or cross type, an option the cross
@@ -81,6 +91,9 @@ class DCNConfig:
     dropout: float = 0.0
     cross_type: str = "matrix"
     num_experts: int = 4
+    use_bias_terms: bool = False
+    clip_output: bool = False
+    item_features: bool = False
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -93,6 +106,9 @@ class DCNConfig:
             raise ValueError(problem)
         if isinstance(self.num_experts, bool) or not isinstance(self.num_experts, int) or self.num_experts < 1:
             raise ValueError(f"`num_experts` must be a positive int. Received: num_experts={self.num_experts!r}")
+        for name in ("use_bias_terms", "clip_output", "item_features"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
         object.__setattr__(self, "deep_units", tuple(self.deep_units))
         if self.structure in ("stacked", "parallel", "deep_only") and not self.deep_units:
             raise ValueError(
@@ -119,4 +135,7 @@ class DCNConfig:
             "dropout": self.dropout,
             "cross_type": self.cross_type,
             "num_experts": self.num_experts,
+            "use_bias_terms": self.use_bias_terms,
+            "clip_output": self.clip_output,
+            "item_features": self.item_features,
         }

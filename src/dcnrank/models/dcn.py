@@ -9,9 +9,14 @@ from torch import nn
 
 from dcnrank.layers.dense import Dense
 from dcnrank.layers.mlp import MLP
+from dcnrank.models.bias_terms import BiasTerms
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.cross_network import CrossNetwork
 from dcnrank.models.feature_embedding import FeatureEmbedding
+from dcnrank.models.item_features import ItemFeatures
+
+# The range `clip_output` clamps predictions to: MovieLens' 1..5 stars.
+RATING_RANGE = (1.0, 5.0)
 
 
 class DCN(nn.Module):
@@ -28,12 +33,23 @@ class DCN(nn.Module):
     The cross and deep networks are passed in, so any cross network with an
     `out_features` attribute (matrix, vector or mixture crosses, a custom one) fits.
 
+    Optional levers (all off by default):
+
+    - `item_features`: `x0 = [inputs(batch), item_features(batch[:, 0])]`, the side
+      features of the item in input column 0;
+    - `bias_terms`: `output = bias_terms(batch) + head(...)`, i.e. `μ + Σ b + network`;
+    - `clip_output`: in eval mode the output is clamped to `RATING_RANGE`.
+
     Args:
         inputs: module mapping a batch to `(B, in_features)`.
         in_features: int, width `d` of `inputs`' output.
         cross: the cross network, or None.
         deep: the deep network (`MLP`), or None.
         structure: one of `"stacked"`, `"parallel"`, `"cross_only"`, `"deep_only"`.
+        bias_terms: a `BiasTerms` added to the output, or None.
+        item_features: an `ItemFeatures` appended to x0, or None; `in_features`
+            then counts its width too.
+        clip_output: bool, clamp eval-mode outputs to `RATING_RANGE`. Defaults to `False`.
 
     Shape:
         input: whatever `inputs` takes with batch `B`; output `(B,)`.
@@ -51,6 +67,9 @@ class DCN(nn.Module):
         cross: nn.Module | None,
         deep: MLP | None,
         structure: str,
+        bias_terms: BiasTerms | None = None,
+        item_features: ItemFeatures | None = None,
+        clip_output: bool = False,
     ) -> None:
         super().__init__()
         wants_cross = structure in ("stacked", "parallel", "cross_only")
@@ -75,9 +94,14 @@ class DCN(nn.Module):
             head_in = deep.out_features  # type: ignore[union-attr]
         self.in_features = in_features
         self.head = Dense(head_in, 1)
+        self.bias_terms = bias_terms
+        self.item_features = item_features
+        self.clip_output = clip_output
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         x0 = self.inputs(batch)  # (B, d)
+        if self.item_features is not None:
+            x0 = torch.cat([x0, self.item_features(batch[:, 0])], dim=-1)  # (B, d + 2E)
         if self.structure == "stacked":
             h = self.deep(self.cross(x0))  # type: ignore[misc]  # (B, units[-1])
         elif self.structure == "parallel":
@@ -86,7 +110,12 @@ class DCN(nn.Module):
             h = self.cross(x0)  # type: ignore[misc]  # (B, d)
         else:
             h = self.deep(x0)  # type: ignore[misc]  # (B, units[-1])
-        return self.head(h).squeeze(-1)  # (B,)
+        out = self.head(h).squeeze(-1)  # (B,)
+        if self.bias_terms is not None:
+            out = out + self.bias_terms(batch)  # (B,)
+        if self.clip_output and not self.training:
+            out = out.clamp(*RATING_RANGE)  # (B,)
+        return out
 
     def first_cross_layer(self):  # noqa: ANN201 - a cross layer, imported lazily by explain/
         """The first cross layer (`FeatureCross`, `VectorCross` or `MixtureCross`), for explanations."""
@@ -99,6 +128,7 @@ def build_dcn(
     config: DCNConfig,
     vocabulary_sizes: Sequence[int] | None = None,
     dense_features: int | None = None,
+    label_mean: float = 0.0,
 ) -> DCN:
     """Build a DCN from its config and its inputs.
 
@@ -108,12 +138,18 @@ def build_dcn(
             OOV row; the model then takes `(B, F)` integer indices.
         dense_features: instead of vocabularies, the number of float inputs;
             the model then takes `(B, dense_features)` floats (the toy).
+        label_mean: float, the global mean `μ` of `config.use_bias_terms`
+            (the training labels' mean). Defaults to 0.
 
     Returns:
-        A freshly initialised `DCN` (Keras' initialisers).
+        A freshly initialised `DCN` (Keras' initialisers). With
+        `config.item_features`, its item tables are zero until
+        `model.item_features.set_items(...)` fills them.
 
     Raises:
-        ValueError: unless exactly one of `vocabulary_sizes`, `dense_features` is given.
+        ValueError: unless exactly one of `vocabulary_sizes`, `dense_features` is
+            given, or if `config.use_bias_terms` or `config.item_features` is set
+            with `dense_features` (both need categorical inputs).
     """
     if (vocabulary_sizes is None) == (dense_features is None):
         raise ValueError(
@@ -129,8 +165,19 @@ def build_dcn(
             raise ValueError(
                 f"`dense_features` must be a positive int. Received: dense_features={dense_features!r}"
             )
+        if config.use_bias_terms or config.item_features:
+            raise ValueError(
+                "`config.use_bias_terms` and `config.item_features` need `vocabulary_sizes` "
+                f"(categorical inputs). Received: dense_features={dense_features!r}, "
+                f"use_bias_terms={config.use_bias_terms}, item_features={config.item_features}"
+            )
         inputs = nn.Identity()
         width = dense_features
+    item_features = None
+    if config.item_features and vocabulary_sizes is not None:
+        item_features = ItemFeatures(int(list(vocabulary_sizes)[0]), config.embedding_dim)
+        width += item_features.out_features
+    bias_terms = BiasTerms(vocabulary_sizes, label_mean) if config.use_bias_terms and vocabulary_sizes else None
     cross = (
         CrossNetwork(
             width,
@@ -144,7 +191,7 @@ def build_dcn(
         else None
     )
     deep = MLP(width, config.deep_units, config.dropout) if config.uses_deep else None
-    return DCN(inputs, width, cross, deep, config.structure)
+    return DCN(inputs, width, cross, deep, config.structure, bias_terms, item_features, config.clip_output)
 
 
 def count_parameters(model: nn.Module) -> int:

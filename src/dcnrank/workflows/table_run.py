@@ -19,6 +19,7 @@ from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.feature_spec import FeatureSpec
 from dcnrank.data.table_encoder import EncodedRows, fit_and_encode
 from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.table_inputs import build_table_dcn
 from dcnrank.workflows.early_stopping import fit_with_early_stopping
@@ -187,6 +188,8 @@ def train_table(
         "seconds": time.perf_counter() - began,
     }
     path = save_table(model, out, model_config=config.model, encoder=encoder, train_config=config, metrics=metrics)
+    if model.cross is not None:  # beside the bundle's files, which load ignores
+        log.info("wrote %s", model_interactions(model).plot(path / INTERACTIONS_FILE))
     return TableRunResult(path, config, metrics)
 
 

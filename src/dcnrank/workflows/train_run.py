@@ -15,13 +15,16 @@ from dcnrank.bundle.bundle import Bundle, BundleConfig
 from dcnrank.bundle.save import save
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data import load_movielens, locate_movielens
-from dcnrank.experiments.movielens import prepare_movielens
-from dcnrank.models.dcn import build_dcn, count_parameters
+from dcnrank.data.item_side import item_side_table
+from dcnrank.data.ratings import Ratings
+from dcnrank.data.validation_split import validation_split
+from dcnrank.experiments.movielens import PreparedMovieLens, prepare_movielens
+from dcnrank.models.dcn import DCN, build_dcn, count_parameters
 from dcnrank.training.trainer import Trainer
-from dcnrank.workflows.early_stopping import fit_with_early_stopping
+from dcnrank.workflows.early_stopping import EarlyStoppingResult, fit_with_early_stopping
 from dcnrank.workflows.evaluation import evaluate_split
 
-__all__ = ["TrainRunResult", "train_run"]
+__all__ = ["FittedMovieLens", "TrainRunResult", "fit_movielens", "train_run"]
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +60,94 @@ class TrainRunResult:
         }
 
 
-def train_run(config: TrainRunConfig, out: str | Path, progress: bool | None = False) -> TrainRunResult:
+@dataclass(frozen=True)
+class FittedMovieLens:
+    """What `fit_movielens` trained: the model (best epoch), the early-stopping record,
+    the prepared split, and how many rows fitted and validated it."""
+
+    model: DCN
+    stopping: EarlyStoppingResult
+    prepared: PreparedMovieLens
+    n_fit: int
+    n_validation: int
+
+
+def fit_movielens(
+    config: TrainRunConfig,
+    ratings: Ratings,
+    folder: str | Path | None,
+    progress: bool | None = False,
+    device: str | torch.device = "cpu",
+) -> FittedMovieLens:
+    """Train one model on the training rows of `config.data.split`; never touches its test rows' labels.
+
+    Split and fit vocabularies (`prepare_movielens`); keep the first `max_train_rows`
+    training rows if set; hold out `validation_fraction` of them (the last rows, or a
+    seeded random share: `data.validation`); build the DCN with weights seeded by
+    `config.train.seed` (its `μ` is the fit rows' mean rating, its item side features
+    are read from the training rows); train on `device` with early stopping on the
+    validation RMSE and keep the best epoch.
+
+    Args:
+        config: the run's configuration.
+        ratings: the parsed MovieLens table.
+        folder: the MovieLens folder (GroupLens' splits read their files there).
+        progress: show progress bars (`None`: only on a terminal).
+        device: where to train. Defaults to the CPU.
+
+    Returns:
+        The trained model (on `device`), the early-stopping result, the prepared data
+        and the fit and validation row counts.
+
+    Raises:
+        ValueError: if the training split is too small to hold out a validation set.
+    """
+    data = config.data
+    prepared = prepare_movielens(ratings, data.split, data.vocab, data.seed, folder)
+    train_table = prepared.train
+    if data.max_train_rows is not None:
+        train_table = train_table.take(torch.arange(min(data.max_train_rows, len(train_table))))
+    fit_index, val_index = validation_split(
+        len(train_table), data.validation_fraction, data.validation, data.seed
+    )
+    fit_rows, val_rows = train_table.take(fit_index).to(device), train_table.take(val_index).to(device)
+    log.info("training on %d rows, validating on %d, split %s", len(fit_rows), len(val_rows), data.split)
+
+    torch.manual_seed(config.train.seed)
+    model = build_dcn(
+        config.model, vocabulary_sizes=train_table.vocabulary_sizes, label_mean=float(fit_rows.labels.double().mean())
+    )
+    if model.item_features is not None:
+        model.item_features.set_items(*item_side_table(ratings, prepared.train_rows, prepared.vocabularies))
+    model = model.to(device)
+    trainer = Trainer(config.train, desc="train")
+    stopping = fit_with_early_stopping(
+        trainer,
+        model,
+        fit_rows.features,
+        fit_rows.labels,
+        (val_rows.features, val_rows.labels),
+        patience=data.patience,
+        progress=progress,
+    )
+    return FittedMovieLens(model, stopping, prepared, len(fit_rows), len(val_rows))
+
+
+def train_run(
+    config: TrainRunConfig, out: str | Path, progress: bool | None = False, device: str | torch.device = "cpu"
+) -> TrainRunResult:
     """Train one model as `config` says, pick its best epoch, test it, save a bundle.
 
     Steps: find and parse MovieLens (`config.data.data_dir`, else `$DCNRANK_DATA`, the
-    cache or a download); split it and fit vocabularies (`prepare_movielens`); keep
-    the first `max_train_rows` training rows if set; hold out the last
-    `validation_fraction` of them; build the DCN with weights seeded by
-    `config.train.seed`; train with early stopping on validation RMSE; evaluate the
-    best epoch on the test rows (`evaluate_split`); save the bundle with the resolved
-    config and the metrics.
+    cache or a download); train on the split's training rows with early stopping
+    (`fit_movielens`); evaluate the best epoch on the test rows (`evaluate_split`);
+    save the bundle with the resolved config and the metrics.
 
     Args:
         config: the run's configuration.
         out: the bundle folder (replaced atomically if it holds a bundle).
         progress: show progress bars (`None`: only on a terminal).
+        device: where to train (`fit_movielens`). Defaults to the CPU.
 
     Returns:
         The bundle path, the config and the metrics.
@@ -85,33 +161,9 @@ def train_run(config: TrainRunConfig, out: str | Path, progress: bool | None = F
     data = config.data
     folder = locate_movielens(data.data_dir, progress=bool(progress))
     ratings = load_movielens(folder)
-    prepared = prepare_movielens(ratings, data.split, data.vocab, data.seed, folder)
+    fitted = fit_movielens(config, ratings, folder, progress=progress, device=device)
+    model, stopping, prepared = fitted.model.cpu(), fitted.stopping, fitted.prepared
     train_table, info, vocabularies = prepared.train, prepared.info, prepared.vocabularies
-    if data.max_train_rows is not None:
-        train_table = train_table.take(torch.arange(min(data.max_train_rows, len(train_table))))
-    n = len(train_table)
-    n_val = max(1, int(round(n * data.validation_fraction)))
-    if n - n_val < 1:
-        raise ValueError(
-            f"the training split has {n} rows: too few to hold out "
-            f"data.validation_fraction={data.validation_fraction} for validation"
-        )
-    fit_rows = train_table.take(torch.arange(n - n_val))
-    val_rows = train_table.take(torch.arange(n - n_val, n))
-    log.info("training on %d rows, validating on %d, split %s", len(fit_rows), len(val_rows), data.split)
-
-    torch.manual_seed(config.train.seed)
-    model = build_dcn(config.model, vocabulary_sizes=train_table.vocabulary_sizes)
-    trainer = Trainer(config.train, desc="train")
-    stopping = fit_with_early_stopping(
-        trainer,
-        model,
-        fit_rows.features,
-        fit_rows.labels,
-        (val_rows.features, val_rows.labels),
-        patience=data.patience,
-        progress=progress,
-    )
     parameters = count_parameters(model)  # before Bundle() freezes the parameters
     bundle_config = BundleConfig(
         model=config.model,
@@ -126,11 +178,11 @@ def train_run(config: TrainRunConfig, out: str | Path, progress: bool | None = F
         "validation": {
             "best_epoch": stopping.best_epoch,
             "stopped_early": stopping.stopped_early,
-            "rows": len(val_rows),
+            "rows": fitted.n_validation,
             **{k: v for k, v in best.items() if k.startswith("val_")},
         },
         "history": stopping.history.epochs,
-        "data": {**info, "n_fit": len(fit_rows), "n_validation": len(val_rows)},
+        "data": {**info, "n_fit": fitted.n_fit, "n_validation": fitted.n_validation},
         "parameters": parameters,
         "seconds": time.perf_counter() - began,
     }
