@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dcnrank.config.errors import ConfigError
+from dcnrank.config.errors import ConfigError, read_toml
 from dcnrank.config.run_config import TrainRunConfig
 
 __all__ = ["load_config", "parse_override"]
@@ -79,15 +79,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     problems: list[str] = []
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file not found. Received: path={str(path)!r}")
-        try:
-            with path.open("rb") as stream:
-                data = tomllib.load(stream)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError([f"{path}: not valid TOML: {error}"]) from error
-        except UnicodeDecodeError as error:
-            raise ConfigError([f"{path}: not valid TOML: not UTF-8 ({error.reason})"]) from error
+        data = read_toml(path, "config file")
         for section, table in data.items():
             if isinstance(table, dict):
                 sources.update({f"{section}.{name}": f"from {path.name}" for name in table})

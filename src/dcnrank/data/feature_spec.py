@@ -25,14 +25,13 @@ one, and each message names the key (``columns.site.hash_buckets``) and echoes t
 from __future__ import annotations
 
 import difflib
-import tomllib
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dcnrank.config.errors import ConfigError
+from dcnrank.config.errors import ConfigError, read_toml
 from dcnrank.config.rules import check_field
 from dcnrank.config.run_config import _unknown_key_message
 
@@ -474,15 +473,7 @@ def load_feature_spec(path: str | Path) -> FeatureSpec:
         (NumericColumn(name='x', log1p=False),)
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"feature spec not found. Received: path={str(path)!r}")
-    try:
-        with path.open("rb") as stream:
-            data = tomllib.load(stream)
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError([f"{path}: not valid TOML: {error}"]) from error
-    except UnicodeDecodeError as error:
-        raise ConfigError([f"{path}: not valid TOML: not UTF-8 ({error.reason})"]) from error
+    data = read_toml(path, "feature spec")
     try:
         return FeatureSpec.from_dict(data)
     except ConfigError as error:

@@ -10,6 +10,17 @@ from torch import nn
 from dcnrank.layers.dense import Dense
 
 
+def check_projection_dim(projection_dim: int | None, in_features: int) -> None:
+    """Raise unless `projection_dim` is None or an int in `(0, in_features)`."""
+    if projection_dim is not None and (
+        isinstance(projection_dim, bool) or not isinstance(projection_dim, int) or not 0 < projection_dim < in_features
+    ):
+        raise ValueError(
+            "`projection_dim` must be None or a positive int below `in_features` "
+            f"({in_features}). Received: projection_dim={projection_dim!r}"
+        )
+
+
 class FeatureCross(nn.Module):
     """One cross layer of a Deep & Cross Network (DCN-V2, Wang et al. 2021).
 
@@ -56,15 +67,7 @@ class FeatureCross(nn.Module):
             raise ValueError(
                 f"`in_features` must be a positive int. Received: in_features={in_features!r}"
             )
-        if projection_dim is not None and (
-            isinstance(projection_dim, bool)
-            or not isinstance(projection_dim, int)
-            or not 0 < projection_dim < in_features
-        ):
-            raise ValueError(
-                "`projection_dim` must be None or a positive int below `in_features` "
-                f"({in_features}). Received: projection_dim={projection_dim!r}"
-            )
+        check_projection_dim(projection_dim, in_features)
         if isinstance(diag_scale, bool) or not isinstance(diag_scale, int | float) or diag_scale < 0:
             raise ValueError(
                 f"`diag_scale` must be a non-negative number. Received: diag_scale={diag_scale!r}"

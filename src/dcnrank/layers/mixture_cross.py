@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from dcnrank.layers.feature_cross import check_projection_dim
+
 
 class MixtureCross(nn.Module):
     """One cross layer of DCN-Mix, the mixture of low-rank experts (Wang et al. 2021, eq. 4).
@@ -68,15 +70,7 @@ class MixtureCross(nn.Module):
             raise ValueError(f"`in_features` must be a positive int. Received: in_features={in_features!r}")
         if isinstance(num_experts, bool) or not isinstance(num_experts, int) or num_experts < 1:
             raise ValueError(f"`num_experts` must be a positive int. Received: num_experts={num_experts!r}")
-        if projection_dim is not None and (
-            isinstance(projection_dim, bool)
-            or not isinstance(projection_dim, int)
-            or not 0 < projection_dim < in_features
-        ):
-            raise ValueError(
-                "`projection_dim` must be None or a positive int below `in_features` "
-                f"({in_features}). Received: projection_dim={projection_dim!r}"
-            )
+        check_projection_dim(projection_dim, in_features)
         if activation is not None and not callable(activation):
             raise ValueError(f"`activation` must be None or a callable. Received: activation={activation!r}")
         d, k = in_features, num_experts
