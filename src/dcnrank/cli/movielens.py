@@ -12,6 +12,7 @@ from dcnrank.experiments.movielens import VOCAB_POLICIES, run_movielens
 from dcnrank.experiments.report import MODEL_LABELS, params_note, write_report
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.explain import interaction_matrix, plot_heatmap
+from dcnrank.models.dcn import first_cross_layer
 
 EXAMPLES = """examples:
   dcnrank movielens                           # 10 trials, disjoint random split
@@ -52,7 +53,7 @@ def write_movielens_outputs(result: ExperimentResult, out: Path) -> list[Path]:
     for name, suffix in (("cross", ""), ("cross_low_rank", "_low_rank")):
         if name not in result.trained:
             continue
-        matrix = interaction_matrix(result.trained[name].first_cross_layer(), len(names))
+        matrix = interaction_matrix(first_cross_layer(result.trained[name]), len(names))
         result.models[name].extra["interactions"] = matrix.tolist()
         png = plot_heatmap(
             matrix,

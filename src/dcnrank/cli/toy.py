@@ -9,6 +9,7 @@ from dcnrank.cli.common import add_run_flags, positive_int, results_table
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.experiments.toy import TOY_FEATURES, run_toy
 from dcnrank.explain import interaction_matrix, plot_heatmap
+from dcnrank.models.dcn import first_cross_layer
 
 EXAMPLES = """examples:
   dcnrank toy                         # the seed's run: 100 epochs, 1 trial
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def write_toy_outputs(result: ExperimentResult, out: Path) -> list[Path]:
     """Write `toy.json` and `toy_cross_weights.png` into `out`; return their paths."""
-    layer = result.trained["cross"].first_cross_layer()
+    layer = first_cross_layer(result.trained["cross"])
     matrix = interaction_matrix(layer, num_features=len(TOY_FEATURES))
     result.info["cross_weights"] = matrix.tolist()
     png = plot_heatmap(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from dcnrank.data import (
     EncodedTable,
@@ -133,7 +134,7 @@ def run_movielens(
     prepared = prepare_movielens(ratings, split, vocab, seed, folder)
     train, test, info = prepared.train, prepared.test, prepared.info
     if max_train_rows is not None:
-        train = train.take(np.arange(min(max_train_rows, len(train))))
+        train = train.take(torch.arange(min(max_train_rows, len(train))))
         info["n_train"] = len(train)
     config = replace(MOVIELENS_TRAIN, epochs=epochs, precision=precision)
     info["feature_names"] = list(train.feature_names)

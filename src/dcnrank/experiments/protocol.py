@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -53,8 +54,8 @@ def run_trials(
     for s in seeds:
         torch.manual_seed(s)
         models.append(build().to(device))
-    train = tuple(t.to(device) for t in train)
-    test = tuple(t.to(device) for t in test)
+    train = (train[0].to(device), train[1].to(device))
+    test = (test[0].to(device), test[1].to(device))
     result = ModelResult(params=count_parameters(models[0]))
     began = time.perf_counter()
     if vectorize:
@@ -112,7 +113,7 @@ def run_experiment(
     for name in models:
         results[name], trained[name] = run_trials(
             name,
-            lambda c=model_configs[name]: build(c),
+            functools.partial(build, model_configs[name]),
             train,
             test,
             config,

@@ -38,6 +38,9 @@ class BiasTerms(nn.Module):
         [4.25, 3.0]
     """
 
+    offsets: torch.Tensor
+    global_mean: torch.Tensor
+
     def __init__(self, vocabulary_sizes: Sequence[int], global_mean: float = 0.0) -> None:
         super().__init__()
         sizes = list(vocabulary_sizes)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
 
 from dcnrank.layers.dense import Dense
+from dcnrank.layers.feature_cross import FeatureCross
+from dcnrank.layers.mixture_cross import MixtureCross
 from dcnrank.layers.mlp import MLP
+from dcnrank.layers.vector_cross import VectorCross
 from dcnrank.models.bias_terms import BiasTerms
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.cross_network import CrossNetwork
@@ -17,6 +21,9 @@ from dcnrank.models.item_features import ItemFeatures
 
 # The range `clip_output` clamps predictions to: MovieLens' 1..5 stars.
 RATING_RANGE = (1.0, 5.0)
+
+
+CrossLayer = FeatureCross | VectorCross | MixtureCross
 
 
 class DCN(nn.Module):
@@ -87,7 +94,7 @@ class DCN(nn.Module):
         if structure == "stacked":
             head_in = deep.out_features  # type: ignore[union-attr]
         elif structure == "parallel":
-            head_in = cross.out_features + deep.out_features  # type: ignore[union-attr]
+            head_in = cross.out_features + deep.out_features  # type: ignore[union-attr, operator]
         elif structure == "cross_only":
             head_in = cross.out_features  # type: ignore[union-attr]
         else:
@@ -197,3 +204,14 @@ def build_dcn(
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable scalars, as Keras' `count_params()` reports them."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def first_cross_layer(model: nn.Module) -> CrossLayer:
+    """The first cross layer of a trained `DCN` (for explanations).
+
+    Raises:
+        ValueError: when `model` is not a DCN or has no cross network.
+    """
+    if not isinstance(model, DCN):
+        raise ValueError(f"`model` must be a DCN. Received: {type(model).__name__}")
+    return cast(CrossLayer, model.first_cross_layer())

@@ -27,6 +27,8 @@ class FeatureEmbedding(nn.Module):
         torch.Size([2, 4])
     """
 
+    offsets: torch.Tensor
+
     def __init__(self, vocabulary_sizes: Sequence[int], embedding_dim: int) -> None:
         super().__init__()
         sizes = list(vocabulary_sizes)

@@ -41,6 +41,9 @@ class ItemFeatures(nn.Module):
         torch.Size([2, 4])
     """
 
+    item_genres: torch.Tensor
+    item_year_bucket: torch.Tensor
+
     def __init__(
         self,
         num_items: int,
