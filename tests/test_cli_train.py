@@ -1,6 +1,7 @@
 """`dcnrank train`, `evaluate` and `recommend` end to end through the real entry point."""
 
 import json
+import signal
 import subprocess
 import sys
 
@@ -120,3 +121,39 @@ def test_real_movielens_train_evaluate_recommend(movielens_dir, movielens_rating
         movie = int(fields[1])
         assert int(fields[0]) == rank and movie not in rated
         assert titles[movie] in line
+
+
+def test_resume_without_checkpoint_dir_exits_2(tmp_path):
+    proc = run_cli("train", "--resume", "--out", tmp_path / "b")
+    assert proc.returncode == 2
+    assert "--resume needs --checkpoint-dir" in proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_uninterrupted_result(movielens_dir, tmp_path):
+    # SIGKILL once the first checkpoint exists, rerun with --resume: same test metrics as one clean run.
+    args = [
+        "train", "--config", "configs/seed_dcn.toml", "train.epochs=3", "data.max_train_rows=4096",
+        "train.batch_size=64", "train.checkpoint_every=1", "--data-dir", movielens_dir, "--quiet",
+    ]  # fmt: skip
+    checkpoints = tmp_path / "checkpoints"
+    command = [sys.executable, "-m", "dcnrank", *map(str, args), "--checkpoint-dir", str(checkpoints)]
+    victim = subprocess.Popen([*command, "--out", str(tmp_path / "killed")])
+    try:
+        while not (checkpoints / "checkpoint.json").exists() and victim.poll() is None:
+            pass  # busy-wait: the run must die soon after its first checkpoint, mid-training
+        assert victim.poll() is None, "the run ended before it could be killed"
+        victim.send_signal(signal.SIGKILL)
+    finally:
+        victim.wait(timeout=60)
+    assert victim.returncode == -signal.SIGKILL and not (tmp_path / "killed").exists()
+
+    resumed = subprocess.run([*command, "--resume", "--out", str(tmp_path / "resumed")], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    clean = run_cli(*args, "--out", tmp_path / "clean")
+    assert clean.returncode == 0, clean.stderr
+    got, expected = load(tmp_path / "resumed").metrics, load(tmp_path / "clean").metrics
+    assert len(got["history"]) == len(expected["history"]) == 3
+    for key in ("rmse", "mae", "ndcg@10", "map@10"):
+        assert got["test"][key] == pytest.approx(expected["test"][key], abs=1e-6)
+    assert [e["loss"] for e in got["history"]] == pytest.approx([e["loss"] for e in expected["history"]], abs=1e-9)

@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   dcnrank train --config configs/seed_dcn.toml model.projection_dim=20 --out runs/low_rank
   dcnrank train model.structure=deep_only model.deep_units=[192,192,192] --out runs/deep
   dcnrank train train.epochs=1 data.max_train_rows=4096 --out /tmp/quick --json
+  dcnrank train --checkpoint-dir runs/dcn.ckpt --out runs/dcn            # checkpoint as it trains
+  dcnrank train --checkpoint-dir runs/dcn.ckpt --resume --out runs/dcn   # after a crash: same args + --resume
 
   your own table (CSV or Parquet) described by a feature spec (see docs/own_data.md):
   dcnrank train --data clicks.parquet --spec clicks.toml --out runs/ctr
@@ -52,19 +54,39 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--data", default=None, metavar="FILE", help="train on this CSV or Parquet table instead of MovieLens"
     )
     parser.add_argument("--spec", default=None, metavar="SPEC.toml", help="the feature spec of --data")
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        metavar="DIR",
+        help="write a checkpoint here every train.checkpoint_every steps and at each epoch end",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from --checkpoint-dir's checkpoint (same config and data); "
+        "the result equals an uninterrupted run's",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.resume and args.checkpoint_dir is None:
+        raise ValueError("--resume needs --checkpoint-dir: the folder of the checkpoint to continue")
     if args.data is not None or args.spec is not None:
         return run_table(args)
     overrides = list(args.overrides)
     if args.data_dir is not None:
         overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
     config = load_config(args.config, overrides)
-    result = train_run(config, args.out, progress=False if args.quiet else None)
+    result = train_run(
+        config,
+        args.out,
+        progress=False if args.quiet else None,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+    )
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -91,7 +113,15 @@ def run_table(args: argparse.Namespace) -> int:
         raise ValueError("--data-dir is MovieLens' folder; it does not go with --data")
     config = load_config(args.config, args.overrides)
     spec = load_feature_spec(args.spec)
-    result = train_table(config, spec, args.data, args.out, progress=False if args.quiet else None)
+    result = train_table(
+        config,
+        spec,
+        args.data,
+        args.out,
+        progress=False if args.quiet else None,
+        checkpoint_dir=args.checkpoint_dir,
+        resume=args.resume,
+    )
     summary = result.summary()
     if args.json:
         print(json.dumps(summary, indent=2))

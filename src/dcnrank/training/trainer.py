@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from dcnrank.training.checkpoint import (
+    CHECKPOINT_FILE,
+    CheckpointError,
+    Resumable,
+    TrainingState,
+    config_fingerprint,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from dcnrank.training.metrics import mae, rmse
 from dcnrank.training.optimizer import KerasAdamW
 from dcnrank.training.progress import progress_bar
@@ -38,6 +50,9 @@ class TrainConfig:
         eval_batch_size: int, rows per forward pass when evaluating.
         precision: `"fp32"` (default) or `"bf16"`: matrix products in bfloat16
             under `torch.autocast`, weights, optimizer state and loss in fp32.
+        checkpoint_every: int ≥ 1, optimizer steps between checkpoints when `fit`
+            is given a `checkpoint_dir` (one is also written at every epoch end).
+            Defaults to 200. It is not part of the checkpoint's fingerprint.
     """
 
     learning_rate: float = 0.01
@@ -51,13 +66,14 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 16384
     precision: str = "fp32"
+    checkpoint_every: int = 200
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"`precision` must be one of {', '.join(PRECISIONS)}. Received: precision={self.precision!r}"
             )
-        for name in ("epochs", "batch_size", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
@@ -143,32 +159,95 @@ class Trainer:
         y: torch.Tensor,
         validation: tuple[torch.Tensor, torch.Tensor] | None = None,
         on_epoch: Callable[[dict[str, float]], bool] | None = None,
+        checkpoint_dir: str | Path | None = None,
+        resume: bool = False,
     ) -> History:
         """Train `model` in place on rows `x` with labels `y`; returns the history.
+
+        With `checkpoint_dir`, a checkpoint (`dcnrank.training.checkpoint`) is written
+        there every `config.checkpoint_every` optimizer steps and at every epoch end.
+        With `resume=True` the model, optimizer, shuffle generator, torch's CPU RNG,
+        history and position are restored from it and training goes on from the next
+        batch, so the final weights equal those of an uninterrupted run.
 
         Args:
             model: the model, trained in place.
             x: inputs `(N, ...)`; y: labels `(N,)`.
             validation: `(x_val, y_val)` evaluated after every epoch (`val_*` keys).
             on_epoch: called with each epoch's record after it is appended to the
-                history; returning `True` stops training (early stopping).
+                history; returning `True` stops training (early stopping). If it is
+                `Resumable`, its state is checkpointed and restored too.
+            checkpoint_dir: folder for checkpoints. Defaults to `None` (none written).
+            resume: continue from the checkpoint in `checkpoint_dir`. Defaults to `False`.
+
+        Returns:
+            The per-epoch history (on resume, including the epochs run before).
+
+        Raises:
+            ValueError: if `x` and `y` differ in rows or are empty, or `resume` is
+                set without `checkpoint_dir`.
+            CheckpointError: if resuming from a missing, corrupt or foreign checkpoint,
+                or starting afresh over an existing one.
         """
         if len(x) != len(y):
             raise ValueError(f"`x` and `y` must have the same rows. Received: {len(x)} and {len(y)}")
         if len(x) == 0:
             raise ValueError("`x` must not be empty. Received: 0 rows")
+        if resume and checkpoint_dir is None:
+            raise ValueError("`resume=True` needs a `checkpoint_dir`. Received: checkpoint_dir=None")
+        if checkpoint_dir is not None and not resume and has_checkpoint(checkpoint_dir):
+            raise CheckpointError(
+                f"{Path(checkpoint_dir) / CHECKPOINT_FILE}: a checkpoint is already here; resume it "
+                "(resume=True, --resume) or use another checkpoint folder"
+            )
         c = self.config
         optimizer = self.make_optimizer(model)
         generator = torch.Generator().manual_seed(c.seed)
         n = len(x)
         starts = range(0, n, c.batch_size)
         history = History()
-        for epoch in progress_bar(range(c.epochs), total=c.epochs, desc=self.desc, enabled=self.progress):
+        fingerprint = self.fingerprint(model, y) if checkpoint_dir is not None else ""
+        first_epoch, first_batch, step, resumed_loss, stopped = 0, 0, 0, 0.0, False
+        if resume:
+            assert checkpoint_dir is not None  # for the type checker; checked above
+            saved = load_checkpoint(checkpoint_dir, model, optimizer, fingerprint)
+            if isinstance(on_epoch, Resumable):
+                on_epoch.restore_checkpoint_state(saved.extra, saved.extra_tensors)
+            generator.set_state(saved.shuffle_state)
+            torch.set_rng_state(saved.torch_rng_state)
+            history.epochs.extend(saved.history)
+            first_epoch, first_batch, step, resumed_loss, stopped = (
+                saved.epoch,
+                saved.batch,
+                saved.step,
+                saved.epoch_loss,
+                saved.stopped,
+            )
+            log.info("resuming at epoch %d, batch %d (step %d)", first_epoch + 1, first_batch, step)
+
+        def checkpoint(epoch: int, batch: int, epoch_loss: float, shuffle_state: torch.Tensor, done: bool) -> None:
+            assert checkpoint_dir is not None  # only called with one
+            extra: dict[str, Any] = {}
+            extra_tensors: dict[str, torch.Tensor] = {}
+            if isinstance(on_epoch, Resumable):
+                extra, extra_tensors = on_epoch.checkpoint_state()
+            state = TrainingState(
+                epoch, batch, step, epoch_loss, list(history.epochs), done,
+                shuffle_state, torch.get_rng_state(), extra, extra_tensors,
+            )  # fmt: skip
+            save_checkpoint(checkpoint_dir, model, optimizer, state, fingerprint)
+
+        epochs = range(first_epoch, c.epochs) if not stopped else range(0)
+        for epoch in progress_bar(epochs, total=len(epochs), desc=self.desc, enabled=self.progress):
             began = time.perf_counter()
+            shuffle_state = generator.get_state()  # a resume redraws this epoch's order from here
             order = torch.randperm(n, generator=generator) if c.shuffle else None
             model.train()
             total = torch.zeros((), dtype=torch.float64, device=x.device)
-            for start in starts:
+            skip = first_batch if epoch == first_epoch else 0
+            if skip:
+                total += resumed_loss
+            for batch, start in enumerate(starts[skip:], start=skip):
                 if order is None:
                     xb, yb = x[start : start + c.batch_size], y[start : start + c.batch_size]
                 else:
@@ -181,15 +260,31 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
+                step += 1
+                if checkpoint_dir is not None and step % c.checkpoint_every == 0:
+                    checkpoint(epoch, batch + 1, float(total), shuffle_state, False)
             record = {"epoch": epoch + 1, "loss": float(total) / len(starts)}
             if validation is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate(model, *validation).items()})
             record["seconds"] = time.perf_counter() - began
             history.epochs.append(record)
             log.debug("epoch %d: %s", epoch + 1, record)
-            if on_epoch is not None and on_epoch(record):
+            stop = on_epoch is not None and bool(on_epoch(record))
+            if checkpoint_dir is not None:
+                checkpoint(epoch + 1, 0, 0.0, generator.get_state(), stop)
+            if stop:
                 break
         return history
+
+    def fingerprint(self, model: nn.Module, y: torch.Tensor) -> str:
+        """What a checkpoint must match to be resumed: the config (but `checkpoint_every`),
+        the row count, a hash of the labels, and the model's tensor names and shapes."""
+        settings = {k: v for k, v in self.config.to_dict().items() if k != "checkpoint_every"}
+        labels = hashlib.sha256(y.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        shapes = {name: list(t.shape) for name, t in model.state_dict().items()}
+        return config_fingerprint(
+            {"train": settings, "rows": len(y), "labels": labels, "model": shapes, "loss": type(self).__name__}
+        )
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,8 @@ import copy
 import logging
 import math
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,6 +51,8 @@ def fit_with_early_stopping(
     patience: int,
     progress: bool | None = False,
     monitor: str = "val_rmse",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> EarlyStoppingResult:
     """Train `model` in place like `trainer.fit`, but keep the best epoch's weights.
 
@@ -73,6 +77,10 @@ def fit_with_early_stopping(
         progress: show a bar over epochs (`None`: only on a terminal).
         monitor: the validation record key to minimise, as `trainer.evaluate` names
             it with a `val_` prefix (e.g. `"val_loss"`). Defaults to `"val_rmse"`.
+        checkpoint_dir: where `Trainer.fit` writes checkpoints; they also hold the
+            best epoch, its weights and the patience count. Defaults to `None`.
+        resume: continue from the checkpoint in `checkpoint_dir`, best epoch and
+            patience count included. Defaults to `False`.
 
     Returns:
         The history and the best epoch.
@@ -80,6 +88,7 @@ def fit_with_early_stopping(
     Raises:
         ValueError: if `x` and `y` differ in rows, either is empty, the validation
             set is empty, or `patience` is not a positive int.
+        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
     """
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"`patience` must be a positive int. Received: patience={patience!r}")
@@ -92,25 +101,13 @@ def fit_with_early_stopping(
             "`validation` must be a non-empty (x, y) pair of equal rows. "
             f"Received: {len(validation[0])} and {len(validation[1])} rows"
         )
-    best: dict = {"value": float("inf"), "epoch": 0, "state": None, "stale": 0}
-
-    def keep_best(record: dict[str, float]) -> bool:
-        if monitor not in record:
-            raise ValueError(
-                f"`monitor` must be a key of the epoch records {sorted(record)}. Received: monitor={monitor!r}"
-            )
-        log.info("epoch %d: loss %.4f, %s %.4f", record["epoch"], record["loss"], monitor, record[monitor])
-        if record[monitor] < best["value"]:
-            best.update(value=record[monitor], epoch=record["epoch"], stale=0)
-            best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return False
-        best["stale"] += 1
-        return best["stale"] >= patience
-
+    best = _BestEpoch(model, monitor, patience)
     runner = copy.copy(trainer)  # a Trainer subclass keeps its own `evaluate`
     runner.progress = progress
-    history = runner.fit(model, x, y, validation=validation, on_epoch=keep_best)
-    best_value, best_epoch, best_state = best["value"], best["epoch"], best["state"]
+    history = runner.fit(
+        model, x, y, validation=validation, on_epoch=best, checkpoint_dir=checkpoint_dir, resume=resume
+    )
+    best_value, best_epoch, best_state = best.value, best.epoch, best.state
     if best_state is None:  # every monitored value was NaN: keep the last weights
         best_epoch, best_value = len(history.epochs), history.epochs[-1][monitor]
     else:
@@ -120,3 +117,37 @@ def fit_with_early_stopping(
     if stopped:
         log.info("stopped after epoch %d; best epoch %d", len(history.epochs), best_epoch)
     return EarlyStoppingResult(history, best_epoch, best_rmse, stopped, monitor, best_value)
+
+
+class _BestEpoch:
+    """The `on_epoch` callback: tracks the best epoch and its weights, counts stale epochs,
+    and is `Resumable`, so a resumed run keeps its best epoch and patience count."""
+
+    def __init__(self, model: nn.Module, monitor: str, patience: int) -> None:
+        self.model, self.monitor, self.patience = model, monitor, patience
+        self.value, self.epoch, self.stale = float("inf"), 0, 0
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def __call__(self, record: dict[str, float]) -> bool:
+        monitor = self.monitor
+        if monitor not in record:
+            raise ValueError(
+                f"`monitor` must be a key of the epoch records {sorted(record)}. Received: monitor={monitor!r}"
+            )
+        log.info("epoch %d: loss %.4f, %s %.4f", record["epoch"], record["loss"], monitor, record[monitor])
+        if record[monitor] < self.value:
+            self.value, self.epoch, self.stale = record[monitor], int(record["epoch"]), 0
+            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def checkpoint_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        values = {"value": self.value, "epoch": self.epoch, "stale": self.stale}
+        return values, dict(self.state or {})
+
+    def restore_checkpoint_state(self, values: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        self.value, self.epoch, self.stale = float(values["value"]), int(values["epoch"]), int(values["stale"])
+        if tensors:
+            device = next(iter(self.model.state_dict().values())).device
+            self.state = {k: v.to(device) for k, v in tensors.items()}

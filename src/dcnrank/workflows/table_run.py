@@ -87,6 +87,8 @@ def train_table(
     data: Any,
     out: str | Path,
     progress: bool | None = False,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> TableRunResult:
     """Train one model on a table as `spec` describes it, keep its best epoch, save a table bundle.
 
@@ -107,6 +109,8 @@ def train_table(
         data: a CSV/Parquet path, pandas DataFrame or pyarrow Table.
         out: the bundle folder (replaced atomically if it holds a bundle).
         progress: show progress bars (`None`: only on a terminal).
+        checkpoint_dir: where to write training checkpoints. Defaults to `None`.
+        resume: continue from the checkpoint in `checkpoint_dir`. Defaults to `False`.
 
     Returns:
         The bundle path, the config and the metrics.
@@ -116,6 +120,7 @@ def train_table(
         TableDataError: if the table does not fit the spec (named column and rows).
         ValueError: if the table is too small to hold out a validation row.
         BundleError: if `out` exists and is not a bundle.
+        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
 
     Example:
         >>> import tempfile
@@ -164,6 +169,8 @@ def train_table(
         patience=settings.patience,
         progress=progress,
         monitor="val_loss",
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
     )
     outputs = trainer.predict(model, val_x)
     validation = task_metrics(spec.task, val_labels, outputs, val.groups)

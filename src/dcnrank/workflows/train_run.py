@@ -78,6 +78,8 @@ def fit_movielens(
     folder: str | Path | None,
     progress: bool | None = False,
     device: str | torch.device = "cpu",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> FittedMovieLens:
     """Train one model on the training rows of `config.data.split`; never touches its test rows' labels.
 
@@ -94,6 +96,8 @@ def fit_movielens(
         folder: the MovieLens folder (GroupLens' splits read their files there).
         progress: show progress bars (`None`: only on a terminal).
         device: where to train. Defaults to the CPU.
+        checkpoint_dir: where to write training checkpoints (`Trainer.fit`). Defaults to `None`.
+        resume: continue from the checkpoint in `checkpoint_dir`. Defaults to `False`.
 
     Returns:
         The trained model (on `device`), the early-stopping result, the prepared data
@@ -101,6 +105,7 @@ def fit_movielens(
 
     Raises:
         ValueError: if the training split is too small to hold out a validation set.
+        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
     """
     data = config.data
     prepared = prepare_movielens(ratings, data.split, data.vocab, data.seed, folder)
@@ -129,12 +134,19 @@ def fit_movielens(
         (val_rows.features, val_rows.labels),
         patience=data.patience,
         progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
     )
     return FittedMovieLens(model, stopping, prepared, len(fit_rows), len(val_rows))
 
 
 def train_run(
-    config: TrainRunConfig, out: str | Path, progress: bool | None = False, device: str | torch.device = "cpu"
+    config: TrainRunConfig,
+    out: str | Path,
+    progress: bool | None = False,
+    device: str | torch.device = "cpu",
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> TrainRunResult:
     """Train one model as `config` says, pick its best epoch, test it, save a bundle.
 
@@ -148,6 +160,10 @@ def train_run(
         out: the bundle folder (replaced atomically if it holds a bundle).
         progress: show progress bars (`None`: only on a terminal).
         device: where to train (`fit_movielens`). Defaults to the CPU.
+        checkpoint_dir: where to write training checkpoints; a killed run resumes from
+            them with `resume=True`. Defaults to `None`.
+        resume: continue from the checkpoint in `checkpoint_dir` (same config and
+            data), best epoch and patience count included. Defaults to `False`.
 
     Returns:
         The bundle path, the config and the metrics.
@@ -156,12 +172,15 @@ def train_run(
         MovieLensNotFoundError: if the data cannot be found or fetched.
         ValueError: if the training split is too small to hold out a validation set.
         BundleError: if `out` exists and is not a bundle.
+        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
     """
     began = time.perf_counter()
     data = config.data
     folder = locate_movielens(data.data_dir, progress=bool(progress))
     ratings = load_movielens(folder)
-    fitted = fit_movielens(config, ratings, folder, progress=progress, device=device)
+    fitted = fit_movielens(
+        config, ratings, folder, progress=progress, device=device, checkpoint_dir=checkpoint_dir, resume=resume
+    )
     model, stopping, prepared = fitted.model.cpu(), fitted.stopping, fitted.prepared
     train_table, info, vocabularies = prepared.train, prepared.info, prepared.vocabularies
     parameters = count_parameters(model)  # before Bundle() freezes the parameters
