@@ -11,7 +11,8 @@ import safetensors.torch
 import torch
 from torch.testing import assert_close
 
-from dcnrank.bundle import Bundle, BundleConfig, BundleError, atomic, load, save
+from dcnrank import atomic
+from dcnrank.bundle import Bundle, BundleConfig, BundleError, load, save
 from dcnrank.data import Vocabulary
 from dcnrank.models import DCNConfig, build_dcn
 

@@ -14,8 +14,7 @@ from typing import Any
 import safetensors.torch
 from torch import nn
 
-from dcnrank import __version__
-from dcnrank.bundle import atomic
+from dcnrank import __version__, atomic
 from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import (
     CONFIG_FILE,

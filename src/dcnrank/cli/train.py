@@ -88,20 +88,14 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     summary = result.summary()
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return 0
     test = summary["test"]
-    print(
-        f"best epoch {summary['best_epoch']} of {summary['epochs_run']} run"
-        f"{' (stopped early)' if summary['stopped_early'] else ''}, val RMSE {summary['val_rmse']:.4f}"
-    )
-    print(
+    return print_summary(
+        summary,
+        args.json,
+        f", val RMSE {summary['val_rmse']:.4f}",
         f"test ({test['split']} split, {test['rows']} rows): RMSE {test['rmse']:.4f}, "
-        f"MAE {test['mae']:.4f}, NDCG@10 {test['ndcg@10']:.4f}, MAP@10 {test['map@10']:.4f}"
+        f"MAE {test['mae']:.4f}, NDCG@10 {test['ndcg@10']:.4f}, MAP@10 {test['map@10']:.4f}",
     )
-    print(f"saved bundle {summary['bundle']} ({summary['parameters']:,} parameters, {summary['seconds']:.1f} s)")
-    return 0
 
 
 def run_table(args: argparse.Namespace) -> int:
@@ -123,14 +117,24 @@ def run_table(args: argparse.Namespace) -> int:
         resume=args.resume,
     )
     summary = result.summary()
-    if args.json:
+    return print_summary(
+        summary,
+        args.json,
+        "",
+        f"validation ({summary['validation']['rows']:,} held-out rows): {format_metrics(summary['validation'])}",
+    )
+
+
+def print_summary(summary: dict[str, Any], as_json: bool, epoch_note: str, metrics_line: str) -> int:
+    """Print a training run's summary: JSON, or best epoch, metrics and the saved bundle."""
+    if as_json:
         print(json.dumps(summary, indent=2))
         return 0
     print(
         f"best epoch {summary['best_epoch']} of {summary['epochs_run']} run"
-        f"{' (stopped early)' if summary['stopped_early'] else ''}"
+        f"{' (stopped early)' if summary['stopped_early'] else ''}{epoch_note}"
     )
-    print(f"validation ({summary['validation']['rows']:,} held-out rows): {format_metrics(summary['validation'])}")
+    print(metrics_line)
     print(f"saved bundle {summary['bundle']} ({summary['parameters']:,} parameters, {summary['seconds']:.1f} s)")
     return 0
 

@@ -14,7 +14,6 @@ import shutil
 import tempfile
 import urllib.error
 import urllib.request
-import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from dcnrank.atomic import replace_folder
 from dcnrank.data.checksums import MOVIELENS_100K_SHA256, MOVIELENS_100K_URL, verify_checksums
 from dcnrank.data.errors import ChecksumMismatchError, MovieLensDownloadError
 
@@ -174,23 +174,8 @@ def _install(
         except ChecksumMismatchError as error:
             relative = str(error).replace(str(extracted) + os.sep, "")
             raise ChecksumMismatchError(f"{source}: {relative}") from error
-        _replace_folder(extracted, target)
+        replace_folder(extracted, target)
         logger.info("installed MovieLens 100K from %s into %s", source, target)
         return target
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _replace_folder(source: Path, target: Path) -> None:
-    """Rename ``source`` to ``target``, moving an existing ``target`` aside first."""
-    if not target.exists():
-        os.replace(source, target)
-        return
-    stale = target.with_name(f".{target.name}-stale-{uuid.uuid4().hex}")
-    os.replace(target, stale)
-    try:
-        os.replace(source, target)
-    except BaseException:
-        os.replace(stale, target)
-        raise
-    shutil.rmtree(stale, ignore_errors=True)

@@ -50,7 +50,7 @@ class PreparedMovieLens:
     test: EncodedTable
     vocabularies: dict[str, Vocabulary]
     info: dict[str, Any]
-    train_rows: np.ndarray | None = None
+    train_rows: np.ndarray
 
 
 def prepare_movielens(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from dcnrank.atomic import replace_file
 from dcnrank.experiments.seed_reference import SEED_RESULTS
 
 MODEL_LABELS = {
@@ -136,8 +135,5 @@ def write_report(out: str | Path) -> Path:
         lines += _leak_paragraph(runs["random"], runs["leaky"])
     path = out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".report.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines))
-    os.replace(tmp, path)
+    replace_file(path, "\n".join(lines).encode())
     return path

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from dcnrank import __version__
-from dcnrank.bundle.atomic import fsync_folder, write_file
+from dcnrank.atomic import fsync_folder, write_file
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.export.errors import ExportError
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
+
+from dcnrank.atomic import replace_file
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -115,21 +116,6 @@ def has_checkpoint(folder: str | Path) -> bool:
     return (Path(folder) / CHECKPOINT_FILE).exists()
 
 
-def _replace_file(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary sibling of `path`, fsync it, `os.replace` it into place."""
-    # Imported here: the `dcnrank.bundle` package imports the training code, so a
-    # module-level import of its `atomic` helpers would be circular.
-    from dcnrank.bundle.atomic import fsync_folder, write_file
-
-    temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
-    try:
-        write_file(temporary, data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_folder(path.parent)
-
-
 def _cpu(tensor: torch.Tensor) -> torch.Tensor:
     # safetensors refuses shared or strided storage; a contiguous CPU copy has neither.
     return tensor.detach().to("cpu", copy=True).contiguous()
@@ -172,7 +158,7 @@ def save_checkpoint(
     data = save_tensors(tensors)
     # A fresh name each time, so the file the current JSON names is never overwritten.
     tensors_name = f"checkpoint-{state.step:09d}-{uuid.uuid4().hex[:8]}.safetensors"
-    _replace_file(folder / tensors_name, data)
+    replace_file(folder / tensors_name, data)
     document = {
         "format": FORMAT_VERSION,
         "fingerprint": fingerprint,
@@ -188,7 +174,7 @@ def save_checkpoint(
         "extra": state.extra,
     }
     path = folder / CHECKPOINT_FILE
-    _replace_file(path, json.dumps(document, indent=1).encode())
+    replace_file(path, json.dumps(document, indent=1).encode())
     for old in folder.glob("checkpoint-*.safetensors"):  # superseded: the JSON no longer names them
         if old.name != tensors_name:
             old.unlink(missing_ok=True)

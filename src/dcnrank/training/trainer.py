@@ -208,8 +208,7 @@ class Trainer:
         history = History()
         fingerprint = self.fingerprint(model, y) if checkpoint_dir is not None else ""
         first_epoch, first_batch, step, resumed_loss, stopped = 0, 0, 0, 0.0, False
-        if resume:
-            assert checkpoint_dir is not None  # for the type checker; checked above
+        if resume and checkpoint_dir is not None:  # resume without a folder was refused above
             saved = load_checkpoint(checkpoint_dir, model, optimizer, fingerprint)
             if isinstance(on_epoch, Resumable):
                 on_epoch.restore_checkpoint_state(saved.extra, saved.extra_tensors)
@@ -226,7 +225,8 @@ class Trainer:
             log.info("resuming at epoch %d, batch %d (step %d)", first_epoch + 1, first_batch, step)
 
         def checkpoint(epoch: int, batch: int, epoch_loss: float, shuffle_state: torch.Tensor, done: bool) -> None:
-            assert checkpoint_dir is not None  # only called with one
+            if checkpoint_dir is None:  # fit only calls this when checkpointing
+                return
             extra: dict[str, Any] = {}
             extra_tensors: dict[str, torch.Tensor] = {}
             if isinstance(on_epoch, Resumable):

@@ -1,4 +1,7 @@
-"""Durable file writes and an all-or-nothing swap of a folder into place.
+"""Durable file writes and all-or-nothing replacement of a file or a folder.
+
+Bundles, checkpoints, experiment results, reports and the MovieLens cache all write
+through these functions, so a crash never leaves a half-written file or folder behind.
 
 A folder is staged under a temporary sibling name, every file and the folder are
 fsynced, then it is renamed into place (an existing folder is first renamed aside, then
@@ -13,7 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-__all__ = ["fsync_folder", "replace_folder", "staging_folder", "write_file"]
+__all__ = ["fsync_folder", "replace_file", "replace_folder", "staging_folder", "write_file"]
 
 
 def write_file(path: Path, data: bytes) -> None:
@@ -38,6 +41,24 @@ def fsync_folder(folder: Path) -> None:
         os.fsync(handle)
     finally:
         os.close(handle)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary sibling of `path`, fsync it, then `os.replace` it into place.
+
+    Readers see the old content or the new one, never a part of it.
+
+    Args:
+        path: the file to create or replace.
+        data: its whole new content.
+    """
+    temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        write_file(temporary, data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_folder(path.parent)
 
 
 def staging_folder(target: Path) -> Path:
