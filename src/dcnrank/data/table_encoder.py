@@ -27,6 +27,7 @@ from dcnrank.data.table_columns import (
 )
 from dcnrank.data.table_error import TableDataError, describe_rows
 from dcnrank.data.table_readers import as_arrow_table, source_name
+from dcnrank.data.table_statistics import TableStatistics, log1p_values
 from dcnrank.data.vocabulary import OOV_INDEX, Vocabulary
 from dcnrank.metrics.classification import validate_binary_labels
 
@@ -84,11 +85,6 @@ def _parse(spec: FeatureSpec, table: pa.Table, source: str, with_label: bool) ->
         if spec.group is not None and spec.group not in parsed:
             parsed[spec.group] = read_categories(table, spec.group, source)
     return parsed
-
-
-def _fit_vocabulary(values: np.ndarray, min_count: int) -> Vocabulary:
-    uniques, counts = np.unique(values, return_counts=True)
-    return Vocabulary(uniques[counts >= min_count])
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,6 +181,24 @@ class TableEncoder:
         """
         return fit_and_encode(spec, data, rows, source=source)[0]
 
+    @classmethod
+    def from_statistics(cls, statistics: TableStatistics, source: str) -> TableEncoder:
+        """The encoder of the value counts and numeric moments gathered over the training rows.
+
+        Raises:
+            TableDataError: if a numeric column had no present training value.
+        """
+        encoder = cls(statistics.spec, statistics.vocabularies(), statistics.numeric(source))
+        sizes = encoder.table_sizes
+        log.info(
+            "fitted on %d training rows: %d numeric columns, %d embedding tables of %d rows in all",
+            statistics.rows,
+            len(encoder.numeric),
+            len(sizes),
+            sum(sizes.values()),
+        )
+        return encoder
+
     def encode(self, data: Any, *, source: str | None = None) -> EncodedRows:
         """Encode every row of `data`; labels and groups too when their columns are there.
 
@@ -221,7 +235,7 @@ class TableEncoder:
         missing = np.zeros((num_rows, len(numerics)), dtype=bool)
         for j, column in enumerate(numerics):
             numbers = cast(Numbers, parsed[column.name])
-            values = _transformed(cast(NumericColumn, column), numbers, source)
+            values = log1p_values(cast(NumericColumn, column), numbers, source)
             mean, std = self.numeric[column.name]
             numeric[:, j] = np.where(numbers.missing, 0.0, (values - mean) / std)
             missing[:, j] = numbers.missing
@@ -302,20 +316,6 @@ def _as_table(data: Any, source: str | None) -> tuple[pa.Table, str]:
     return as_arrow_table(data), source if source is not None else source_name(data)
 
 
-def _transformed(column: NumericColumn, numbers: Numbers, source: str) -> np.ndarray:
-    """The column's values after `log1p` when the spec asks; values ≤ −1 are an error."""
-    if not column.log1p:
-        return numbers.values
-    invalid = ~numbers.missing & (numbers.values <= -1.0)
-    if invalid.any():
-        rows = np.flatnonzero(invalid)
-        raise TableDataError(
-            f"{source}: column {column.name!r} has log1p = true, so its values must be > -1. "
-            f"Received {describe_rows(column.name, rows, numbers.values[rows])}"
-        )
-    return np.log1p(np.where(numbers.missing, 0.0, numbers.values))
-
-
 def _vocabulary_rows(vocabulary: Vocabulary, categories: Categories, source: str, name: str) -> np.ndarray:
     if vocabulary.values.size == 0:
         return np.full(len(categories.values), OOV_INDEX, dtype=np.int64)
@@ -393,32 +393,7 @@ def fit_and_encode(
     parsed = _parse(spec, table, source, with_label=True)
     chosen = np.zeros(n, dtype=bool)
     chosen[selected] = True
-    vocabularies: dict[str, Vocabulary] = {}
-    numeric: dict[str, tuple[float, float]] = {}
-    for column in spec.columns:
-        values = parsed[column.name]
-        if isinstance(column, NumericColumn) and isinstance(values, Numbers):
-            transformed = _transformed(column, values, source)
-            present = transformed[chosen & ~values.missing]
-            if present.size == 0:
-                raise TableDataError(
-                    f"{source}: numeric column {column.name!r} has no value in the {int(chosen.sum())} training "
-                    "rows, so it cannot be standardised"
-                )
-            std = float(present.std())
-            numeric[column.name] = (float(present.mean()), std if std > 0 and math.isfinite(std) else 1.0)
-        elif isinstance(column, CategoricalColumn) and isinstance(values, Categories):
-            if column.hash_buckets is None:
-                vocabularies[column.name] = _fit_vocabulary(values.values[chosen & ~values.missing], column.min_count)
-        elif isinstance(column, MultiHotColumn) and isinstance(values, Items):
-            vocabularies[column.name] = _fit_vocabulary(values.values[chosen[values.rows]], column.min_count)
-    encoder = TableEncoder(spec, vocabularies, numeric)
-    sizes = encoder.table_sizes
-    log.info(
-        "fitted on %d training rows: %d numeric columns, %d embedding tables of %d rows in all",
-        int(chosen.sum()),
-        len(numeric),
-        len(sizes),
-        sum(sizes.values()),
-    )
+    statistics = TableStatistics(spec)
+    statistics.add(parsed, chosen, source)
+    encoder = TableEncoder.from_statistics(statistics, source)
     return encoder, encoder._encode(parsed, n, source, with_label=True)

@@ -3,15 +3,39 @@ source, the column and the offending rows with their values."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ROWS_SHOWN", "TableDataError", "describe_rows"]
+__all__ = ["ROWS_SHOWN", "TableDataError", "describe_rows", "rows_from"]
 
 # How many offending rows a message quotes; it always counts all of them.
 ROWS_SHOWN = 5
+
+# Row number of the first row of the table being checked: 0, or a chunk's first row in its file.
+_FIRST_ROW: ContextVar[int] = ContextVar("first_row", default=0)
+
+
+@contextmanager
+def rows_from(first_row: int) -> Iterator[None]:
+    """Within the block, :func:`describe_rows` numbers rows from `first_row`.
+
+    A file read in chunks is checked chunk by chunk; inside ``with rows_from(start):``
+    the errors about a chunk name rows by their position in the whole file.
+
+    Example:
+        >>> with rows_from(1000):
+        ...     describe_rows("I1", [4], ["abc"])
+        "1 row: I1[1004]='abc'"
+    """
+    token = _FIRST_ROW.set(first_row)
+    try:
+        yield
+    finally:
+        _FIRST_ROW.reset(token)
 
 
 class TableDataError(ValueError):
@@ -32,7 +56,8 @@ def describe_rows(column: str, rows: Sequence[int] | np.ndarray, values: Sequenc
 
     Args:
         column: the column name.
-        rows: every offending row number (0-based), ascending.
+        rows: every offending row number (0-based), ascending; shown offset by
+            the enclosing :func:`rows_from`, if any.
         values: the raw values of those rows, aligned with `rows` (only the first
             :data:`ROWS_SHOWN` are read).
 
@@ -44,8 +69,10 @@ def describe_rows(column: str, rows: Sequence[int] | np.ndarray, values: Sequenc
         "2 rows: I1[4]='abc', I1[9]=None"
     """
     count = len(rows)
+    first = _FIRST_ROW.get()
     shown = ", ".join(
-        f"{column}[{int(r)}]={_plain(v)!r}" for r, v in zip(rows[:ROWS_SHOWN], values[:ROWS_SHOWN], strict=False)
+        f"{column}[{first + int(r)}]={_plain(v)!r}"
+        for r, v in zip(rows[:ROWS_SHOWN], values[:ROWS_SHOWN], strict=False)
     )
     more = f" (first {ROWS_SHOWN} shown)" if count > ROWS_SHOWN else ""
     return f"{count} row{'s' if count != 1 else ''}{more}: {shown}"

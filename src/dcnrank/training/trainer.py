@@ -1,17 +1,19 @@
-"""`Trainer`: fits any `(B, ...) -> (B,)` model on in-memory tensors."""
+"""`Trainer`: fits any `(B, ...) -> (B,)` model on in-memory tensors or a `BatchStream`,
+in one process or in several with DistributedDataParallel."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from dcnrank.training.checkpoint import (
     CHECKPOINT_FILE,
@@ -23,6 +25,7 @@ from dcnrank.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from dcnrank.training.distributed import World, all_reduce_sum, current_world
 from dcnrank.training.metrics import mae, rmse
 from dcnrank.training.optimizer import KerasAdamW
 from dcnrank.training.progress import progress_bar
@@ -101,6 +104,28 @@ class History:
         return [e["loss"] for e in self.epochs]
 
 
+@runtime_checkable
+class BatchStream(Protocol):
+    """Training batches read as they are needed (a file streamed chunk by chunk), not held.
+
+    `Trainer.fit` takes one in place of `(x, y)`. Under DDP it already yields this
+    rank's share, the same number of batches on every rank.
+    """
+
+    def num_batches(self, epoch: int) -> int:
+        """How many batches `batches(epoch, 0)` yields."""
+        ...
+
+    def batches(self, epoch: int, skip: int) -> Iterator[tuple[Any, torch.Tensor, float]]:
+        """`(inputs, labels, loss weight)` of epoch `epoch` (0-based) from batch `skip` on;
+        the same epoch always yields the same batches."""
+        ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the data, for checkpoints (file, rows, encoder)."""
+        ...
+
+
 def make_optimizer(params: Iterable[torch.Tensor], config: TrainConfig) -> KerasAdamW:
     """The Keras AdamW that `config` describes, over `params`."""
     return KerasAdamW(
@@ -155,14 +180,22 @@ class Trainer:
     def fit(
         self,
         model: nn.Module,
-        x: torch.Tensor,
-        y: torch.Tensor,
+        x: torch.Tensor | BatchStream,
+        y: torch.Tensor | None,
         validation: tuple[torch.Tensor, torch.Tensor] | None = None,
         on_epoch: Callable[[dict[str, float]], bool] | None = None,
         checkpoint_dir: str | Path | None = None,
         resume: bool = False,
     ) -> History:
-        """Train `model` in place on rows `x` with labels `y`; returns the history.
+        """Train `model` in place on rows `x` with labels `y`, or on a `BatchStream`; returns the history.
+
+        In a process group (`torchrun`, `dcnrank.training.distributed`) the model is
+        wrapped in `DistributedDataParallel`. With tensors, every rank holds them all
+        and trains on its contiguous share of each batch of `config.batch_size` rows
+        (the global batch), its loss weighted by its share, so that the averaged
+        gradient is the whole batch's and the run equals a one-process run up to
+        floating-point rounding. A `BatchStream` yields each rank's own share. Only
+        rank 0 writes checkpoints; the recorded loss is the mean over all ranks.
 
         With `checkpoint_dir`, a checkpoint (`dcnrank.training.checkpoint`) is written
         there every `config.checkpoint_every` optimizer steps and at every epoch end.
@@ -172,7 +205,8 @@ class Trainer:
 
         Args:
             model: the model, trained in place.
-            x: inputs `(N, ...)`; y: labels `(N,)`.
+            x: inputs `(N, ...)`, or a `BatchStream`.
+            y: labels `(N,)`, or None with a `BatchStream`.
             validation: `(x_val, y_val)` evaluated after every epoch (`val_*` keys).
             on_epoch: called with each epoch's record after it is appended to the
                 history; returning `True` stops training (early stopping). If it is
@@ -184,15 +218,21 @@ class Trainer:
             The per-epoch history (on resume, including the epochs run before).
 
         Raises:
-            ValueError: if `x` and `y` differ in rows or are empty, or `resume` is
-                set without `checkpoint_dir`.
+            ValueError: if `x` and `y` differ in rows or are empty (or `y` is given
+                with a stream), or `resume` is set without `checkpoint_dir`.
             CheckpointError: if resuming from a missing, corrupt or foreign checkpoint,
                 or starting afresh over an existing one.
         """
-        if len(x) != len(y):
-            raise ValueError(f"`x` and `y` must have the same rows. Received: {len(x)} and {len(y)}")
-        if len(x) == 0:
-            raise ValueError("`x` must not be empty. Received: 0 rows")
+        stream = x if isinstance(x, BatchStream) else None
+        if stream is not None and y is not None:
+            raise ValueError("a `BatchStream` carries its labels; `y` must be None. Received: a tensor")
+        if stream is None:
+            if y is None or len(x) != len(y):
+                raise ValueError(
+                    f"`x` and `y` must have the same rows. Received: {len(x)} and {None if y is None else len(y)}"
+                )
+            if len(x) == 0:
+                raise ValueError("`x` must not be empty. Received: 0 rows")
         if resume and checkpoint_dir is None:
             raise ValueError("`resume=True` needs a `checkpoint_dir`. Received: checkpoint_dir=None")
         if checkpoint_dir is not None and not resume and has_checkpoint(checkpoint_dir):
@@ -201,12 +241,14 @@ class Trainer:
                 "(resume=True, --resume) or use another checkpoint folder"
             )
         c = self.config
+        world = current_world()
+        net: nn.Module = DistributedDataParallel(model) if world.size > 1 else model
         optimizer = self.make_optimizer(model)
         generator = torch.Generator().manual_seed(c.seed)
-        n = len(x)
-        starts = range(0, n, c.batch_size)
+        starts = range(0, len(x), c.batch_size) if stream is None else range(0)
         history = History()
-        fingerprint = self.fingerprint(model, y) if checkpoint_dir is not None else ""
+        data_identity = stream if stream is not None else y
+        fingerprint = self.fingerprint(model, data_identity) if checkpoint_dir is not None else ""  # type: ignore[arg-type]
         first_epoch, first_batch, step, resumed_loss, stopped = 0, 0, 0, 0.0, False
         if resume and checkpoint_dir is not None:  # resume without a folder was refused above
             saved = load_checkpoint(checkpoint_dir, model, optimizer, fingerprint)
@@ -225,7 +267,7 @@ class Trainer:
             log.info("resuming at epoch %d, batch %d (step %d)", first_epoch + 1, first_batch, step)
 
         def checkpoint(epoch: int, batch: int, epoch_loss: float, shuffle_state: torch.Tensor, done: bool) -> None:
-            if checkpoint_dir is None:  # fit only calls this when checkpointing
+            if checkpoint_dir is None or not world.is_main:  # rank 0 writes for all
                 return
             extra: dict[str, Any] = {}
             extra_tensors: dict[str, torch.Tensor] = {}
@@ -238,24 +280,27 @@ class Trainer:
             save_checkpoint(checkpoint_dir, model, optimizer, state, fingerprint)
 
         epochs = range(first_epoch, c.epochs) if not stopped else range(0)
-        for epoch in progress_bar(epochs, total=len(epochs), desc=self.desc, enabled=self.progress):
+        for epoch in progress_bar(epochs, total=len(epochs), desc=self.desc, enabled=self.progress and world.is_main):
             began = time.perf_counter()
             shuffle_state = generator.get_state()  # a resume redraws this epoch's order from here
-            order = torch.randperm(n, generator=generator) if c.shuffle else None
-            model.train()
-            total = torch.zeros((), dtype=torch.float64, device=x.device)
+            order = torch.randperm(len(x), generator=generator) if c.shuffle and stream is None else None
+            net.train()
+            total = torch.zeros((), dtype=torch.float64, device=x.device if stream is None else "cpu")
             skip = first_batch if epoch == first_epoch else 0
             if skip:
                 total += resumed_loss
-            for batch, start in enumerate(starts[skip:], start=skip):
-                if order is None:
-                    xb, yb = x[start : start + c.batch_size], y[start : start + c.batch_size]
-                else:
-                    index = order[start : start + c.batch_size].to(x.device)
-                    xb, yb = x[index], y[index]
+            if stream is not None:
+                num_batches, batches = stream.num_batches(epoch), stream.batches(epoch, skip)
+            else:
+                num_batches, batches = len(starts), self._tensor_batches(x, y, order, skip, world)  # type: ignore[arg-type]
+            for batch, (xb, yb, weight) in enumerate(batches, start=skip):
                 with c.autocast(xb.device):
-                    predictions = model(xb)
-                loss = self.loss_fn(predictions.float(), yb)
+                    predictions = net(xb)
+                if len(yb):
+                    loss = self.loss_fn(predictions.float(), yb)
+                    loss = loss * weight if weight != 1.0 else loss
+                else:  # a rank with no row of a tiny last batch still joins the gradient average
+                    loss = predictions.float().sum() * 0.0
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -263,7 +308,7 @@ class Trainer:
                 step += 1
                 if checkpoint_dir is not None and step % c.checkpoint_every == 0:
                     checkpoint(epoch, batch + 1, float(total), shuffle_state, False)
-            record = {"epoch": epoch + 1, "loss": float(total) / len(starts)}
+            record = {"epoch": epoch + 1, "loss": float(all_reduce_sum(total.cpu())) / world.size / max(1, num_batches)}
             if validation is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate(model, *validation).items()})
             record["seconds"] = time.perf_counter() - began
@@ -276,15 +321,35 @@ class Trainer:
                 break
         return history
 
-    def fingerprint(self, model: nn.Module, y: torch.Tensor) -> str:
+    def _tensor_batches(
+        self, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor | None, skip: int, world: World
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+        """Batches of `config.batch_size` rows (in `order`, or as stored), from batch `skip` on;
+        under DDP, this rank's contiguous share of each and its loss weight
+        `rows · world size / batch rows`, so that DDP's average is the whole batch's gradient."""
+        size = self.config.batch_size
+        for start in range(skip * size, len(x), size):
+            rows = min(size, len(x) - start)
+            lo, hi = world.shard(rows)
+            weight = (hi - lo) * world.size / rows
+            if order is None:
+                yield x[start + lo : start + hi], y[start + lo : start + hi], weight
+            else:
+                index = order[start + lo : start + hi].to(x.device)
+                yield x[index], y[index], weight
+
+    def fingerprint(self, model: nn.Module, data: torch.Tensor | BatchStream) -> str:
         """What a checkpoint must match to be resumed: the config (but `checkpoint_every`),
-        the row count, a hash of the labels, and the model's tensor names and shapes."""
+        the data (row count and a hash of the labels, or the stream's fingerprint), and
+        the model's tensor names and shapes."""
         settings = {k: v for k, v in self.config.to_dict().items() if k != "checkpoint_every"}
-        labels = hashlib.sha256(y.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        if isinstance(data, BatchStream):
+            identity: dict[str, Any] = {"stream": data.fingerprint()}
+        else:
+            labels = hashlib.sha256(data.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+            identity = {"rows": len(data), "labels": labels}
         shapes = {name: list(t.shape) for name, t in model.state_dict().items()}
-        return config_fingerprint(
-            {"train": settings, "rows": len(y), "labels": labels, "model": shapes, "loss": type(self).__name__}
-        )
+        return config_fingerprint({"train": settings, **identity, "model": shapes, "loss": type(self).__name__})
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

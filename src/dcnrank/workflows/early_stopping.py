@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from dcnrank.training.trainer import History, Trainer
+from dcnrank.training.trainer import BatchStream, History, Trainer
 
 __all__ = ["EarlyStoppingResult", "fit_with_early_stopping"]
 
@@ -45,8 +45,8 @@ class EarlyStoppingResult:
 def fit_with_early_stopping(
     trainer: Trainer,
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
+    x: torch.Tensor | BatchStream,
+    y: torch.Tensor | None,
     validation: tuple[torch.Tensor, torch.Tensor],
     patience: int,
     progress: bool | None = False,
@@ -70,8 +70,8 @@ def fit_with_early_stopping(
         trainer: supplies the config (epochs, batch size, shuffling, seed), the loss,
             the optimizer (`make_optimizer`) and evaluation.
         model: the model to train.
-        x: training inputs `(N, ...)`.
-        y: training labels `(N,)`.
+        x: training inputs `(N, ...)`, or a `BatchStream` (a file read chunk by chunk).
+        y: training labels `(N,)`, or None with a stream.
         validation: `(x_val, y_val)`.
         patience: int ≥ 1, epochs without improvement before stopping.
         progress: show a bar over epochs (`None`: only on a terminal).
@@ -92,10 +92,6 @@ def fit_with_early_stopping(
     """
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"`patience` must be a positive int. Received: patience={patience!r}")
-    if len(x) != len(y):
-        raise ValueError(f"`x` and `y` must have the same rows. Received: {len(x)} and {len(y)}")
-    if len(x) == 0:
-        raise ValueError("`x` must not be empty. Received: 0 rows")
     if len(validation[0]) == 0 or len(validation[0]) != len(validation[1]):
         raise ValueError(
             "`validation` must be a non-empty (x, y) pair of equal rows. "

@@ -1,0 +1,197 @@
+"""`TableStatistics`: what a `TableEncoder` is fitted from, gathered from a table in one
+pass, chunk by chunk, in memory that grows with the distinct values and never with the rows.
+
+Per vocabulary column it counts every value (or multi-hot item) of the training rows;
+per numeric column it keeps the count, mean and sum of squared deviations of the present
+training values (after `log1p` when the spec asks), merged across chunks with Chan et
+al.'s pairwise update, so one chunk gives exactly ``np.mean`` and ``np.std``.
+A table held in memory is one chunk; a file read in record batches is many.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
+from dcnrank.data.table_columns import Categories, Items, Numbers
+from dcnrank.data.table_error import TableDataError, describe_rows
+from dcnrank.data.vocabulary import Vocabulary
+
+__all__ = ["Moments", "TableStatistics", "ValueCounts", "log1p_values"]
+
+
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations (`m2`) of a stream of numbers.
+
+    Example:
+        >>> moments = Moments()
+        >>> moments.add(np.array([1.0, 2.0])); moments.add(np.array([3.0, 4.0]))
+        >>> moments.count, moments.mean, round(moments.std, 6)
+        (4, 2.5, 1.118034)
+    """
+
+    count: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, values: np.ndarray) -> None:
+        """Merge in `values` (1-D float)."""
+        n = int(values.size)
+        if n == 0:
+            return
+        mean = float(values.mean())
+        m2 = float(np.square(values - mean).sum())
+        total = self.count + n
+        delta = mean - self.mean
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.mean += delta * n / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        """The population standard deviation (`np.std`'s), 0 for fewer than two values."""
+        return math.sqrt(self.m2 / self.count) if self.count else 0.0
+
+
+@dataclass
+class ValueCounts:
+    """How often each distinct value (int or str) occurred; merged chunk by chunk.
+
+    Example:
+        >>> counts = ValueCounts()
+        >>> counts.add(np.array(["b", "a", "b"])); counts.add(np.array(["c", "b"]))
+        >>> counts.values.tolist(), counts.counts.tolist()
+        (['a', 'b', 'c'], [1, 3, 1])
+    """
+
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def add(self, values: np.ndarray) -> None:
+        """Count `values` (1-D int64 or str) in. Raises `TypeError` on mixing ints and strings."""
+        if values.size == 0:
+            return
+        uniques, counts = np.unique(values, return_counts=True)
+        if self.values.size == 0:
+            self.values, self.counts = uniques, counts.astype(np.int64)
+            return
+        if (uniques.dtype.kind == "U") != (self.values.dtype.kind == "U"):
+            raise TypeError("ints and strings mixed")
+        merged, inverse = np.unique(np.concatenate([self.values, uniques]), return_inverse=True)
+        self.counts = np.bincount(inverse, weights=np.concatenate([self.counts, counts]), minlength=merged.size).astype(
+            np.int64
+        )
+        self.values = merged
+
+    def vocabulary(self, min_count: int) -> Vocabulary:
+        """The values seen at least `min_count` times, as a vocabulary."""
+        return Vocabulary(self.values[self.counts >= min_count])
+
+
+def log1p_values(column: NumericColumn, numbers: Numbers, source: str) -> np.ndarray:
+    """The column's values after `log1p` when the spec asks (missing ones as 0).
+
+    Raises:
+        TableDataError: on a present value ≤ −1 in a `log1p` column, naming the rows.
+    """
+    if not column.log1p:
+        return numbers.values
+    invalid = ~numbers.missing & (numbers.values <= -1.0)
+    if invalid.any():
+        rows = np.flatnonzero(invalid)
+        raise TableDataError(
+            f"{source}: column {column.name!r} has log1p = true, so its values must be > -1. "
+            f"Received {describe_rows(column.name, rows, numbers.values[rows])}"
+        )
+    return np.log1p(np.where(numbers.missing, 0.0, numbers.values))
+
+
+class TableStatistics:
+    """Value counts and numeric moments of a spec's columns over the training rows of many chunks.
+
+    Args:
+        spec: the feature spec.
+
+    Example:
+        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
+        >>> spec = FeatureSpec((NumericColumn("x"), CategoricalColumn("c")), label="y", task="regression")
+        >>> stats = TableStatistics(spec)
+        >>> mask = np.array([True, True])
+        >>> stats.add({"x": Numbers(np.array([1.0, 3.0]), ~mask), "c": Categories(np.array(["a", "b"]), ~mask)},
+        ...           mask, "data")
+        >>> stats.numeric("data"), stats.rows
+        ({'x': (2.0, 1.0)}, 2)
+    """
+
+    def __init__(self, spec: FeatureSpec) -> None:
+        self.spec = spec
+        self.rows = 0
+        self._counts: dict[str, ValueCounts] = {}
+        self._moments: dict[str, Moments] = {}
+        for column in spec.columns:
+            if isinstance(column, NumericColumn):
+                self._moments[column.name] = Moments()
+            elif isinstance(column, MultiHotColumn) or column.hash_buckets is None:
+                self._counts[column.name] = ValueCounts()
+
+    def add(self, parsed: Mapping[str, Numbers | Categories | Items], chosen: np.ndarray, source: str) -> None:
+        """Count in the rows of one parsed chunk where `chosen` (bool, one per row) is True.
+
+        Raises:
+            TableDataError: if a `log1p` value is ≤ −1, or a column holds ints in one
+                chunk and text in another.
+        """
+        self.rows += int(chosen.sum())
+        for column in self.spec.columns:
+            values = parsed[column.name]
+            if isinstance(column, NumericColumn) and isinstance(values, Numbers):
+                transformed = log1p_values(column, values, source)
+                self._moments[column.name].add(transformed[chosen & ~values.missing])
+                continue
+            if isinstance(values, Categories):
+                present = values.values[chosen & ~values.missing]
+            elif isinstance(values, Items):
+                present = values.values[chosen[values.rows]]
+            else:
+                continue
+            counts = self._counts.get(column.name)
+            if counts is None:  # a hashed column keeps no vocabulary
+                continue
+            try:
+                counts.add(present)
+            except TypeError:
+                raise TableDataError(
+                    f"{source}: column {column.name!r} holds {'text' if present.dtype.kind == 'U' else 'integers'} "
+                    "here but the other kind in earlier rows; a categorical column must hold one kind"
+                ) from None
+
+    def vocabularies(self) -> dict[str, Vocabulary]:
+        """Per vocabulary column, the values seen in at least its `min_count` training rows."""
+        return {
+            column.name: self._counts[column.name].vocabulary(column.min_count)
+            for column in self.spec.columns
+            if column.name in self._counts and isinstance(column, CategoricalColumn | MultiHotColumn)
+        }
+
+    def numeric(self, source: str) -> dict[str, tuple[float, float]]:
+        """Per numeric column, `(mean, std)` of its present training values (std 1 if constant).
+
+        Raises:
+            TableDataError: if a numeric column had no present value in the training rows.
+        """
+        out = {}
+        for name, moments in self._moments.items():
+            if moments.count == 0:
+                raise TableDataError(
+                    f"{source}: numeric column {name!r} has no value in the {self.rows} training rows, "
+                    "so it cannot be standardised"
+                )
+            std = moments.std
+            out[name] = (moments.mean, std if std > 0 and math.isfinite(std) else 1.0)
+        return out
+
