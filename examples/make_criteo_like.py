@@ -19,7 +19,11 @@ training file and a test file drawn with different `--sample-seed`s share it:
     python examples/make_criteo_like.py --rows 200000 --out data/train.parquet
     python examples/make_criteo_like.py --rows 50000 --sample-seed 1 --out data/test.parquet
 
-The format follows the extension: .parquet, .csv or .tsv (optionally .gz).
+The format follows the extension: .parquet, .csv or .tsv (optionally .gz). Rows are drawn
+and written `--chunk-rows` at a time (Parquet row groups of `--row-group-rows`), so a file of
+tens of millions of rows takes little memory:
+
+    python examples/make_criteo_like.py --rows 10000000 --out data/big.parquet
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 # So that the script runs from a source checkout without installing dcnrank.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from dcnrank.data.table_readers import write_table  # noqa: E402
+from dcnrank.data.table_readers import table_format  # noqa: E402
 from dcnrank.metrics.classification import auc, logloss  # noqa: E402
 
 NUMERIC = tuple(f"I{i}" for i in range(1, 14))
@@ -74,9 +80,12 @@ def zipf_ids(rng: np.random.Generator, cardinality: int, n: int) -> np.ndarray:
     return rng.choice(cardinality, size=n, p=weights / weights.sum())
 
 
-def make_table(rows: int, world: dict, seed: int) -> tuple[pa.Table, np.ndarray]:
-    """`rows` impressions drawn from `world`, and each one's true click probability."""
-    rng = np.random.default_rng(seed)
+def make_table(
+    rows: int, world: dict, seed: int | np.random.Generator, calibration: dict | None = None
+) -> tuple[pa.Table, np.ndarray, dict]:
+    """`rows` impressions drawn from `world`, each one's true click probability, and the
+    calibration (count standardisation, logit shift) to reuse for later chunks."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     ids = [zipf_ids(rng, cardinality, rows) for cardinality in CARDINALITIES]
     counts = np.floor(np.expm1(np.abs(rng.normal(world["log_mu"], 1.0, (rows, len(NUMERIC)))))).astype(np.float64)
     counts[:, 1] -= (rng.random(rows) < 0.1).astype(np.float64) * (counts[:, 1] + 1)  # I2 is sometimes -1
@@ -84,7 +93,9 @@ def make_table(rows: int, world: dict, seed: int) -> tuple[pa.Table, np.ndarray]
     categorical_missing = rng.random((rows, len(CATEGORICAL))) < np.array(CATEGORICAL_MISSING)
 
     scaled = np.log1p(np.maximum(counts, 0.0))
-    scaled = (scaled - scaled.mean(axis=0)) / scaled.std(axis=0)
+    if calibration is None:
+        calibration = {"mean": scaled.mean(axis=0), "std": scaled.std(axis=0)}
+    scaled = (scaled - calibration["mean"]) / calibration["std"]
     scaled[numeric_missing] = 0.0  # a missing count contributes nothing
     logit = scaled @ world["numeric_weight"]
     for j, column_ids in enumerate(ids):
@@ -93,12 +104,14 @@ def make_table(rows: int, world: dict, seed: int) -> tuple[pa.Table, np.ndarray]
     logit += 0.8 * scaled[:, 0] * scaled[:, 2]  # I1 × I3
     logit += 0.8 * scaled[:, 4] * world["c9_slope"][ids[8]]  # I5 × C9
     logit += np.where(categorical_missing[:, 19], 0.0, world["c14_c20"][ids[13], ids[19]])  # C14 × C20
-    # Shift so that the mean click-through rate is close to Criteo's.
-    low, high = -10.0, 10.0
-    for _ in range(50):
-        middle = (low + high) / 2
-        low, high = (middle, high) if (1 / (1 + np.exp(-(logit + middle)))).mean() < TARGET_CTR else (low, middle)
-    probability = 1 / (1 + np.exp(-(logit + low)))
+    # Shift so that the mean click-through rate is close to Criteo's (found on the first chunk).
+    if "shift" not in calibration:
+        low, high = -10.0, 10.0
+        for _ in range(50):
+            middle = (low + high) / 2
+            low, high = (middle, high) if (1 / (1 + np.exp(-(logit + middle)))).mean() < TARGET_CTR else (low, middle)
+        calibration["shift"] = low
+    probability = 1 / (1 + np.exp(-(logit + calibration["shift"])))
     label = (rng.random(rows) < probability).astype(np.int64)
 
     columns: dict[str, pa.Array] = {"label": pa.array(label)}
@@ -106,7 +119,43 @@ def make_table(rows: int, world: dict, seed: int) -> tuple[pa.Table, np.ndarray]
         columns[name] = pa.array(counts[:, j].astype(np.int64), mask=numeric_missing[:, j])
     for j, name in enumerate(CATEGORICAL):
         columns[name] = pa.array(world["codes"][j][ids[j]], mask=categorical_missing[:, j])
-    return pa.table(columns), probability
+    return pa.table(columns), probability, calibration
+
+
+def write_chunks(args: argparse.Namespace) -> tuple[int, np.ndarray, np.ndarray]:
+    """Draw and write the rows chunk by chunk; the labels and true probabilities of all rows."""
+    world, rng = make_world(args.world_seed), np.random.default_rng(args.sample_seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fmt = table_format(out)
+    writer: pq.ParquetWriter | pa_csv.CSVWriter | None = None
+    stream = None
+    labels, probabilities, calibration = [], [], None
+    written = 0
+    try:
+        while written < args.rows:
+            rows = min(args.chunk_rows, args.rows - written)
+            table, probability, calibration = make_table(rows, world, rng, calibration)
+            if writer is None:
+                if fmt == "parquet":
+                    writer = pq.ParquetWriter(out, table.schema)
+                else:
+                    stream = pa.output_stream(out, compression="detect")
+                    options = pa_csv.WriteOptions(delimiter="\t" if fmt == "tsv" else ",")
+                    writer = pa_csv.CSVWriter(stream, table.schema, write_options=options)
+            if isinstance(writer, pq.ParquetWriter):
+                writer.write_table(table, row_group_size=args.row_group_rows)
+            else:
+                writer.write_table(table)
+            labels.append(table.column("label").to_numpy().astype(np.int8))
+            probabilities.append(probability.astype(np.float32))
+            written += rows
+    finally:
+        if writer is not None:
+            writer.close()
+        if stream is not None:
+            stream.close()
+    return written, np.concatenate(labels), np.concatenate(probabilities)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,13 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output file: .parquet, .csv or .tsv (optionally .gz)")
     parser.add_argument("--world-seed", type=int, default=0, help="seeds codes, effects and crosses (default: 0)")
     parser.add_argument("--sample-seed", type=int, default=0, help="seeds the rows drawn (default: 0)")
+    parser.add_argument("--chunk-rows", type=int, default=500_000, help="rows drawn at a time (default: 500000)")
+    parser.add_argument(
+        "--row-group-rows", type=int, default=131_072, help="rows per Parquet row group (default: 131072)"
+    )
     args = parser.parse_args(argv)
-    if args.rows < 1:
-        parser.error(f"--rows must be a positive integer, got {args.rows}")
-    table, probability = make_table(args.rows, make_world(args.world_seed), args.sample_seed)
-    path = write_table(table, args.out)
-    label = table.column("label").to_numpy()
-    print(f"wrote {table.num_rows:,} rows × {table.num_columns} columns to {path} (click rate {label.mean():.3f})")
+    for name in ("rows", "chunk_rows", "row_group_rows"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    table_format(args.out)  # an unknown suffix fails before any work
+    rows, label, probability = write_chunks(args)
+    columns = 1 + len(NUMERIC) + len(CATEGORICAL)
+    print(f"wrote {rows:,} rows × {columns} columns to {args.out} (click rate {label.mean():.3f})")
     # What a perfect model (the true probabilities) scores on these rows: the ceiling.
     ceiling = f"AUC {auc(label, probability):.4f}, logloss {logloss(label, probability):.4f}"
     print(f"the true click probabilities score {ceiling}")

@@ -9,11 +9,15 @@ from typing import Any
 
 from dcnrank.config import load_config
 from dcnrank.data.feature_spec import load_feature_spec
+from dcnrank.experiments.recipe import load_recipe
+from dcnrank.training.distributed import world_from_env
 from dcnrank.workflows import train_run
 from dcnrank.workflows.table_run import train_table
 
 EXAMPLES = """examples:
-  dcnrank train --out runs/dcn                                   # the seed's stacked DCN
+  dcnrank train --out runs/dcn                   # the MovieLens recipe (configs/movielens_100k.toml) on u1
+  dcnrank train data.split=u3 --out runs/dcn_u3  # the recipe on GroupLens' fold u3
+  dcnrank train --config configs/seed_dcn.toml --out runs/seed       # the seed's stacked DCN
   dcnrank train --config configs/seed_dcn.toml model.projection_dim=20 --out runs/low_rank
   dcnrank train model.structure=deep_only model.deep_units=[192,192,192] --out runs/deep
   dcnrank train train.epochs=1 data.max_train_rows=4096 --out /tmp/quick --json
@@ -25,6 +29,8 @@ EXAMPLES = """examples:
   dcnrank train --data clicks.csv --spec clicks.toml model.structure=cross_only \\
       model.num_cross_layers=2 model.embedding_dim=8 data.patience=1 --out runs/ctr
 
+without --config, a MovieLens run starts from the recipe of docs/recipe.md (shipped in the
+package; the same as configs/movielens_100k.toml) and a --data run from the built-in defaults.
 overrides are section.field=value with a TOML value (bare words are strings, `none` unsets);
 sections: model (DCNConfig), train (TrainConfig), data (split, vocab, seed, data_dir,
 validation_fraction, patience, max_train_rows; with --data only the last four). Give them in one group, before or after
@@ -36,8 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "train",
         help="train one model on MovieLens and save it as a bundle",
-        description="Train a DCN on MovieLens 100K: hold out the last data.validation_fraction "
-        "of the training split, stop after data.patience epochs without a better validation "
+        description="Train a DCN on MovieLens 100K: by default the recommended recipe "
+        "(configs/movielens_100k.toml: bias terms, genres and year, the user's and the item's "
+        "rating histories, on GroupLens' fold u1). Hold out data.validation_fraction of the "
+        "training split, stop after data.patience epochs without a better validation "
         "RMSE, keep the best epoch, test it, and save a bundle (weights, config, vocabularies, "
         "metrics) to --out. With --data and --spec, train on your own CSV or Parquet table "
         "instead: a seeded random data.validation_fraction of its rows is held out, training stops "
@@ -79,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.data_dir is not None:
         overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
-    config = load_config(args.config, overrides)
+    # MovieLens without --config: the recipe; --config FILE replaces it as a whole
+    config = load_config(args.config, overrides) if args.config is not None else load_recipe(overrides)
     result = train_run(
         config,
         args.out,
@@ -116,6 +125,8 @@ def run_table(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
     )
+    if not world_from_env().is_main:  # under torchrun, rank 0 speaks for all
+        return 0
     summary = result.summary()
     return print_summary(
         summary,

@@ -31,6 +31,13 @@ class DataConfig:
             such as `u1`…`u5`, whose last rows are the last users).
         max_train_rows: int ≥ 2 or None, keep only the first rows of the training split
             (quick runs). Defaults to None (all).
+        stream: bool, own tables (`--data`) only: read the file chunk by chunk instead
+            of whole (`dcnrank.data.streamed_table`), for files larger than memory.
+            Defaults to False.
+        shuffle_buffer: int ≥ 1, with `stream`: rows held to shuffle batches across
+            chunks. Defaults to 262,144.
+        validation_max_rows: int ≥ 1, with `stream`: at most this many held-out rows
+            (held in memory); later rows all train. Defaults to 100,000.
 
     Raises:
         ConfigError: listing every field that breaks its rule.
@@ -48,6 +55,9 @@ class DataConfig:
     patience: int = 2
     max_train_rows: int | None = None
     validation: str = "last"
+    stream: bool = False
+    shuffle_buffer: int = 262_144
+    validation_max_rows: int = 100_000
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(DataConfig)

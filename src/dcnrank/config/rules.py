@@ -54,6 +54,8 @@ RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "data.patience": (_at_least(1), "must be ≥ 1"),
     "data.validation": (lambda v: v in VALIDATION_POLICIES, f"must be one of {', '.join(VALIDATION_POLICIES)}"),
     "data.max_train_rows": (_at_least(2), "must be ≥ 2 (one training and one validation row), or none for all"),
+    "data.shuffle_buffer": (_at_least(1), "must be ≥ 1"),
+    "data.validation_max_rows": (_at_least(1), "must be ≥ 1"),
 }
 
 

@@ -83,6 +83,36 @@ class TableBatch:
             tuple(t[index] for t in self.multi_hot),
         )
 
+    @staticmethod
+    def concat(parts: list[TableBatch]) -> TableBatch:
+        """The rows of `parts`, one after the other; multi-hot matrices are padded to the widest.
+
+        Example:
+            >>> a = TableBatch(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, 0),
+            ...                torch.zeros(1, 0, dtype=torch.bool), (torch.tensor([[1]]),))
+            >>> b = TableBatch(torch.zeros(1, 0, dtype=torch.long), torch.zeros(1, 0),
+            ...                torch.zeros(1, 0, dtype=torch.bool), (torch.tensor([[2, 3]]),))
+            >>> TableBatch.concat([a, b]).multi_hot[0].tolist()
+            [[1, -1], [2, 3]]
+        """
+        if not parts:
+            raise ValueError("`parts` must hold at least one TableBatch. Received: []")
+        multi_hot = []
+        for j in range(len(parts[0].multi_hot)):
+            width = max(p.multi_hot[j].shape[1] for p in parts)
+            multi_hot.append(
+                torch.cat(
+                    [torch.nn.functional.pad(p.multi_hot[j], (0, width - p.multi_hot[j].shape[1]), value=PADDING)
+                     for p in parts]
+                )
+            )  # fmt: skip
+        return TableBatch(
+            torch.cat([p.categorical for p in parts]),
+            torch.cat([p.numeric for p in parts]),
+            torch.cat([p.missing for p in parts]),
+            tuple(multi_hot),
+        )
+
     @property
     def device(self) -> torch.device:
         return self.categorical.device

@@ -62,6 +62,25 @@ class EncodedRows:
     def __len__(self) -> int:
         return len(self.features)
 
+    @staticmethod
+    def concat(parts: list[EncodedRows]) -> EncodedRows:
+        """The rows of `parts` one after the other (labels and groups when all have them)."""
+        labels = [p.labels for p in parts if p.labels is not None]
+        groups = [p.groups for p in parts if p.groups is not None]
+        return EncodedRows(
+            TableBatch.concat([p.features for p in parts]),
+            torch.cat(labels) if len(labels) == len(parts) else None,
+            np.concatenate(groups) if len(groups) == len(parts) else None,
+        )
+
+    def __getitem__(self, index: slice) -> EncodedRows:
+        """The rows of a slice."""
+        return EncodedRows(
+            self.features[index],
+            None if self.labels is None else self.labels[index],
+            None if self.groups is None else self.groups[index],
+        )
+
     def take(self, index: torch.Tensor) -> EncodedRows:
         """The rows at `index` (1-D integer tensor), in its order."""
         return EncodedRows(

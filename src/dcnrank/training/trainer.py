@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import torch
 from torch import nn
@@ -224,14 +224,15 @@ class Trainer:
                 or starting afresh over an existing one.
         """
         stream = x if isinstance(x, BatchStream) else None
+        rows = cast(torch.Tensor, x)  # used only without a stream
         if stream is not None and y is not None:
             raise ValueError("a `BatchStream` carries its labels; `y` must be None. Received: a tensor")
         if stream is None:
-            if y is None or len(x) != len(y):
+            if y is None or len(rows) != len(y):
                 raise ValueError(
-                    f"`x` and `y` must have the same rows. Received: {len(x)} and {None if y is None else len(y)}"
+                    f"`x` and `y` must have the same rows. Received: {len(rows)} and {None if y is None else len(y)}"
                 )
-            if len(x) == 0:
+            if len(rows) == 0:
                 raise ValueError("`x` must not be empty. Received: 0 rows")
         if resume and checkpoint_dir is None:
             raise ValueError("`resume=True` needs a `checkpoint_dir`. Received: checkpoint_dir=None")
@@ -245,7 +246,7 @@ class Trainer:
         net: nn.Module = DistributedDataParallel(model) if world.size > 1 else model
         optimizer = self.make_optimizer(model)
         generator = torch.Generator().manual_seed(c.seed)
-        starts = range(0, len(x), c.batch_size) if stream is None else range(0)
+        starts = range(0, len(rows), c.batch_size) if stream is None else range(0)
         history = History()
         data_identity = stream if stream is not None else y
         fingerprint = self.fingerprint(model, data_identity) if checkpoint_dir is not None else ""  # type: ignore[arg-type]
@@ -283,16 +284,17 @@ class Trainer:
         for epoch in progress_bar(epochs, total=len(epochs), desc=self.desc, enabled=self.progress and world.is_main):
             began = time.perf_counter()
             shuffle_state = generator.get_state()  # a resume redraws this epoch's order from here
-            order = torch.randperm(len(x), generator=generator) if c.shuffle and stream is None else None
+            order = torch.randperm(len(rows), generator=generator) if c.shuffle and stream is None else None
             net.train()
-            total = torch.zeros((), dtype=torch.float64, device=x.device if stream is None else "cpu")
+            total = torch.zeros((), dtype=torch.float64, device=rows.device if stream is None else "cpu")
             skip = first_batch if epoch == first_epoch else 0
             if skip:
                 total += resumed_loss
             if stream is not None:
                 num_batches, batches = stream.num_batches(epoch), stream.batches(epoch, skip)
             else:
-                num_batches, batches = len(starts), self._tensor_batches(x, y, order, skip, world)  # type: ignore[arg-type]
+                labels = cast(torch.Tensor, y)
+                num_batches, batches = len(starts), self._tensor_batches(rows, labels, order, skip, world)
             for batch, (xb, yb, weight) in enumerate(batches, start=skip):
                 with c.autocast(xb.device):
                     predictions = net(xb)

@@ -17,11 +17,14 @@ from dcnrank.config.data_config import DataConfig
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.feature_spec import FeatureSpec
-from dcnrank.data.table_encoder import EncodedRows, fit_and_encode
+from dcnrank.data.streamed_table import StreamedTable
+from dcnrank.data.table_encoder import EncodedRows, TableEncoder, fit_and_encode
 from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.table_inputs import build_table_dcn
+from dcnrank.training.distributed import World, distributed_session
+from dcnrank.training.trainer import BatchStream
 from dcnrank.workflows.early_stopping import fit_with_early_stopping
 from dcnrank.workflows.table_task import TaskTrainer, task_metrics
 
@@ -30,7 +33,9 @@ __all__ = ["TABLE_DATA_KEYS", "TableRunResult", "train_table"]
 log = logging.getLogger(__name__)
 
 # The `data.*` keys a table run reads; the others (split, vocab, data_dir) are MovieLens'.
-TABLE_DATA_KEYS = ("seed", "validation_fraction", "patience", "max_train_rows")
+TABLE_DATA_KEYS = (
+    "seed", "validation_fraction", "patience", "max_train_rows", "stream", "shuffle_buffer", "validation_max_rows",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,17 @@ def train_table(
 ) -> TableRunResult:
     """Train one model on a table as `spec` describes it, keep its best epoch, save a table bundle.
 
-    Steps: read the table (a path to CSV/Parquet, or a DataFrame / Arrow table); keep
-    its first `data.max_train_rows` rows if set; hold out a seeded random
+    With `data.stream` the file is never read whole (`dcnrank.data.streamed_table`): one
+    pass checks it, holds out up to `data.validation_max_rows` rows (a seeded random
+    `data.validation_fraction`) and fits the encoder on the other rows; each epoch then
+    streams the training rows through a shuffle buffer of `data.shuffle_buffer` rows.
+
+    Under `torchrun` (several processes) the ranks train one model with
+    DistributedDataParallel; with `data.stream` each reads its own share of the file's
+    row groups; only rank 0 writes the bundle and checkpoints.
+
+    Steps without `data.stream`: read the table (a path to CSV/Parquet, or a DataFrame /
+    Arrow table); keep its first `data.max_train_rows` rows if set; hold out a seeded random
     `data.validation_fraction` of the rows (seed `data.seed`); fit vocabularies and
     numeric statistics on the other rows only and encode every row (a bad cell or
     label is an error naming the row in the file); build `build_table_dcn` with weights
@@ -135,6 +149,71 @@ def train_table(
     """
     began = time.perf_counter()
     check_table_config(config)
+    with distributed_session() as world:
+        return _train_table(config, spec, data, out, progress, checkpoint_dir, resume, world, began)
+
+
+def _train_table(
+    config: TrainRunConfig,
+    spec: FeatureSpec,
+    data: Any,
+    out: str | Path,
+    progress: bool | None,
+    checkpoint_dir: str | Path | None,
+    resume: bool,
+    world: World,
+    began: float,
+) -> TableRunResult:
+    settings = config.data
+    source = source_name(data)
+    if settings.stream:
+        fit_x, fit_labels, val, encoder, facts = _streamed(config, spec, data, progress, world)
+    else:
+        fit_x, fit_labels, val, encoder, facts = _in_memory(config, spec, data)
+    val_x, val_labels = cast(torch.Tensor, val.features), _labels(val)
+    log.info("training on %d rows, validating on %d (%s task)", facts["n_fit"], len(val), spec.task)
+    torch.manual_seed(config.train.seed)
+    model = build_table_dcn(config.model, spec, encoder.table_sizes)
+    trainer = TaskTrainer(spec.task, config.train, desc="train")
+    stopping = fit_with_early_stopping(
+        trainer,
+        model,
+        fit_x,
+        fit_labels,
+        (val_x, val_labels),
+        patience=settings.patience,
+        progress=progress if world.is_main else False,
+        monitor="val_loss",
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
+    outputs = trainer.predict(model, val_x)
+    validation = task_metrics(spec.task, val_labels, outputs, val.groups)
+    metrics = {
+        "validation": {
+            "best_epoch": stopping.best_epoch,
+            "stopped_early": stopping.stopped_early,
+            "rows": len(val),
+            **validation,
+        },
+        "history": stopping.history.epochs,
+        "data": {"source": source, "task": spec.task, **facts, "table_sizes": encoder.table_sizes},
+        "parameters": count_parameters(model),
+        "seconds": time.perf_counter() - began,
+    }
+    path = Path(out)
+    if world.is_main:  # one writer
+        path = save_table(model, out, model_config=config.model, encoder=encoder, train_config=config, metrics=metrics)
+        if model.cross is not None:  # beside the bundle's files, which load ignores
+            log.info("wrote %s", model_interactions(model).plot(path / INTERACTIONS_FILE))
+    return TableRunResult(path, config, metrics)
+
+
+Prepared = tuple["torch.Tensor | BatchStream", "torch.Tensor | None", EncodedRows, TableEncoder, dict[str, Any]]
+
+
+def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared:
+    """Read the whole table, hold out a seeded random share, fit and encode."""
     settings = config.data
     source = source_name(data)
     table = read_table(data) if isinstance(data, str | Path) else as_arrow_table(data)
@@ -152,52 +231,45 @@ def train_table(
     encoder, encoded = fit_and_encode(spec, table, fit_rows, source=source)
     fit = encoded.take(torch.from_numpy(fit_rows))
     val = encoded.take(torch.from_numpy(val_rows))
-    labels, fit_labels, val_labels = _labels(encoded), _labels(fit), _labels(val)
-    log.info("training on %d rows, validating on %d (%s task)", len(fit), len(val), spec.task)
-
-    torch.manual_seed(config.train.seed)
-    model = build_table_dcn(config.model, spec, encoder.table_sizes)
-    trainer = TaskTrainer(spec.task, config.train, desc="train")
+    label_mean = float(_labels(encoded).double().mean())
+    facts = {"rows": n, "n_fit": len(fit), "n_validation": len(val), "label_mean": label_mean}
     # `Trainer` takes a TableBatch wherever it takes an input tensor (len, slices, gathers).
-    fit_x, val_x = cast(torch.Tensor, fit.features), cast(torch.Tensor, val.features)
-    stopping = fit_with_early_stopping(
-        trainer,
-        model,
-        fit_x,
-        fit_labels,
-        (val_x, val_labels),
-        patience=settings.patience,
-        progress=progress,
-        monitor="val_loss",
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
+    return cast(torch.Tensor, fit.features), _labels(fit), val, encoder, facts
+
+
+def _streamed(config: TrainRunConfig, spec: FeatureSpec, data: Any, progress: bool | None, world: World) -> Prepared:
+    """One pass over the file (encoder, validation rows), then this rank's training stream."""
+    settings = config.data
+    if not isinstance(data, str | Path):
+        raise ValueError(
+            f"data.stream=true reads a CSV or Parquet file chunk by chunk; pass its path. Received: {source_name(data)}"
+        )
+    if settings.max_train_rows is not None:
+        raise ConfigError(["data.max_train_rows: does not go with data.stream=true (the whole file streams)"])
+    table = StreamedTable.scan(
+        spec,
+        data,
+        validation_fraction=settings.validation_fraction,
+        validation_max_rows=settings.validation_max_rows,
+        seed=settings.seed,
+        progress=progress if world.is_main else False,
     )
-    outputs = trainer.predict(model, val_x)
-    validation = task_metrics(spec.task, val_labels, outputs, val.groups)
-    metrics = {
-        "validation": {
-            "best_epoch": stopping.best_epoch,
-            "stopped_early": stopping.stopped_early,
-            "rows": len(val),
-            **validation,
-        },
-        "history": stopping.history.epochs,
-        "data": {
-            "source": source,
-            "task": spec.task,
-            "rows": n,
-            "n_fit": len(fit),
-            "n_validation": len(val),
-            "label_mean": float(labels.double().mean()),
-            "table_sizes": encoder.table_sizes,
-        },
-        "parameters": count_parameters(model),
-        "seconds": time.perf_counter() - began,
+    stream = table.training(
+        config.train.batch_size,
+        shuffle=config.train.shuffle,
+        shuffle_buffer=settings.shuffle_buffer,
+        seed=config.train.seed,
+        world=world,
+    )
+    facts = {
+        "rows": table.rows,
+        "n_fit": table.train_rows,
+        "n_validation": len(table.validation),
+        "label_mean": table.label_mean,
+        "streamed": True,
+        "ranks": world.size,
     }
-    path = save_table(model, out, model_config=config.model, encoder=encoder, train_config=config, metrics=metrics)
-    if model.cross is not None:  # beside the bundle's files, which load ignores
-        log.info("wrote %s", model_interactions(model).plot(path / INTERACTIONS_FILE))
-    return TableRunResult(path, config, metrics)
+    return stream, None, table.validation, table.encoder, facts
 
 
 def _labels(rows: EncodedRows) -> torch.Tensor:

@@ -1,0 +1,296 @@
+"""Train on a table file larger than memory: one streaming pass fits the encoder and
+holds out validation rows, then every epoch streams the training rows through a
+bounded shuffle buffer.
+
+Memory holds one chunk, the shuffle buffer, the validation rows (at most
+`validation_max_rows`) and the vocabularies; it does not grow with the file's rows.
+
+The hold-out is decided row by row from the row's number in the file and a seed (a
+splitmix64 hash), so it is the same in every pass and on every rank, whatever order
+the chunks are read in: a row is held out when its hash falls below
+`validation_fraction`, until `validation_max_rows` rows are held out; every later row
+trains.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+from tqdm.auto import tqdm
+
+from dcnrank.data.feature_spec import FeatureSpec
+from dcnrank.data.table_encoder import EncodedRows, TableEncoder, _groups, _labels, _parse
+from dcnrank.data.table_error import rows_from
+from dcnrank.data.table_statistics import TableStatistics
+from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
+from dcnrank.training.distributed import World
+from dcnrank.training.progress import progress_enabled
+
+__all__ = ["StreamedTable", "TrainingStream", "held_out", "shuffled_batches"]
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(values: np.ndarray) -> np.ndarray:
+    """A well-mixed 64-bit hash of each uint64 (Steele et al.'s SplitMix64 finaliser)."""
+    with np.errstate(over="ignore"):
+        z = values + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def held_out(first_row: int, rows: int, fraction: float, seed: int) -> np.ndarray:
+    """Whether each of the rows `first_row … first_row + rows − 1` is drawn for validation.
+
+    Example:
+        >>> mask = held_out(0, 100_000, 0.1, seed=0)
+        >>> round(float(mask.mean()), 2), bool((held_out(50_000, 10, 0.1, 0) == mask[50_000:50_010]).all())
+        (0.1, True)
+    """
+    key = np.uint64(int(hashlib.sha256(f"holdout:{seed}".encode()).hexdigest()[:16], 16) & _MASK64)
+    numbers = np.arange(first_row, first_row + rows, dtype=np.uint64) ^ key
+    return (_splitmix64(numbers) >> np.uint64(11)).astype(np.float64) / float(1 << 53) < fraction
+
+
+def shuffled_batches(
+    chunks: Iterable[EncodedRows], batch_size: int, buffer_rows: int, generator: torch.Generator | None
+) -> Iterator[EncodedRows]:
+    """Batches of `batch_size` rows from `chunks`, shuffled through a buffer of about `buffer_rows` rows.
+
+    Each time the held rows reach `buffer_rows + batch_size`, they are permuted and all
+    but `buffer_rows` of them leave as batches; at the end the rest is permuted and
+    leaves, the last batch possibly smaller. Without a generator rows keep their order.
+
+    Example:
+        >>> from dcnrank.data.table_batch import TableBatch
+        >>> def rows(a, b):
+        ...     n = b - a
+        ...     return EncodedRows(TableBatch(torch.arange(a, b).view(-1, 1), torch.zeros(n, 0),
+        ...                                   torch.zeros(n, 0, dtype=torch.bool)), torch.zeros(n))
+        >>> out = list(shuffled_batches([rows(0, 5), rows(5, 10)], 4, 4, torch.Generator().manual_seed(0)))
+        >>> [len(b) for b in out], sorted(torch.cat([b.features.categorical for b in out]).view(-1).tolist())
+        ([4, 4, 2], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    """
+    held: list[EncodedRows] = []
+    count = 0
+    for chunk in chunks:
+        held.append(chunk)
+        count += len(chunk)
+        if count < buffer_rows + batch_size:
+            continue
+        pool = _mixed(held, generator)
+        cut = (len(pool) - buffer_rows) // batch_size * batch_size
+        for start in range(0, cut, batch_size):
+            yield pool[start : start + batch_size]
+        held, count = [pool[cut:]], len(pool) - cut
+    if count:
+        pool = _mixed(held, generator)
+        for start in range(0, len(pool), batch_size):
+            yield pool[start : start + batch_size]
+
+
+def _mixed(parts: list[EncodedRows], generator: torch.Generator | None) -> EncodedRows:
+    pool = parts[0] if len(parts) == 1 else EncodedRows.concat(parts)
+    return pool if generator is None else pool.take(torch.randperm(len(pool), generator=generator))
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedTable:
+    """What one streaming pass over a table file learned.
+
+    Build it with :meth:`scan`; :meth:`training` then gives the per-epoch batches.
+
+    Args:
+        stream: the file.
+        spec: the feature spec.
+        encoder: vocabularies and statistics of the training rows.
+        validation: the held-out rows, encoded.
+        fraction, seed: the hold-out draw (see :func:`held_out`).
+        holdout_end: rows from this one on all train (the validation cap was reached).
+        unit_train_rows: training rows in each unit of the file.
+        label_mean: the mean label over all rows of the file.
+    """
+
+    stream: TableStream
+    spec: FeatureSpec
+    encoder: TableEncoder
+    validation: EncodedRows
+    fraction: float
+    seed: int
+    holdout_end: int
+    unit_train_rows: tuple[int, ...]
+    label_mean: float
+
+    @property
+    def train_rows(self) -> int:
+        return sum(self.unit_train_rows)
+
+    @property
+    def rows(self) -> int:
+        return self.train_rows + len(self.validation)
+
+    @classmethod
+    def scan(
+        cls,
+        spec: FeatureSpec,
+        path: str | Path,
+        *,
+        validation_fraction: float = 0.1,
+        validation_max_rows: int = 100_000,
+        seed: int = 0,
+        block_rows: int = DEFAULT_BLOCK_ROWS,
+        progress: bool | None = False,
+    ) -> StreamedTable:
+        """Read `path` once: check every cell against `spec`, hold out validation rows,
+        count vocabularies and numeric statistics over the training rows.
+
+        Raises:
+            FileNotFoundError, ValueError: for a missing file or an unknown suffix.
+            TableDataError: on a missing column or a cell that breaks the spec, naming
+                its row in the file.
+            ValueError: if no row is held out or none is left to train on.
+        """
+        stream = TableStream(path, block_rows=block_rows)
+        source = str(stream.path)
+        spec.check_columns(stream.column_names, source, need_label=True)
+        wanted = [c.name for c in spec.columns] + [spec.label] + ([spec.group] if spec.group else [])
+        stream.columns = list(dict.fromkeys(wanted))
+        statistics = TableStatistics(spec)
+        validation_parts: list[pa.Table] = []
+        held = 0
+        label_sum = 0.0
+        holdout_end: int | None = None
+        unit_rows: dict[int, int] = {}
+        total = stream.num_rows if stream.format == "parquet" else None
+        shown = progress_enabled(progress)
+        with tqdm(total=total, desc="scan", unit="rows", unit_scale=True, leave=False, disable=not shown) as bar:
+            for chunk in stream.chunks():
+                n = chunk.table.num_rows
+                with rows_from(chunk.first_row):
+                    parsed = _parse(spec, chunk.table, source, with_label=True)
+                    label_sum += float(_labels(spec, parsed[spec.label], source).sum())  # type: ignore[arg-type]
+                    if spec.group is not None:
+                        _groups(spec.group, parsed[spec.group], source)  # type: ignore[arg-type]
+                    hold = held_out(chunk.first_row, n, validation_fraction, seed)
+                    if holdout_end is not None:
+                        hold[:] = False
+                    elif held + int(hold.sum()) >= validation_max_rows:
+                        last = np.flatnonzero(hold)[validation_max_rows - held - 1]
+                        hold[last + 1 :] = False
+                        holdout_end = chunk.first_row + int(last) + 1
+                    held += int(hold.sum())
+                    statistics.add(parsed, ~hold, source)
+                if hold.any():
+                    validation_parts.append(chunk.table.filter(pa.array(hold)))
+                unit_rows[chunk.unit] = unit_rows.get(chunk.unit, 0) + n - int(hold.sum())
+                bar.update(n)
+        if held == 0 or statistics.rows == 0:
+            raise ValueError(
+                f"{source}: {held + statistics.rows} rows are too few to hold out data.validation_fraction="
+                f"{validation_fraction} for validation and still train"
+            )
+        encoder = TableEncoder.from_statistics(statistics, source)
+        validation = encoder.encode(pa.concat_tables(validation_parts), source=f"{source} (validation rows)")
+        units = tuple(unit_rows.get(u, 0) for u in range(len(stream.unit_rows)))
+        end = holdout_end if holdout_end is not None else stream.num_rows
+        label_mean = label_sum / (held + statistics.rows)
+        return cls(stream, spec, encoder, validation, validation_fraction, seed, end, units, label_mean)
+
+    def training(
+        self, batch_size: int, *, shuffle: bool, shuffle_buffer: int, seed: int, world: World | None = None
+    ) -> TrainingStream:
+        """The training rows as a `BatchStream` for this rank (see `TrainingStream`)."""
+        return TrainingStream(self, batch_size, shuffle, shuffle_buffer, seed, world or World())
+
+
+class TrainingStream:
+    """The training rows of a `StreamedTable`, epoch by epoch, for one rank (a `BatchStream`).
+
+    Each epoch reads the file's units (Parquet row groups in a seeded shuffled order,
+    CSV blocks front to back); unit `k` of the order goes to rank `k mod world.size`.
+    A rank encodes its units' training rows chunk by chunk and shuffles them through a
+    buffer of `shuffle_buffer` rows into batches of `batch_size / world.size` rows.
+    Every rank runs the same number of batches per epoch, the fewest any rank has, so
+    DDP's gradient averages line up; the rows past it (less than a batch per unit
+    imbalance) wait for the next epoch's order.
+
+    Raises:
+        ValueError: if `batch_size` is not a multiple of the world size, or the file
+            has fewer units than ranks.
+    """
+
+    def __init__(
+        self, table: StreamedTable, batch_size: int, shuffle: bool, shuffle_buffer: int, seed: int, world: World
+    ) -> None:
+        if batch_size % world.size:
+            raise ValueError(
+                f"train.batch_size={batch_size} (the global batch) must be a multiple of the {world.size} ranks"
+            )
+        if len(table.unit_train_rows) < world.size:
+            raise ValueError(
+                f"{table.stream.path} has {len(table.unit_train_rows)} row group(s)/block(s) to share among "
+                f"{world.size} ranks; write it with more row groups (or use fewer ranks)"
+            )
+        self.table, self.shuffle, self.shuffle_buffer, self.seed, self.world = (
+            table, shuffle, shuffle_buffer, seed, world,
+        )  # fmt: skip
+        self.local_batch = batch_size // world.size
+
+    def _epoch_seed(self, epoch: int) -> int:
+        return int(hashlib.sha256(f"epoch:{self.seed}:{epoch}".encode()).hexdigest()[:15], 16)
+
+    def _units(self, epoch: int, rank: int) -> list[int]:
+        order = self.table.stream.unit_order(self._epoch_seed(epoch) if self.shuffle else None)
+        return order[rank :: self.world.size]
+
+    def num_batches(self, epoch: int) -> int:
+        rows = [sum(self.table.unit_train_rows[u] for u in self._units(epoch, r)) for r in range(self.world.size)]
+        return min(math.ceil(r / self.local_batch) for r in rows)
+
+    def batches(self, epoch: int, skip: int) -> Iterator[tuple[Any, torch.Tensor, float]]:
+        generator = None
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self._epoch_seed(epoch) + self.world.rank)
+        rows = shuffled_batches(self._chunks(epoch), self.local_batch, self.shuffle_buffer, generator)
+        for batch in itertools.islice(rows, skip, self.num_batches(epoch)):
+            if batch.labels is None:  # pragma: no cover - the scan requires the label column
+                raise ValueError("training rows without labels")
+            yield batch.features, batch.labels, 1.0
+
+    def _chunks(self, epoch: int) -> Iterator[EncodedRows]:
+        table = self.table
+        source = str(table.stream.path)
+        units = self._units(epoch, self.world.rank)
+        if table.stream.format != "parquet":
+            units = sorted(units)
+        for chunk in table.stream.chunks(units):
+            n = chunk.table.num_rows
+            train = ~held_out(chunk.first_row, n, table.fraction, table.seed)
+            train[max(0, table.holdout_end - chunk.first_row) :] = True
+            with rows_from(chunk.first_row):
+                encoded = table.encoder.encode(chunk.table, source=source)
+            yield encoded if train.all() else encoded.take(torch.from_numpy(np.flatnonzero(train)))
+
+    def fingerprint(self) -> dict[str, Any]:
+        stream = self.table.stream
+        encoder = hashlib.sha256(json.dumps(self.table.encoder.to_dict(), sort_keys=True).encode()).hexdigest()
+        return {
+            "file": stream.path.name,
+            "bytes": stream.path.stat().st_size,
+            "unit_train_rows": list(self.table.unit_train_rows),
+            "encoder": encoder,
+            "holdout": [self.table.fraction, self.table.seed, self.table.holdout_end],
+            "shuffle": [self.shuffle, self.shuffle_buffer, self.seed],
+            "world": self.world.size,
+        }
