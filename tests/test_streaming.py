@@ -255,3 +255,28 @@ def test_streamed_run_killed_mid_epoch_resumes_to_the_same_weights(criteo, tmp_p
     a, b = weights(tmp_path / "whole"), weights(tmp_path / "resumed")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_predict_file_streams_and_leaves_nothing_on_error(tmp_path):
+    spec = FeatureSpec((NumericColumn("x"), CategoricalColumn("c")), label="y", task="regression")
+    lines = ["x,c,y"] + [f"{i},{'ab'[i % 2]},{i % 3}" for i in range(3000)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    config = load_config(overrides=["model.structure=cross_only", "model.embedding_dim=2", "train.epochs=1"])
+    train_table(config, spec, tmp_path / "t.csv", tmp_path / "b")
+    from dcnrank.bundle import load_table
+    from dcnrank.workflows.table_predictions import predict_file, predict_table
+
+    bundle = load_table(tmp_path / "b")
+    rows, metrics = predict_file(bundle, tmp_path / "t.csv", tmp_path / "p.csv.gz", keep=["c"], block_rows=700)
+    assert rows == 3000 and metrics["rows"] == 3000
+    streamed = read_table(tmp_path / "p.csv.gz")
+    whole = predict_table(bundle, read_table(tmp_path / "t.csv"), keep=["c"])
+    assert streamed.column("c").to_pylist() == whole.table.column("c").to_pylist()
+    np.testing.assert_allclose(np.asarray(streamed.column("prediction").to_pylist(), dtype=float),
+                               whole.table.column("prediction").to_numpy(), rtol=1e-5)  # fmt: skip
+    assert metrics["rmse"] == pytest.approx(whole.metrics["rmse"], rel=1e-6)
+    lines[2801] = "7,a,oops"
+    (tmp_path / "bad.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(TableDataError, match=r"y\[2800\]='oops'"):
+        predict_file(bundle, tmp_path / "bad.csv", tmp_path / "q.parquet", block_rows=700)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".parquet")) == []

@@ -8,8 +8,7 @@ import json
 from dcnrank.bundle import load_table
 from dcnrank.cli.common import positive_int
 from dcnrank.cli.train import format_metrics
-from dcnrank.data.table_readers import write_table
-from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, predict_table
+from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, predict_file
 
 EXAMPLES = f"""examples:
   dcnrank predict --model runs/ctr --data new_clicks.parquet --out preds.parquet
@@ -27,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="score a CSV or Parquet table with a model trained by `train --data`",
         description="Encode a table with a table bundle's feature spec, vocabularies and statistics, "
-        "score every row, and write the predictions as CSV or Parquet (by --out's extension).",
+        "score every row, and write the predictions as CSV or Parquet (by --out's extension). "
+        "The table is read and written chunk by chunk, so it may be larger than memory.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -42,12 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bundle = load_table(args.model)
-    scored = predict_table(bundle, args.data, keep=args.keep, batch_size=args.batch_size)
-    path = write_table(scored.table, args.out)
+    rows, metrics = predict_file(bundle, args.data, args.out, keep=args.keep, batch_size=args.batch_size)
     if args.json:
-        print(json.dumps({"out": str(path), "rows": scored.table.num_rows, "metrics": scored.metrics}, indent=2))
+        print(json.dumps({"out": str(args.out), "rows": rows, "metrics": metrics}, indent=2))
         return 0
-    print(f"wrote {scored.table.num_rows:,} predictions to {path}")
-    if scored.metrics is not None:
-        print(f"against the labels in {args.data}: {format_metrics(scored.metrics)}")
+    print(f"wrote {rows:,} predictions to {args.out}")
+    if metrics is not None:
+        print(f"against the labels in {args.data}: {format_metrics(metrics)}")
     return 0

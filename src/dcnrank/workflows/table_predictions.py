@@ -1,21 +1,35 @@
-"""`predict_table`: score every row of a table with a table bundle, and measure the
-predictions when the table has labels."""
+"""`predict_table` and `predict_file`: score every row of a table with a table bundle, chunk
+by chunk, and measure the predictions when the table has labels.
+
+Both read the table in chunks (a file through `TableStream`, never whole; an in-memory
+table in slices), encode and score each, and keep only what the metrics need (the
+outputs, labels and groups: a few bytes per row). `predict_file` writes the scored
+chunks to the output file as they come, into a temporary sibling renamed into place at
+the end, so an interrupted run leaves no partial file.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import torch
 
 from dcnrank.bundle.table_bundle import TableBundle
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.data.table_error import TableDataError, rows_from
+from dcnrank.data.table_readers import as_arrow_table, source_name, table_format, write_table
+from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
 from dcnrank.workflows.table_task import task_metrics, task_predictions
 
-__all__ = ["PREDICTION_COLUMN", "TablePredictions", "predict_table"]
+__all__ = ["PREDICTION_COLUMN", "TablePredictions", "predict_file", "predict_table"]
 
 # The output column: a click probability for a binary task, the predicted value for regression.
 PREDICTION_COLUMN = "prediction"
@@ -68,16 +82,129 @@ def predict_table(
         >>> scored.table.column_names, sorted(scored.metrics)
         (['id', 'prediction'], ['auc', 'logloss', 'loss', 'rows'])
     """
+    parts: list[pa.Table] = []
+    scorer = _Scorer(bundle, keep, batch_size)
+    for scored in scorer.score(_chunks(data, keep)):
+        parts.append(scored)
+    table = pa.concat_tables(parts) if parts else pa.table({})
+    return TablePredictions(table, scorer.metrics())
+
+
+def predict_file(
+    bundle: TableBundle,
+    data: str | Path,
+    out: str | Path,
+    *,
+    keep: Sequence[str] = (),
+    batch_size: int = 16384,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+) -> tuple[int, dict[str, Any] | None]:
+    """Score a CSV/Parquet file chunk by chunk into `out` (.parquet, .csv or .tsv, by name).
+
+    Memory holds one chunk and a few bytes per row for the metrics, whatever the
+    file's size. `out` appears only once every row is written.
+
+    Args:
+        bundle: the table bundle.
+        data: the file to score.
+        out: the predictions file: the `keep` columns, then :data:`PREDICTION_COLUMN`.
+        keep: input columns to copy.
+        batch_size: int ≥ 1, rows per forward pass.
+        block_rows: int ≥ 1, rows read at a time.
+
+    Returns:
+        The number of rows scored, and the metrics (None without labels).
+
+    Raises:
+        TableDataError: as :func:`predict_table`, rows named by their place in the file.
+    """
+    out = Path(out)
+    fmt = table_format(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")  # keeps the suffix (.csv.gz)
+    scorer = _Scorer(bundle, keep, batch_size)
+    writer: Any = None
+    sink: Any = None
+    rows = 0
+    try:
+        for scored in scorer.score(_chunks(data, keep, block_rows)):
+            if writer is None:
+                if fmt == "parquet":
+                    writer = pq.ParquetWriter(staged, scored.schema)
+                else:
+                    sink = pa.output_stream(staged, compression="detect")
+                    options = pa_csv.WriteOptions(delimiter="\t" if fmt == "tsv" else ",")
+                    writer = pa_csv.CSVWriter(sink, scored.schema, write_options=options)
+            writer.write_table(scored)
+            rows += scored.num_rows
+    except BaseException:
+        _close(writer, sink)
+        staged.unlink(missing_ok=True)
+        raise
+    _close(writer, sink)
+    if writer is None:  # a file without rows: an empty predictions table
+        empty = pa.table({name: pa.array([], pa.string()) for name in [*keep, PREDICTION_COLUMN]})
+        write_table(empty, staged)
+    os.replace(staged, out)
+    return rows, scorer.metrics()
+
+
+def _close(writer: Any, sink: Any) -> None:
+    if writer is not None:
+        writer.close()
+    if sink is not None:
+        sink.close()
+
+
+def _chunks(
+    data: Any, keep: Sequence[str], block_rows: int = DEFAULT_BLOCK_ROWS
+) -> Iterator[tuple[pa.Table, int, str]]:
+    """`(table, first row, source)` chunks of a file (read chunk by chunk) or of an in-memory table."""
     source = source_name(data)
-    table = read_table(data) if isinstance(data, str | Path) else as_arrow_table(data)
+    if isinstance(data, str | Path):
+        stream = TableStream(data, block_rows=block_rows)
+        absent = [name for name in keep if name not in stream.column_names]
+        if absent:
+            raise TableDataError(f"{source}: cannot keep missing column(s) {', '.join(map(repr, absent))}")
+        for chunk in stream.chunks():
+            yield chunk.table, chunk.first_row, source
+        return
+    table = as_arrow_table(data)
     absent = [name for name in keep if name not in table.column_names]
     if absent:
         raise TableDataError(f"{source}: cannot keep missing column(s) {', '.join(map(repr, absent))}")
-    rows = bundle.encode(table, source=source)
-    outputs = bundle.outputs(rows, batch_size=batch_size)
-    predictions = task_predictions(bundle.spec.task, outputs)
-    scored = table.select(list(keep)).append_column(PREDICTION_COLUMN, pa.array(predictions.numpy()))
-    metrics = None
-    if rows.labels is not None:
-        metrics = {**task_metrics(bundle.spec.task, rows.labels, outputs, rows.groups), "rows": len(rows)}
-    return TablePredictions(scored, metrics)
+    for start in range(0, max(table.num_rows, 1), block_rows):
+        yield table.slice(start, block_rows), start, source
+
+
+class _Scorer:
+    """Encodes and scores chunks; gathers outputs, labels and groups for the metrics."""
+
+    def __init__(self, bundle: TableBundle, keep: Sequence[str], batch_size: int) -> None:
+        self.bundle, self.keep, self.batch_size = bundle, list(keep), batch_size
+        self.outputs: list[torch.Tensor] = []
+        self.labels: list[torch.Tensor] = []
+        self.groups: list[np.ndarray] = []
+        self.labelled = True
+
+    def score(self, chunks: Iterator[tuple[pa.Table, int, str]]) -> Iterator[pa.Table]:
+        task = self.bundle.spec.task
+        for table, first_row, source in chunks:
+            with rows_from(first_row):
+                rows = self.bundle.encode(table, source=source)
+            outputs = self.bundle.outputs(rows, batch_size=self.batch_size)
+            predictions = task_predictions(task, outputs)
+            self.outputs.append(outputs)
+            self.labelled = self.labelled and rows.labels is not None
+            if rows.labels is not None:
+                self.labels.append(rows.labels)
+            if rows.groups is not None:
+                self.groups.append(rows.groups)
+            yield table.select(self.keep).append_column(PREDICTION_COLUMN, pa.array(predictions.numpy()))
+
+    def metrics(self) -> dict[str, Any] | None:
+        if not self.labelled or not self.labels:
+            return None
+        labels, outputs = torch.cat(self.labels), torch.cat(self.outputs)
+        groups = np.concatenate(self.groups) if len(self.groups) == len(self.labels) else None
+        return {**task_metrics(self.bundle.spec.task, labels, outputs, groups), "rows": len(labels)}
