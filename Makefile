@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: setup demo test test-fast lint bench bench-setup bench-quality clean
+.PHONY: setup demo test test-fast lint bench bench-scale bench-setup bench-quality clean
 
 setup: $(STAMP)
 
@@ -35,10 +35,17 @@ lint: $(STAMP)
 # peak; with the Keras-RS reference beside it when `make bench-setup` was run.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --out bench.json
+	$(BIN)/python benchmarks/bench_scale.py --out bench_scale.json
+
+# Streamed training on 1M- and 10M-row Criteo-layout tables (1 and 2 processes) beside the
+# in-memory path: rows/s and peak RSS (part of `make bench`).
+bench-scale: $(STAMP)
+	$(BIN)/python benchmarks/bench_scale.py --out bench_scale.json
 
 # Rating quality on GroupLens' folds u1…u5: configs/movielens_100k.toml beside the seed's
-# protocol and Surprise's baselines (SVD++ and KNNBaseline too if scikit-surprise is installed).
+# protocol and Surprise's SVD++, KNNBaseline, SVD and BaselineOnly (the `quality` extra).
 bench-quality: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,quality]'
 	$(BIN)/python benchmarks/bench_quality.py
 
 bench-setup: $(STAMP)
