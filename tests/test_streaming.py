@@ -280,3 +280,20 @@ def test_predict_file_streams_and_leaves_nothing_on_error(tmp_path):
     with pytest.raises(TableDataError, match=r"y\[2800\]='oops'"):
         predict_file(bundle, tmp_path / "bad.csv", tmp_path / "q.parquet", block_rows=700)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".parquet")) == []
+
+
+def test_a_csv_is_read_once_per_pass(criteo, monkeypatch):
+    """The scan counts the CSV's blocks as it goes; an epoch reads the file once more, no extra counting pass."""
+    calls = []
+    original = TableStream.chunks
+
+    def counted(self, units=None):
+        calls.append(units)
+        return original(self, units)
+
+    monkeypatch.setattr(TableStream, "chunks", counted)
+    table = StreamedTable.scan(load_feature_spec(SPEC), criteo / "train.csv", block_rows=5000)
+    assert len(calls) == 1 and table.stream.unit_rows == [5000, 5000, 2000]
+    stream = table.training(512, shuffle=True, shuffle_buffer=4000, seed=0)
+    assert sum(len(x) for x, _, _ in stream.batches(0, 0)) == table.train_rows
+    assert len(calls) == 2

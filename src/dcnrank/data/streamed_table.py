@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dcnrank.data.feature_spec import FeatureSpec
-from dcnrank.data.table_encoder import EncodedRows, TableEncoder, _groups, _labels, _parse
+from dcnrank.data.table_encoder import EncodedRows, TableEncoder, checked_groups, checked_labels, parse_columns
 from dcnrank.data.table_error import rows_from
 from dcnrank.data.table_statistics import TableStatistics
 from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
@@ -171,17 +171,18 @@ class StreamedTable:
         held = 0
         label_sum = 0.0
         holdout_end: int | None = None
-        unit_rows: dict[int, int] = {}
+        unit_rows: dict[int, int] = {}  # training rows per unit
+        total_rows: dict[int, int] = {}  # all rows per unit
         total = stream.num_rows if stream.format == "parquet" else None
         shown = progress_enabled(progress)
         with tqdm(total=total, desc="scan", unit="rows", unit_scale=True, leave=False, disable=not shown) as bar:
             for chunk in stream.chunks():
                 n = chunk.table.num_rows
                 with rows_from(chunk.first_row):
-                    parsed = _parse(spec, chunk.table, source, with_label=True)
-                    label_sum += float(_labels(spec, parsed[spec.label], source).sum())  # type: ignore[arg-type]
+                    parsed = parse_columns(spec, chunk.table, source, with_label=True)
+                    label_sum += float(checked_labels(spec, parsed[spec.label], source).sum())  # type: ignore[arg-type]
                     if spec.group is not None:
-                        _groups(spec.group, parsed[spec.group], source)  # type: ignore[arg-type]
+                        checked_groups(spec.group, parsed[spec.group], source)  # type: ignore[arg-type]
                     hold = held_out(chunk.first_row, n, validation_fraction, seed)
                     if holdout_end is not None:
                         hold[:] = False
@@ -194,6 +195,7 @@ class StreamedTable:
                 if hold.any():
                     validation_parts.append(chunk.table.filter(pa.array(hold)))
                 unit_rows[chunk.unit] = unit_rows.get(chunk.unit, 0) + n - int(hold.sum())
+                total_rows[chunk.unit] = total_rows.get(chunk.unit, 0) + n
                 bar.update(n)
         if held == 0 or statistics.rows == 0:
             raise ValueError(
@@ -202,8 +204,10 @@ class StreamedTable:
             )
         encoder = TableEncoder.from_statistics(statistics, source)
         validation = encoder.encode(pa.concat_tables(validation_parts), source=f"{source} (validation rows)")
-        units = tuple(unit_rows.get(u, 0) for u in range(len(stream.unit_rows)))
-        end = holdout_end if holdout_end is not None else stream.num_rows
+        unit_count = max(total_rows) + 1
+        stream.remember_unit_rows([total_rows.get(u, 0) for u in range(unit_count)])
+        units = tuple(unit_rows.get(u, 0) for u in range(unit_count))
+        end = holdout_end if holdout_end is not None else held + statistics.rows
         label_mean = label_sum / (held + statistics.rows)
         return cls(stream, spec, encoder, validation, validation_fraction, seed, end, units, label_mean)
 

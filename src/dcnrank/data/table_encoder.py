@@ -31,7 +31,7 @@ from dcnrank.data.table_statistics import TableStatistics, log1p_values
 from dcnrank.data.vocabulary import OOV_INDEX, Vocabulary
 from dcnrank.metrics.classification import validate_binary_labels
 
-__all__ = ["EncodedRows", "TableEncoder", "fit_and_encode"]
+__all__ = ["EncodedRows", "TableEncoder", "checked_groups", "checked_labels", "fit_and_encode", "parse_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ class EncodedRows:
         )
 
 
-def _parse(spec: FeatureSpec, table: pa.Table, source: str, with_label: bool) -> dict[str, Parsed]:
+def parse_columns(spec: FeatureSpec, table: pa.Table, source: str, with_label: bool) -> dict[str, Parsed]:
+    """Every spec column of `table` (and the label and group columns when `with_label`) as
+    numpy values, checked cell by cell (`dcnrank.data.table_columns`)."""
     parsed: dict[str, Parsed] = {}
     for column in spec.columns:
         if isinstance(column, NumericColumn):
@@ -240,7 +242,7 @@ class TableEncoder:
         table, source = _as_table(data, source)
         with_label = self.spec.label in table.column_names
         self.spec.check_columns(table.column_names, source, need_label=with_label)
-        return self._encode(_parse(self.spec, table, source, with_label), table.num_rows, source, with_label)
+        return self._encode(parse_columns(self.spec, table, source, with_label), table.num_rows, source, with_label)
 
     def _encode(self, parsed: Mapping[str, Parsed], num_rows: int, source: str, with_label: bool) -> EncodedRows:
         spec = self.spec
@@ -264,9 +266,10 @@ class TableEncoder:
         )
         labels = groups = None
         if with_label:
-            labels = torch.from_numpy(_labels(spec, cast(Numbers, parsed[spec.label]), source).astype(np.float32))
+            label_values = checked_labels(spec, cast(Numbers, parsed[spec.label]), source)
+            labels = torch.from_numpy(label_values.astype(np.float32))
             if spec.group is not None:
-                groups = _groups(spec.group, cast(Categories, parsed[spec.group]), source)
+                groups = checked_groups(spec.group, cast(Categories, parsed[spec.group]), source)
         features = TableBatch(
             torch.from_numpy(categorical), torch.from_numpy(numeric), torch.from_numpy(missing), multi_hot
         )
@@ -344,7 +347,8 @@ def _vocabulary_rows(vocabulary: Vocabulary, categories: Categories, source: str
     return rows
 
 
-def _labels(spec: FeatureSpec, numbers: Numbers, source: str) -> np.ndarray:
+def checked_labels(spec: FeatureSpec, numbers: Numbers, source: str) -> np.ndarray:
+    """The label values; missing labels, or non-0/1 ones for a binary task, are an error naming the rows."""
     if numbers.missing.any():
         rows = np.flatnonzero(numbers.missing)
         raise TableDataError(
@@ -359,7 +363,8 @@ def _labels(spec: FeatureSpec, numbers: Numbers, source: str) -> np.ndarray:
     return numbers.values
 
 
-def _groups(name: str, categories: Categories, source: str) -> np.ndarray:
+def checked_groups(name: str, categories: Categories, source: str) -> np.ndarray:
+    """The group values; a missing group is an error naming the rows."""
     if categories.missing.any():
         rows = np.flatnonzero(categories.missing)
         raise TableDataError(
@@ -409,7 +414,7 @@ def fit_and_encode(
             or (selected.size and (selected.min() < 0 or selected.max() >= n))
         ):
             raise ValueError(f"`rows` must be a 1-D array of row positions in 0..{n - 1}. Received: {rows!r:.200}")
-    parsed = _parse(spec, table, source, with_label=True)
+    parsed = parse_columns(spec, table, source, with_label=True)
     chosen = np.zeros(n, dtype=bool)
     chosen[selected] = True
     statistics = TableStatistics(spec)

@@ -69,6 +69,8 @@ class TableStream:
         if not self.path.is_file():
             raise FileNotFoundError(f"table not found. Received: path={str(self.path)!r}")
         self.block_rows = block_rows
+        self.column_names: list[str] = []
+        self.columns: list[str] = []
         self.column_names = self._read_column_names()
         missing = [c for c in columns or () if c not in self.column_names]
         if missing:
@@ -97,6 +99,10 @@ class TableStream:
             else:
                 self._unit_rows = [c.table.num_rows for c in self.chunks()]
         return self._unit_rows
+
+    def remember_unit_rows(self, rows: Sequence[int]) -> None:
+        """Record the rows per unit that a pass over the file counted (spares CSV a counting pass)."""
+        self._unit_rows = [int(r) for r in rows]
 
     @property
     def num_rows(self) -> int:
@@ -141,11 +147,10 @@ class TableStream:
         # One thread, so that Arrow's error for a bad line names its row.
         read = pa_csv.ReadOptions(use_threads=False, block_size=1 << 22)
         parse = pa_csv.ParseOptions(delimiter="\t" if self.format == "tsv" else ",")
-        names = getattr(self, "column_names", None)
-        convert = pa_csv.ConvertOptions(
-            column_types={name: pa.string() for name in names or ()},
+        convert = pa_csv.ConvertOptions(  # before the header is read, both lists are empty
+            column_types={name: pa.string() for name in self.column_names},
             strings_can_be_null=True,
-            include_columns=getattr(self, "columns", None),
+            include_columns=self.columns,
         )
         return pa_csv.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
 
