@@ -74,6 +74,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue from --checkpoint-dir's checkpoint (same config and data); "
         "the result equals an uninterrupted run's",
     )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="with --data: train on the CPU (default) or on CUDA (under torchrun: GPU LOCAL_RANK, NCCL)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     parser.set_defaults(func=run)
@@ -124,6 +130,7 @@ def run_table(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
+        device=args.device,
     )
     if not world_from_env().is_main:  # under torchrun, rank 0 speaks for all
         return 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["World", "all_reduce_sum", "current_world", "distributed_session", "world_from_env"]
+__all__ = ["World", "all_reduce_sum", "current_world", "distributed_session", "training_device", "world_from_env"]
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +84,12 @@ def current_world() -> World:
 
 
 @contextmanager
-def distributed_session() -> Iterator[World]:
+def distributed_session(device: str = "cpu") -> Iterator[World]:
     """Join torchrun's process group for the block (when `WORLD_SIZE` > 1), then leave it.
 
-    The backend is NCCL when CUDA is available, gloo otherwise. Ranks other than 0
-    log warnings only. Already inside a process group, it is used as it is.
+    The backend is NCCL when training on CUDA (`device="cuda"`, each rank on GPU
+    `LOCAL_RANK`), gloo on the CPU. Ranks other than 0 log warnings only. Already
+    inside a process group, it is used as it is.
 
     Yields:
         This process's `World`.
@@ -97,7 +98,7 @@ def distributed_session() -> Iterator[World]:
     if world.size == 1 or dist.is_initialized():
         yield current_world() if dist.is_initialized() else world
         return
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = "nccl" if device == "cuda" else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(world.local_rank)
     dist.init_process_group(backend)
@@ -111,6 +112,25 @@ def distributed_session() -> Iterator[World]:
     finally:
         root.setLevel(level)
         dist.destroy_process_group()
+
+
+def training_device(device: str, world: World) -> torch.device:
+    """`cpu`, or this rank's GPU (`cuda:LOCAL_RANK`) for `device="cuda"`.
+
+    Raises:
+        ValueError: if `device` is neither, or CUDA is asked for but not available.
+
+    Example:
+        >>> training_device("cpu", World())
+        device(type='cpu')
+    """
+    if device == "cpu":
+        return torch.device("cpu")
+    if device != "cuda":
+        raise ValueError(f"`device` must be 'cpu' or 'cuda'. Received: device={device!r}")
+    if not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for, but torch.cuda.is_available() is False on this machine")
+    return torch.device("cuda", world.local_rank)
 
 
 def all_reduce_sum(value: torch.Tensor) -> torch.Tensor:

@@ -243,7 +243,10 @@ class Trainer:
             )
         c = self.config
         world = current_world()
-        net: nn.Module = DistributedDataParallel(model) if world.size > 1 else model
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        net: nn.Module = model
+        if world.size > 1:
+            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = self.make_optimizer(model)
         generator = torch.Generator().manual_seed(c.seed)
         starts = range(0, len(rows), c.batch_size) if stream is None else range(0)
@@ -286,7 +289,7 @@ class Trainer:
             shuffle_state = generator.get_state()  # a resume redraws this epoch's order from here
             order = torch.randperm(len(rows), generator=generator) if c.shuffle and stream is None else None
             net.train()
-            total = torch.zeros((), dtype=torch.float64, device=rows.device if stream is None else "cpu")
+            total = torch.zeros((), dtype=torch.float64, device=device)
             skip = first_batch if epoch == first_epoch else 0
             if skip:
                 total += resumed_loss
@@ -296,6 +299,8 @@ class Trainer:
                 labels = cast(torch.Tensor, y)
                 num_batches, batches = len(starts), self._tensor_batches(rows, labels, order, skip, world)
             for batch, (xb, yb, weight) in enumerate(batches, start=skip):
+                if xb.device != device:  # a stream reads to the CPU
+                    xb, yb = xb.to(device), yb.to(device)
                 with c.autocast(xb.device):
                     predictions = net(xb)
                 if len(yb):

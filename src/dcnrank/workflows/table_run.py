@@ -23,7 +23,7 @@ from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.table_inputs import build_table_dcn
-from dcnrank.training.distributed import World, distributed_session
+from dcnrank.training.distributed import World, distributed_session, training_device
 from dcnrank.training.trainer import BatchStream
 from dcnrank.workflows.early_stopping import fit_with_early_stopping
 from dcnrank.workflows.table_task import TaskTrainer, task_metrics
@@ -94,6 +94,7 @@ def train_table(
     progress: bool | None = False,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    device: str = "cpu",
 ) -> TableRunResult:
     """Train one model on a table as `spec` describes it, keep its best epoch, save a table bundle.
 
@@ -125,6 +126,8 @@ def train_table(
         progress: show progress bars (`None`: only on a terminal).
         checkpoint_dir: where to write training checkpoints. Defaults to `None`.
         resume: continue from the checkpoint in `checkpoint_dir`. Defaults to `False`.
+        device: ``"cpu"`` (default) or ``"cuda"`` (under torchrun, GPU `LOCAL_RANK`
+            of each machine, and NCCL between ranks).
 
     Returns:
         The bundle path, the config and the metrics.
@@ -149,8 +152,8 @@ def train_table(
     """
     began = time.perf_counter()
     check_table_config(config)
-    with distributed_session() as world:
-        return _train_table(config, spec, data, out, progress, checkpoint_dir, resume, world, began)
+    with distributed_session(device) as world:
+        return _train_table(config, spec, data, out, progress, checkpoint_dir, resume, world, began, device)
 
 
 def _train_table(
@@ -163,6 +166,7 @@ def _train_table(
     resume: bool,
     world: World,
     began: float,
+    device: str,
 ) -> TableRunResult:
     settings = config.data
     source = source_name(data)
@@ -170,10 +174,13 @@ def _train_table(
         fit_x, fit_labels, val, encoder, facts = _streamed(config, spec, data, progress, world)
     else:
         fit_x, fit_labels, val, encoder, facts = _in_memory(config, spec, data)
-    val_x, val_labels = cast(torch.Tensor, val.features), _labels(val)
+    where = training_device(device, world)
+    if not isinstance(fit_x, BatchStream):
+        fit_x, fit_labels = fit_x.to(where), cast(torch.Tensor, fit_labels).to(where)
+    val_x, val_labels = cast(torch.Tensor, val.features).to(where), _labels(val).to(where)
     log.info("training on %d rows, validating on %d (%s task)", facts["n_fit"], len(val), spec.task)
     torch.manual_seed(config.train.seed)
-    model = build_table_dcn(config.model, spec, encoder.table_sizes)
+    model = build_table_dcn(config.model, spec, encoder.table_sizes).to(where)
     trainer = TaskTrainer(spec.task, config.train, desc="train")
     stopping = fit_with_early_stopping(
         trainer,
@@ -201,6 +208,7 @@ def _train_table(
         "parameters": count_parameters(model),
         "seconds": time.perf_counter() - began,
     }
+    model = model.cpu()
     path = Path(out)
     if world.is_main:  # one writer
         path = save_table(model, out, model_config=config.model, encoder=encoder, train_config=config, metrics=metrics)
