@@ -34,13 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 
 # So that the script runs from a source checkout without installing dcnrank.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from dcnrank.data.table_readers import table_format  # noqa: E402
+from dcnrank.data.table_writer import TableWriter  # noqa: E402
 from dcnrank.metrics.classification import auc, logloss  # noqa: E402
 
 NUMERIC = tuple(f"I{i}" for i in range(1, 14))
@@ -125,36 +124,16 @@ def make_table(
 def write_chunks(args: argparse.Namespace) -> tuple[int, np.ndarray, np.ndarray]:
     """Draw and write the rows chunk by chunk; the labels and true probabilities of all rows."""
     world, rng = make_world(args.world_seed), np.random.default_rng(args.sample_seed)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fmt = table_format(out)
-    writer: pq.ParquetWriter | pa_csv.CSVWriter | None = None
-    stream = None
     labels, probabilities, calibration = [], [], None
     written = 0
-    try:
+    with TableWriter(args.out, row_group_rows=args.row_group_rows) as writer:
         while written < args.rows:
             rows = min(args.chunk_rows, args.rows - written)
             table, probability, calibration = make_table(rows, world, rng, calibration)
-            if writer is None:
-                if fmt == "parquet":
-                    writer = pq.ParquetWriter(out, table.schema)
-                else:
-                    stream = pa.output_stream(out, compression="detect")
-                    options = pa_csv.WriteOptions(delimiter="\t" if fmt == "tsv" else ",")
-                    writer = pa_csv.CSVWriter(stream, table.schema, write_options=options)
-            if isinstance(writer, pq.ParquetWriter):
-                writer.write_table(table, row_group_size=args.row_group_rows)
-            else:
-                writer.write_table(table)
+            writer.write(table)
             labels.append(table.column("label").to_numpy().astype(np.int8))
             probabilities.append(probability.astype(np.float32))
             written += rows
-    finally:
-        if writer is not None:
-            writer.close()
-        if stream is not None:
-            stream.close()
     return written, np.concatenate(labels), np.concatenate(probabilities)
 
 

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from dcnrank.config import load_config
-from dcnrank.data import streamed_table, table_statistics, table_stream
+from dcnrank.data import streamed_table, table_statistics, table_stream, table_writer
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn, load_feature_spec
 from dcnrank.data.streamed_table import StreamedTable, held_out
 from dcnrank.data.table_encoder import fit_and_encode
@@ -57,7 +57,7 @@ def criteo(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("module", [streamed_table, table_statistics, table_stream, distributed])
+@pytest.mark.parametrize("module", [streamed_table, table_statistics, table_stream, table_writer, distributed])
 def test_doctests(module):
     assert doctest.testmod(module).failed == 0
 

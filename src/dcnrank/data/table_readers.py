@@ -199,6 +199,8 @@ def source_name(data: Any) -> str:
 def write_table(table: pa.Table, path: str | Path) -> Path:
     """Write `table` as CSV, TSV or Parquet, by the file name; create the parent folder.
 
+    The file appears whole or not at all (`dcnrank.data.table_writer.TableWriter`).
+
     Args:
         table: the table.
         path: e.g. ``preds.parquet`` or ``preds.csv``.
@@ -215,13 +217,8 @@ def write_table(table: pa.Table, path: str | Path) -> Path:
         >>> pq.read_table(path).to_pydict()
         {'p': [0.5]}
     """
-    path = Path(path)
-    fmt = table_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "parquet":
-        pq.write_table(table, path)
-    else:
-        options = pa_csv.WriteOptions(delimiter="\t" if fmt == "tsv" else ",")
-        with pa.output_stream(path, compression="detect") as stream:  # .gz etc. by suffix
-            pa_csv.write_csv(table, stream, write_options=options)
-    return path
+    from dcnrank.data.table_writer import TableWriter  # it imports table_format from here
+
+    with TableWriter(path) as writer:
+        writer.write(table)
+    return writer.path

@@ -10,8 +10,6 @@ the end, so an interrupted run leaves no partial file.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +17,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
 import torch
 
 from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.data.table_error import TableDataError, rows_from
-from dcnrank.data.table_readers import as_arrow_table, source_name, table_format, write_table
+from dcnrank.data.table_readers import as_arrow_table, source_name
 from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
+from dcnrank.data.table_writer import TableWriter
 from dcnrank.workflows.table_task import task_metrics, task_predictions
 
 __all__ = ["PREDICTION_COLUMN", "TablePredictions", "predict_file", "predict_table"]
@@ -118,42 +115,15 @@ def predict_file(
     Raises:
         TableDataError: as :func:`predict_table`, rows named by their place in the file.
     """
-    out = Path(out)
-    fmt = table_format(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged = out.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{out.name}")  # keeps the suffix (.csv.gz)
     scorer = _Scorer(bundle, keep, batch_size)
-    writer: Any = None
-    sink: Any = None
-    rows = 0
-    try:
+    empty = True
+    with TableWriter(out) as writer:
         for scored in scorer.score(_chunks(data, keep, block_rows)):
-            if writer is None:
-                if fmt == "parquet":
-                    writer = pq.ParquetWriter(staged, scored.schema)
-                else:
-                    sink = pa.output_stream(staged, compression="detect")
-                    options = pa_csv.WriteOptions(delimiter="\t" if fmt == "tsv" else ",")
-                    writer = pa_csv.CSVWriter(sink, scored.schema, write_options=options)
-            writer.write_table(scored)
-            rows += scored.num_rows
-    except BaseException:
-        _close(writer, sink)
-        staged.unlink(missing_ok=True)
-        raise
-    _close(writer, sink)
-    if writer is None:  # a file without rows: an empty predictions table
-        empty = pa.table({name: pa.array([], pa.string()) for name in [*keep, PREDICTION_COLUMN]})
-        write_table(empty, staged)
-    os.replace(staged, out)
-    return rows, scorer.metrics()
-
-
-def _close(writer: Any, sink: Any) -> None:
-    if writer is not None:
-        writer.close()
-    if sink is not None:
-        sink.close()
+            writer.write(scored)
+            empty = False
+        if empty:  # a file without rows: an empty predictions table
+            writer.write(pa.table({name: pa.array([], pa.string()) for name in [*keep, PREDICTION_COLUMN]}))
+    return writer.rows, scorer.metrics()
 
 
 def _chunks(
