@@ -4,7 +4,8 @@ protocol and Surprise's baselines (`make bench-quality`).
 For each fold the recommended configuration (configs/movielens_100k.toml) trains on the
 fold's .base rows only (10% of them, at random, pick the best epoch) and is scored once on
 the fold's .test rows. The seed's protocol (lr 0.01, 10 epochs, batch 1024, no validation)
-runs on the same folds. With scikit-surprise importable, SVD++ and KNNBaseline run too.
+runs on the same folds. With scikit-surprise importable (the `quality` extra), its
+BaselineOnly, SVD, SVD++ and KNNBaseline run on the same folds too.
 
     DCNRANK_DATA=/path/holding/ml-100k python benchmarks/bench_quality.py [--config FILE] [--folds u1 u2]
 """
@@ -48,7 +49,11 @@ def recipe_fold(config_path: Path, fold: str, ratings, folder) -> tuple[float, f
 
 
 def surprise_fold(fold: str, ratings, folder) -> dict[str, float]:  # noqa: ANN001
-    """SVD++ and KNNBaseline (Surprise's defaults) on one fold, or {} without scikit-surprise."""
+    """Surprise's baselines on one fold (the issue's reference rows), or {} without scikit-surprise.
+
+    BaselineOnly, SVD and SVD++ with Surprise's defaults (seeded), and KNNBaseline on items
+    with the pearson_baseline similarity, as in the issue's reference table.
+    """
     try:
         import surprise
     except ImportError:
@@ -56,14 +61,22 @@ def surprise_fold(fold: str, ratings, folder) -> dict[str, float]:  # noqa: ANN0
     parts = split_indices(ratings, fold, 0, folder)
     reader = surprise.Reader(rating_scale=(1, 5))
 
-    def frame(rows):  # noqa: ANN001, ANN202
+    def raw(rows) -> list[tuple[str, str, float, None]]:  # noqa: ANN001
         return [(str(ratings.user_id[i]), str(ratings.movie_id[i]), float(ratings.user_rating[i]), None) for i in rows]
 
-    data = surprise.Dataset.load_from_folds([], reader)  # only for its construct_* helpers
-    trainset = data.construct_trainset(frame(parts.train))
-    testset = data.construct_testset(frame(parts.test))
+    data = surprise.Dataset.load_from_folds([], reader)  # no files: only for its construct_* helpers
+    trainset = data.construct_trainset(raw(parts.train))
+    testset = data.construct_testset(raw(parts.test))
+    algorithms = {
+        "BaselineOnly": surprise.BaselineOnly(verbose=False),
+        "SVD": surprise.SVD(random_state=0),
+        "SVD++": surprise.SVDpp(random_state=0),
+        "KNNBaseline": surprise.KNNBaseline(
+            sim_options={"name": "pearson_baseline", "user_based": False}, verbose=False
+        ),
+    }
     scores = {}
-    for name, algorithm in (("SVD++", surprise.SVDpp()), ("KNNBaseline", surprise.KNNBaseline(verbose=False))):
+    for name, algorithm in algorithms.items():
         algorithm.fit(trainset)
         scores[name] = surprise.accuracy.rmse(algorithm.test(testset), verbose=False)
     return scores

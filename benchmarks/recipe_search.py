@@ -5,6 +5,14 @@ Selection reads nothing but validation slices carved (seeded, at random) from ea
 training rows; test RMSEs are recorded beside them for the report, never used to choose.
 
     python benchmarks/recipe_search.py --device cuda --workers 10 --out recipe_search.json
+
+`--stage NAME --base FILE` instead evaluates one named set of changes (`STAGES`) to a
+config (a TOML run config or a search's JSON) on every fold and ranks them by mean
+validation RMSE. `--workers 1` trains in this process, one model at a time
+(docs/recipe.md lists the stages run for the current recipe):
+
+    nice -n 19 env OMP_NUM_THREADS=1 python benchmarks/recipe_search.py --workers 1 \
+        --stage ablation --base configs/movielens_100k.toml --out ablation.json
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
@@ -96,11 +105,16 @@ def main() -> None:
         help="instead: start from the recipe a previous search wrote and compare single changes "
         "on every fold by mean validation RMSE",
     )  # fmt: skip
+    parser.add_argument("--stage", default=None, choices=sorted(STAGES), help="evaluate one named set of changes")
+    parser.add_argument("--base", default=None, metavar="FILE", help="--stage's starting config: .toml or .json")
+    parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=FOLDS, help="--stage's folds")
     args = parser.parse_args()
     log: dict[str, Any] = {"stages": [], "args": vars(args)}
-    pool = ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"))
+    pool = ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) if args.workers > 1 else None
 
     def evaluate(candidates: list[dict[str, Any]], folds: tuple[str, ...]) -> list[dict[str, Any]]:
+        if pool is None:  # one model at a time in this process, for a shared machine
+            return [run_one(c, f, args.device, args.data_dir) for c in candidates for f in folds]
         jobs = [pool.submit(run_one, c, f, args.device, args.data_dir) for c in candidates for f in folds]
         return [j.result() for j in jobs]
 
@@ -110,6 +124,9 @@ def main() -> None:
 
     if args.refine:
         refine(args, evaluate, log, save)
+        return
+    if args.stage:
+        stage(args, evaluate, log, save)
         return
     base = dict(BASE)
     if args.quick:
@@ -200,6 +217,90 @@ def refine(args: argparse.Namespace, evaluate: Any, log: dict[str, Any], save: A
     chosen = min(means, key=means.__getitem__)
     log["recipe"] = {**base, **REFINEMENTS[chosen]}
     print("chosen:", chosen, json.dumps(log["recipe"]))
+    save()
+
+
+def base_settings(path: str) -> dict[str, Any]:
+    """The flat `section.key` settings of a TOML run config, or the `recipe` of a search's JSON."""
+    if path.endswith(".json"):
+        with open(path) as stream:
+            return dict(json.load(stream)["recipe"])
+    with open(path, "rb") as stream:
+        raw = tomllib.load(stream)
+    return {f"{section}.{key}": value for section, table in raw.items() for key, value in table.items()
+            if f"{section}.{key}" != "data.split"}  # fmt: skip
+
+
+HISTORIES: dict[str, Any] = {"model.user_history": True, "model.item_history": True}
+# Named sets of changes for `--stage` (after issue 6's first recipe reached 0.9214 on test).
+STAGES: dict[str, dict[str, dict[str, Any]]] = {
+    # SVD++-style implicit feedback: which items the user rated / which users rated the item
+    "history": {
+        "recipe": {},
+        "user history": {"model.user_history": True},
+        "item history": {"model.item_history": True},
+        "user and item history": {"model.user_history": True, "model.item_history": True},
+    },
+    # retuning with both histories on (the "history" stage's choice)
+    "tune": {
+        "histories": HISTORIES,
+        "lr 0.003": {**HISTORIES, "train.learning_rate": 0.003},
+        "lr 0.002": {**HISTORIES, "train.learning_rate": 0.002},
+        "weight decay 0.05": {**HISTORIES, "train.weight_decay": 0.05},
+        "weight decay 0.1": {**HISTORIES, "train.weight_decay": 0.1},
+        "dropout 0.3": {**HISTORIES, "model.dropout": 0.3},
+        "embedding 64": {**HISTORIES, "model.embedding_dim": 64},
+        "embedding 16": {**HISTORIES, "model.embedding_dim": 16},
+        "batch 512": {**HISTORIES, "train.batch_size": 512},
+    },
+    # second round, from "tune"'s choice (histories, lr 0.002): --base its JSON
+    "tune2": {
+        "tuned": {},
+        "lr 0.001": {"train.learning_rate": 0.001},
+        "embedding 16": {"model.embedding_dim": 16},
+        "batch 512": {"train.batch_size": 512},
+        "dropout 0.1": {"model.dropout": 0.1},
+        "weight decay 0.01": {"train.weight_decay": 0.01},
+    },
+    # one lever of the final recipe (configs/movielens_100k.toml) off at a time
+    "ablation": {
+        "recipe": {},
+        "no user history": {"model.user_history": False},
+        "no item history": {"model.item_history": False},
+        "no histories": {"model.user_history": False, "model.item_history": False},
+        "no item features": {"model.item_features": False},
+        "no bias terms": {"model.use_bias_terms": False},
+        "no clipping": {"model.clip_output": False},
+        "the seed's lr 0.01": {"train.learning_rate": 0.01},
+    },
+}
+
+
+def stage(args: argparse.Namespace, evaluate: Any, log: dict[str, Any], save: Any) -> None:
+    """The changes of `STAGES[args.stage]` to `--base`, on `--folds`; the lowest mean validation RMSE wins."""
+    if args.base is None:
+        raise SystemExit("--stage needs --base: the config the changes apply to")
+    base = base_settings(args.base)
+    changes = STAGES[args.stage]
+    folds = tuple(args.folds)
+    log["stage"] = {}
+    means = {}
+    for name, change in changes.items():
+        rows = evaluate([{**base, **change}], folds)
+        log["stage"][name] = rows
+        val = sum(r["val_rmse"] for r in rows) / len(rows)
+        test = sum(r["test_rmse"] for r in rows) / len(rows)
+        seconds = sum(r["seconds"] for r in rows) / len(rows)
+        means[name] = val
+        print(
+            f"{name:36s} val {val:.4f} test {test:.4f} {seconds:5.1f} s/fold "
+            f"val {[round(r['val_rmse'], 4) for r in rows]} test {[round(r['test_rmse'], 4) for r in rows]}",
+            flush=True,
+        )
+        save()
+    chosen = min(means, key=means.__getitem__)
+    log["recipe"] = {**base, **changes[chosen]}
+    print("chosen (lowest mean validation RMSE):", chosen, json.dumps(log["recipe"]))
     save()
 
 

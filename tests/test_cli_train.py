@@ -10,6 +10,7 @@ from conftest import write_tiny_movielens
 
 from dcnrank.bundle import load
 from dcnrank.config import TrainRunConfig
+from dcnrank.experiments.recipe import load_recipe
 
 TINY_MODEL = ["model.embedding_dim=2", "model.deep_units=[4]", "train.batch_size=2"]
 
@@ -22,11 +23,14 @@ def run_cli(*args):
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
-    """A bundle trained (2 epochs) on the tiny MovieLens files, through `dcnrank train --json`."""
+    """A bundle trained (2 epochs) on the tiny MovieLens files, through `dcnrank train --json`:
+    the recipe (the default without --config) on a random split, as the tiny data has no u1 files."""
     root = tmp_path_factory.mktemp("tiny")
     data = write_tiny_movielens(root / "ml-100k")
     out = root / "bundle"
-    proc = run_cli("train", *TINY_MODEL, "train.epochs=2", "--data-dir", data, "--out", out, "--json")
+    proc = run_cli(
+        "train", *TINY_MODEL, "train.epochs=2", "data.split=random", "--data-dir", data, "--out", out, "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     return out, data, json.loads(proc.stdout)
 
@@ -36,6 +40,9 @@ def test_train_writes_a_bundle_with_resolved_config_and_metrics(tiny_bundle):
     bundle = load(out)
     config = TrainRunConfig.from_dict(bundle.config.train)
     assert config.model.deep_units == (4,) and config.train.epochs == 2
+    overrides = [*TINY_MODEL, "train.epochs=2", "data.split=random", f"data.data_dir={json.dumps(str(data))}"]
+    assert config == load_recipe(overrides)
+    assert config.model.user_history and config.data.validation == "random"  # the recipe's, not the seed's
     assert config.data.data_dir == str(data)
     # 6 ratings: random split 5 train / 1 test; validation holds out max(1, round(0.5)) = 1.
     assert bundle.metrics["data"]["n_fit"] == 4 and bundle.metrics["validation"]["rows"] == 1

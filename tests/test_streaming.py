@@ -297,3 +297,19 @@ def test_a_csv_is_read_once_per_pass(criteo, monkeypatch):
     stream = table.training(512, shuffle=True, shuffle_buffer=4000, seed=0)
     assert sum(len(x) for x, _, _ in stream.batches(0, 0)) == table.train_rows
     assert len(calls) == 2
+
+
+def test_movielens_runs_refuse_table_only_keys_and_several_processes(monkeypatch, tmp_path):
+    from dcnrank.config.errors import ConfigError
+    from dcnrank.workflows.train_run import check_movielens_config
+
+    with pytest.raises(ConfigError, match="data.stream: applies to --data tables"):
+        check_movielens_config(load_config(overrides=["data.stream=true"]))
+    check_movielens_config(load_config())
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(ValueError, match="MovieLens 100K trains in one process"):
+        check_movielens_config(load_config())
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(ValueError, match="RANK must be in 0..WORLD_SIZE-1"):
+        distributed.world_from_env()

@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
-        help="with --data: train on the CPU (default) or on CUDA (under torchrun: GPU LOCAL_RANK, NCCL)",
+        help="train on the CPU (default) or on CUDA (with --data under torchrun: GPU LOCAL_RANK, NCCL)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
+        device=args.device,
     )
     summary = result.summary()
     test = summary["test"]

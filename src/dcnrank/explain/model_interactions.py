@@ -25,6 +25,8 @@ INTERACTIONS_FILE = "interactions.png"
 
 # The names of the two blocks `ItemFeatures` appends to x0, in its order.
 ITEM_FEATURE_BLOCKS = ("item genres", "item release year")
+# The names of the blocks the `InteractionHistory` modules append to x0 after them.
+HISTORY_BLOCKS = (("user_history", "user's rated items"), ("item_history", "item's raters"))
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ def input_blocks(model: nn.Module, feature_names: Sequence[str] | None = None) -
     - `TableInputs` (a table model): its :attr:`TableInputs.blocks`, widths per column;
     - `FeatureEmbedding` (a MovieLens model): one `embedding_dim` block per name of
       `feature_names`;
-    - then, when the model has `item_features`, its genres and release-year blocks.
+    - then, when the model has `item_features`, its genres and release-year blocks;
+    - then, when it has them, the `user_history` and `item_history` blocks.
 
     Args:
         model: a `DCN`.
@@ -94,6 +97,10 @@ def input_blocks(model: nn.Module, feature_names: Sequence[str] | None = None) -
     item_features = getattr(model, "item_features", None)
     if item_features is not None:
         blocks += [(name, item_features.embedding_dim) for name in ITEM_FEATURE_BLOCKS]
+    for attribute, name in HISTORY_BLOCKS:
+        history = getattr(model, attribute, None)
+        if history is not None:
+            blocks.append((name, history.out_features))
     return tuple(blocks)
 
 

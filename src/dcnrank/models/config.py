@@ -8,6 +8,8 @@ from typing import Any
 STRUCTURES = ("stacked", "parallel", "cross_only", "deep_only")
 # "matrix": FeatureCross (DCN-V2), "vector": VectorCross (DCN v1), "mixture": MixtureCross (DCN-Mix)
 CROSS_TYPES = ("matrix", "vector", "mixture")
+# the bool levers of the MovieLens recipe (docs/recipe.md); all need categorical inputs
+LEVER_FLAGS = ("use_bias_terms", "clip_output", "item_features", "user_history", "item_history")
 
 
 def cross_options_problem(cross_type: str, projection_dim: int | None, diag_scale: float) -> str | None:
@@ -69,6 +71,12 @@ class DCNConfig:
             input column 0 (genres, mean-pooled over genre embeddings, and a
             release-year bucket embedding), looked up from tables stored in the
             model. Defaults to `False`.
+        user_history: bool, add an `InteractionHistory` of the user in input column 1:
+            SVD++'s implicit feedback, the normalised sum of learned embeddings of
+            the items (column 0) the user rated in the training rows, the scored
+            item left out. Defaults to `False`.
+        item_history: bool, the same the other way round: the normalised sum of
+            learned embeddings of the users who rated the item. Defaults to `False`.
 
     Raises:
         ValueError: on an unknown structure or cross type, an option the cross
@@ -94,6 +102,8 @@ class DCNConfig:
     use_bias_terms: bool = False
     clip_output: bool = False
     item_features: bool = False
+    user_history: bool = False
+    item_history: bool = False
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -106,7 +116,7 @@ class DCNConfig:
             raise ValueError(problem)
         if isinstance(self.num_experts, bool) or not isinstance(self.num_experts, int) or self.num_experts < 1:
             raise ValueError(f"`num_experts` must be a positive int. Received: num_experts={self.num_experts!r}")
-        for name in ("use_bias_terms", "clip_output", "item_features"):
+        for name in LEVER_FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
         object.__setattr__(self, "deep_units", tuple(self.deep_units))
@@ -138,4 +148,6 @@ class DCNConfig:
             "use_bias_terms": self.use_bias_terms,
             "clip_output": self.clip_output,
             "item_features": self.item_features,
+            "user_history": self.user_history,
+            "item_history": self.item_history,
         }

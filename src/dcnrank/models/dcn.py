@@ -17,6 +17,7 @@ from dcnrank.models.bias_terms import BiasTerms
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.cross_network import CrossNetwork
 from dcnrank.models.feature_embedding import FeatureEmbedding
+from dcnrank.models.interaction_history import InteractionHistory
 from dcnrank.models.item_features import ItemFeatures
 
 # The range `clip_output` clamps predictions to: MovieLens' 1..5 stars.
@@ -44,6 +45,11 @@ class DCN(nn.Module):
 
     - `item_features`: `x0 = [inputs(batch), item_features(batch[:, 0])]`, the side
       features of the item in input column 0;
+    - `user_history`: `user_history(batch[:, 1], batch[:, 0])` is appended to x0: the
+      pooled embeddings of the items the user in column 1 rated (SVD++'s implicit
+      feedback), the scored item left out;
+    - `item_history`: `item_history(batch[:, 0], batch[:, 1])` is appended to x0: the
+      same for the users who rated the item;
     - `bias_terms`: `output = bias_terms(batch) + head(...)`, i.e. `μ + Σ b + network`;
     - `clip_output`: in eval mode the output is clamped to `RATING_RANGE`.
 
@@ -56,6 +62,10 @@ class DCN(nn.Module):
         bias_terms: a `BiasTerms` added to the output, or None.
         item_features: an `ItemFeatures` appended to x0, or None; `in_features`
             then counts its width too.
+        user_history: an `InteractionHistory` (owners: users, members: items)
+            appended to x0, or None; `in_features` counts its width too.
+        item_history: an `InteractionHistory` (owners: items, members: users)
+            appended to x0, or None; `in_features` counts its width too.
         clip_output: bool, clamp eval-mode outputs to `RATING_RANGE`. Defaults to `False`.
 
     Shape:
@@ -77,6 +87,8 @@ class DCN(nn.Module):
         bias_terms: BiasTerms | None = None,
         item_features: ItemFeatures | None = None,
         clip_output: bool = False,
+        user_history: InteractionHistory | None = None,
+        item_history: InteractionHistory | None = None,
     ) -> None:
         super().__init__()
         wants_cross = structure in ("stacked", "parallel", "cross_only")
@@ -103,12 +115,18 @@ class DCN(nn.Module):
         self.head = Dense(head_in, 1)
         self.bias_terms = bias_terms
         self.item_features = item_features
+        self.user_history = user_history
+        self.item_history = item_history
         self.clip_output = clip_output
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         x0 = self.inputs(batch)  # (B, d)
         if self.item_features is not None:
             x0 = torch.cat([x0, self.item_features(batch[:, 0])], dim=-1)  # (B, d + 2E)
+        if self.user_history is not None:
+            x0 = torch.cat([x0, self.user_history(batch[:, 1], batch[:, 0])], dim=-1)  # (B, d + E)
+        if self.item_history is not None:
+            x0 = torch.cat([x0, self.item_history(batch[:, 0], batch[:, 1])], dim=-1)  # (B, d + E)
         if self.structure == "stacked":
             h = self.deep(self.cross(x0))  # type: ignore[misc]  # (B, units[-1])
         elif self.structure == "parallel":
@@ -123,6 +141,24 @@ class DCN(nn.Module):
         if self.clip_output and not self.training:
             out = out.clamp(*RATING_RANGE)  # (B,)
         return out
+
+    @torch.no_grad()
+    def set_histories(self, rows: torch.Tensor) -> None:
+        """Fill `user_history` and `item_history` (when present) from encoded rows `(N, F)`.
+
+        Give the rows the model trains on, never validation or test rows: the histories
+        then hold which items each user rated there (column 0 item, column 1 user), and
+        no rating value. Without histories this does nothing.
+        """
+        if rows.dim() != 2 or rows.shape[1] < 2:
+            raise ValueError(
+                f"`rows` must be encoded rows of shape (N, F ≥ 2). Received: shape={tuple(rows.shape)}"
+            )
+        pairs = rows[:, :2]  # (N, 2): item, user
+        if self.user_history is not None:
+            self.user_history.set_history(pairs.flip(1))
+        if self.item_history is not None:
+            self.item_history.set_history(pairs)
 
     def first_cross_layer(self):  # noqa: ANN201 - a cross layer, imported lazily by explain/
         """The first cross layer (`FeatureCross`, `VectorCross` or `MixtureCross`), for explanations."""
@@ -151,12 +187,15 @@ def build_dcn(
     Returns:
         A freshly initialised `DCN` (Keras' initialisers). With
         `config.item_features`, its item tables are zero until
-        `model.item_features.set_items(...)` fills them.
+        `model.item_features.set_items(...)` fills them; with `config.user_history`
+        or `config.item_history`, the histories are empty until
+        `model.user_history.set_history(...)` (and `item_history`) fill them.
 
     Raises:
         ValueError: unless exactly one of `vocabulary_sizes`, `dense_features` is
-            given, or if `config.use_bias_terms` or `config.item_features` is set
-            with `dense_features` (both need categorical inputs).
+            given, if a lever of `config` (bias terms, item features, histories) is
+            set with `dense_features` (they need categorical inputs), or if a history
+            is asked for with fewer than two features (item and user columns).
     """
     if (vocabulary_sizes is None) == (dense_features is None):
         raise ValueError(
@@ -172,11 +211,13 @@ def build_dcn(
             raise ValueError(
                 f"`dense_features` must be a positive int. Received: dense_features={dense_features!r}"
             )
-        if config.use_bias_terms or config.item_features:
+        if config.use_bias_terms or config.item_features or config.user_history or config.item_history:
             raise ValueError(
-                "`config.use_bias_terms` and `config.item_features` need `vocabulary_sizes` "
-                f"(categorical inputs). Received: dense_features={dense_features!r}, "
-                f"use_bias_terms={config.use_bias_terms}, item_features={config.item_features}"
+                "`config.use_bias_terms`, `config.item_features`, `config.user_history` and "
+                "`config.item_history` need `vocabulary_sizes` (categorical inputs). "
+                f"Received: dense_features={dense_features!r}, use_bias_terms={config.use_bias_terms}, "
+                f"item_features={config.item_features}, user_history={config.user_history}, "
+                f"item_history={config.item_history}"
             )
         inputs = nn.Identity()
         width = dense_features
@@ -184,6 +225,20 @@ def build_dcn(
     if config.item_features and vocabulary_sizes is not None:
         item_features = ItemFeatures(int(list(vocabulary_sizes)[0]), config.embedding_dim)
         width += item_features.out_features
+    user_history = item_history = None
+    if (config.user_history or config.item_history) and vocabulary_sizes is not None:
+        sizes = [int(size) for size in vocabulary_sizes]
+        if len(sizes) < 2:
+            raise ValueError(
+                "`config.user_history` and `config.item_history` need an item (column 0) and a user "
+                f"(column 1) feature. Received: vocabulary_sizes={sizes!r}"
+            )
+        if config.user_history:
+            user_history = InteractionHistory(sizes[1], sizes[0], config.embedding_dim)
+            width += user_history.out_features
+        if config.item_history:
+            item_history = InteractionHistory(sizes[0], sizes[1], config.embedding_dim)
+            width += item_history.out_features
     bias_terms = BiasTerms(vocabulary_sizes, label_mean) if config.use_bias_terms and vocabulary_sizes else None
     cross = (
         CrossNetwork(
@@ -198,7 +253,18 @@ def build_dcn(
         else None
     )
     deep = MLP(width, config.deep_units, config.dropout) if config.uses_deep else None
-    return DCN(inputs, width, cross, deep, config.structure, bias_terms, item_features, config.clip_output)
+    return DCN(
+        inputs,
+        width,
+        cross,
+        deep,
+        config.structure,
+        bias_terms,
+        item_features,
+        config.clip_output,
+        user_history,
+        item_history,
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -13,6 +13,8 @@ import torch
 
 from dcnrank.bundle.bundle import Bundle, BundleConfig
 from dcnrank.bundle.save import save
+from dcnrank.config.data_config import DataConfig
+from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data import load_movielens, locate_movielens
 from dcnrank.data.item_side import item_side_table
@@ -20,6 +22,7 @@ from dcnrank.data.ratings import Ratings
 from dcnrank.data.validation_split import validation_split
 from dcnrank.experiments.movielens import PreparedMovieLens, prepare_movielens
 from dcnrank.models.dcn import DCN, build_dcn, count_parameters
+from dcnrank.training.distributed import world_from_env
 from dcnrank.training.trainer import Trainer
 from dcnrank.workflows.early_stopping import EarlyStoppingResult, fit_with_early_stopping
 from dcnrank.workflows.evaluation import evaluate_split
@@ -87,7 +90,8 @@ def fit_movielens(
     training rows if set; hold out `validation_fraction` of them (the last rows, or a
     seeded random share: `data.validation`); build the DCN with weights seeded by
     `config.train.seed` (its `μ` is the fit rows' mean rating, its item side features
-    are read from the training rows); train on `device` with early stopping on the
+    are read from the training rows, its user and item histories from the fit rows);
+    train on `device` with early stopping on the
     validation RMSE and keep the best epoch.
 
     Args:
@@ -124,6 +128,7 @@ def fit_movielens(
     )
     if model.item_features is not None:
         model.item_features.set_items(*item_side_table(ratings, prepared.train_rows, prepared.vocabularies))
+    model.set_histories(fit_rows.features)  # which items each user rated in the fit rows; no-op without histories
     model = model.to(device)
     trainer = Trainer(config.train, desc="train")
     stopping = fit_with_early_stopping(
@@ -138,6 +143,32 @@ def fit_movielens(
         resume=resume,
     )
     return FittedMovieLens(model, stopping, prepared, len(fit_rows), len(val_rows))
+
+
+# The `data.*` keys only table runs (`--data`) read.
+TABLE_ONLY_KEYS = ("stream", "shuffle_buffer", "validation_max_rows")
+
+
+def check_movielens_config(config: TrainRunConfig) -> None:
+    """Refuse what a MovieLens run would ignore: table-only `data.*` keys, and several processes.
+
+    Raises:
+        ConfigError: listing each table-only key set to anything but its default.
+        ValueError: if torchrun started several processes (`WORLD_SIZE` > 1).
+    """
+    defaults = DataConfig()
+    problems = [
+        f"data.{name}: applies to --data tables, not to MovieLens runs. Received: {getattr(config.data, name)!r}"
+        for name in TABLE_ONLY_KEYS
+        if getattr(config.data, name) != getattr(defaults, name)
+    ]
+    if problems:
+        raise ConfigError(problems)
+    if world_from_env().size > 1:
+        raise ValueError(
+            "MovieLens 100K trains in one process; several processes (torchrun) are for --data tables "
+            "(docs/scale.md)"
+        )
 
 
 def train_run(
@@ -173,8 +204,11 @@ def train_run(
         ValueError: if the training split is too small to hold out a validation set.
         BundleError: if `out` exists and is not a bundle.
         CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
+        ConfigError: if a key only table runs read (`data.stream`, ...) is set.
+        ValueError: under torchrun with several processes (MovieLens trains in one).
     """
     began = time.perf_counter()
+    check_movielens_config(config)
     data = config.data
     folder = locate_movielens(data.data_dir, progress=bool(progress))
     ratings = load_movielens(folder)
