@@ -313,3 +313,20 @@ def test_movielens_runs_refuse_table_only_keys_and_several_processes(monkeypatch
     monkeypatch.setenv("RANK", "2")
     with pytest.raises(ValueError, match="RANK must be in 0..WORLD_SIZE-1"):
         distributed.world_from_env()
+
+
+def test_prefetched_keeps_order_raises_the_producers_error_and_stops_early():
+    from dcnrank.data.streamed_table import prefetched
+
+    def failing():
+        yield 1
+        raise TableDataError("bad chunk")
+
+    assert list(prefetched(iter(range(100)), depth=3)) == list(range(100))
+    items = prefetched(failing())
+    assert next(items) == 1
+    with pytest.raises(TableDataError, match="bad chunk"):
+        next(items)
+    early = prefetched(iter(range(10**9)))
+    assert [next(early) for _ in range(3)] == [0, 1, 2]
+    early.close()  # the producer stops instead of running on

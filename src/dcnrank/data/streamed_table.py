@@ -18,10 +18,12 @@ import hashlib
 import itertools
 import json
 import math
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +38,9 @@ from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
 from dcnrank.training.distributed import World
 from dcnrank.training.progress import progress_enabled
 
-__all__ = ["StreamedTable", "TrainingStream", "held_out", "shuffled_batches"]
+__all__ = ["StreamedTable", "TrainingStream", "held_out", "prefetched", "shuffled_batches"]
+
+T = TypeVar("T")
 
 _MASK64 = (1 << 64) - 1
 
@@ -98,6 +102,54 @@ def shuffled_batches(
         pool = _mixed(held, generator)
         for start in range(0, len(pool), batch_size):
             yield pool[start : start + batch_size]
+
+
+def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """`items`, produced by a background thread up to `depth` ahead, in the same order.
+
+    Reading and encoding the next chunks (pyarrow and numpy, which release the GIL)
+    then overlaps training on the current one. An error in the producer is raised
+    here; closing the iterator early stops the producer.
+
+    Example:
+        >>> list(prefetched(iter(range(5))))
+        [0, 1, 2, 3, 4]
+    """
+    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put(("done", None))
+        except BaseException as error:  # handed to the consumer
+            box.put(("error", error))
+
+    thread = threading.Thread(target=produce, name="dcnrank-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = box.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
 
 
 def _mixed(parts: list[EncodedRows], generator: torch.Generator | None) -> EncodedRows:
@@ -266,7 +318,8 @@ class TrainingStream:
         generator = None
         if self.shuffle:
             generator = torch.Generator().manual_seed(self._epoch_seed(epoch) + self.world.rank)
-        rows = shuffled_batches(self._chunks(epoch), self.local_batch, self.shuffle_buffer, generator)
+        chunks = prefetched(self._chunks(epoch))
+        rows = shuffled_batches(chunks, self.local_batch, self.shuffle_buffer, generator)
         for batch in itertools.islice(rows, skip, self.num_batches(epoch)):
             if batch.labels is None:  # pragma: no cover - the scan requires the label column
                 raise ValueError("training rows without labels")

@@ -150,8 +150,12 @@ def _to_categories(array: pa.Array, source: str, name: str) -> Categories:
         missing = array.is_null().to_numpy(zero_copy_only=False) | (
             pc.equal(array, "").fill_null(False).to_numpy(zero_copy_only=False)
         )
-        values = array.fill_null("").to_numpy(zero_copy_only=False).astype(np.str_)
-        return Categories(values, missing)
+        # Through Arrow's dictionary: only the distinct strings become numpy text, then one gather.
+        encoded = pc.dictionary_encode(array.fill_null(""))
+        uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(np.str_)
+        if uniques.size == 0:
+            return Categories(np.zeros(len(array), dtype="<U1"), missing)
+        return Categories(uniques[encoded.indices.to_numpy(zero_copy_only=False)], missing)
     if pa.types.is_floating(array.type):
         array = _int_values(array, source, name)
     elif pa.types.is_boolean(array.type) or pa.types.is_decimal(array.type):
