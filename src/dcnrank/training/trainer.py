@@ -298,6 +298,9 @@ class Trainer:
             else:
                 labels = cast(torch.Tensor, y)
                 num_batches, batches = len(starts), self._tensor_batches(rows, labels, order, skip, world)
+            if stream is not None:  # a streamed epoch can take minutes: a bar over its batches
+                shown = self.progress and world.is_main
+                batches = progress_bar(batches, total=num_batches - skip, desc=f"epoch {epoch + 1}", enabled=shown)
             for batch, (xb, yb, weight) in enumerate(batches, start=skip):
                 if xb.device != device:  # a stream reads to the CPU
                     xb, yb = xb.to(device), yb.to(device)
