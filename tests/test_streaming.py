@@ -330,3 +330,24 @@ def test_prefetched_keeps_order_raises_the_producers_error_and_stops_early():
     early = prefetched(iter(range(10**9)))
     assert [next(early) for _ in range(3)] == [0, 1, 2]
     early.close()  # the producer stops instead of running on
+
+
+def test_multi_hot_columns_stream_with_chunks_of_different_widths(tmp_path):
+    """Chunks whose longest item list differs are padded when the shuffle buffer joins them."""
+    from dcnrank.data.feature_spec import MultiHotColumn
+
+    rng = np.random.default_rng(0)
+    rows = 3000
+    tags = ["|".join(f"t{j}" for j in rng.choice(20, size=1 + i // 1000, replace=False)) for i in range(rows)]
+    data = pa.table({"x": rng.normal(size=rows), "g": tags, "y": rng.normal(size=rows)})
+    pq.write_table(data, tmp_path / "m.parquet", row_group_size=1000)
+    spec = FeatureSpec((NumericColumn("x"), MultiHotColumn("g")), label="y", task="regression")
+    table = StreamedTable.scan(spec, tmp_path / "m.parquet", validation_fraction=0.1, block_rows=500)
+    assert table.encoder.vocabularies["g"].size == 21
+    stream = table.training(256, shuffle=True, shuffle_buffer=1200, seed=0)
+    widths = {x.multi_hot[0].shape[1] for x, _, _ in stream.batches(0, 0)}
+    assert max(widths) == 3 and sum(len(y) for _, y, _ in stream.batches(0, 0)) == table.train_rows
+    config = load_config(overrides=["data.stream=true", "train.epochs=1", "model.embedding_dim=4", "train.shuffle=true",
+                                    "data.shuffle_buffer=1200"])  # fmt: skip
+    result = train_table(config, spec, tmp_path / "m.parquet", tmp_path / "b")
+    assert result.metrics["data"]["n_fit"] == table.train_rows
