@@ -70,11 +70,12 @@ def held_out(first_row: int, rows: int, fraction: float, seed: int) -> np.ndarra
 def shuffled_batches(
     chunks: Iterable[EncodedRows], batch_size: int, buffer_rows: int, generator: torch.Generator | None
 ) -> Iterator[EncodedRows]:
-    """Batches of `batch_size` rows from `chunks`, shuffled through a buffer of about `buffer_rows` rows.
+    """Batches of `batch_size` rows from `chunks`, shuffled through a buffer of `buffer_rows` rows.
 
-    Each time the held rows reach `buffer_rows + batch_size`, they are permuted and all
-    but `buffer_rows` of them leave as batches; at the end the rest is permuted and
-    leaves, the last batch possibly smaller. Without a generator rows keep their order.
+    The buffer fills with the first rows; then each chunk of `n` rows swaps places
+    with `n` rows drawn at random from the buffer, which leave as batches (each row is
+    copied in once and out once). At the end the buffer leaves in a random order, the
+    last batch possibly smaller. Without a generator rows keep their order.
 
     Example:
         >>> from dcnrank.data.table_batch import TableBatch
@@ -86,22 +87,39 @@ def shuffled_batches(
         >>> [len(b) for b in out], sorted(torch.cat([b.features.categorical for b in out]).view(-1).tolist())
         ([4, 4, 2], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     """
-    held: list[EncodedRows] = []
-    count = 0
+    buffer: EncodedRows | None = None
+    pending: EncodedRows | None = None  # rows that left, fewer than a batch
+
+    def leave(rows: EncodedRows) -> Iterator[EncodedRows]:
+        nonlocal pending
+        if pending is not None:
+            rows = EncodedRows.concat([pending, rows])
+        full = len(rows) // batch_size * batch_size
+        for start in range(0, full, batch_size):
+            yield rows[start : start + batch_size]
+        pending = rows[full:] if full < len(rows) else None
+
     for chunk in chunks:
-        held.append(chunk)
-        count += len(chunk)
-        if count < buffer_rows + batch_size:
+        if generator is None:
+            yield from leave(chunk)
             continue
-        pool = _mixed(held, generator)
-        cut = (len(pool) - buffer_rows) // batch_size * batch_size
-        for start in range(0, cut, batch_size):
-            yield pool[start : start + batch_size]
-        held, count = [pool[cut:]], len(pool) - cut
-    if count:
-        pool = _mixed(held, generator)
-        for start in range(0, len(pool), batch_size):
-            yield pool[start : start + batch_size]
+        if buffer is None or len(buffer) < buffer_rows:  # filling
+            buffer = chunk if buffer is None else EncodedRows.concat([buffer, chunk])
+            if len(buffer) > buffer_rows:
+                order = torch.randperm(len(buffer), generator=generator)
+                yield from leave(buffer.take(order[buffer_rows:]))
+                buffer = buffer.take(order[:buffer_rows])
+            continue
+        for start in range(0, len(chunk), buffer_rows):  # swap in at most a buffer at a time
+            part = chunk[start : start + buffer_rows]
+            slots = torch.randperm(buffer_rows, generator=generator)[: len(part)]
+            leaving = buffer.take(slots)
+            buffer = buffer.put(slots, part)
+            yield from leave(leaving)
+    if buffer is not None:
+        yield from leave(buffer.take(torch.randperm(len(buffer), generator=generator)))
+    if pending is not None:
+        yield pending
 
 
 def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
@@ -150,11 +168,6 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
                 box.get_nowait()
             except queue.Empty:
                 thread.join(timeout=0.05)
-
-
-def _mixed(parts: list[EncodedRows], generator: torch.Generator | None) -> EncodedRows:
-    pool = parts[0] if len(parts) == 1 else EncodedRows.concat(parts)
-    return pool if generator is None else pool.take(torch.randperm(len(pool), generator=generator))
 
 
 @dataclass(frozen=True, eq=False)

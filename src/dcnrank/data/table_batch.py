@@ -113,6 +113,32 @@ class TableBatch:
             tuple(multi_hot),
         )
 
+    def put(self, index: torch.Tensor, other: TableBatch) -> TableBatch:
+        """Overwrite the rows at `index` with `other`'s rows, in place where the shapes allow.
+
+        A multi-hot matrix narrower than `other`'s is widened (a new tensor); the
+        returned batch is the one to use afterwards.
+
+        Example:
+            >>> def rows(*values):
+            ...     n = len(values)
+            ...     no_numbers = torch.zeros(n, 0)
+            ...     return TableBatch(torch.tensor(values).view(n, 1), no_numbers, no_numbers.bool())
+            >>> batch, new = rows(1, 2, 3), rows(9)
+            >>> batch.put(torch.tensor([1]), new).categorical.view(-1).tolist()
+            [1, 9, 3]
+        """
+        multi_hot = []
+        for mine, theirs in zip(self.multi_hot, other.multi_hot, strict=True):
+            width = max(mine.shape[1], theirs.shape[1])
+            mine = torch.nn.functional.pad(mine, (0, width - mine.shape[1]), value=PADDING)
+            mine[index] = torch.nn.functional.pad(theirs, (0, width - theirs.shape[1]), value=PADDING)
+            multi_hot.append(mine)
+        self.categorical[index] = other.categorical
+        self.numeric[index] = other.numeric
+        self.missing[index] = other.missing
+        return TableBatch(self.categorical, self.numeric, self.missing, tuple(multi_hot))
+
     @property
     def device(self) -> torch.device:
         return self.categorical.device

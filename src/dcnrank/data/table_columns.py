@@ -29,10 +29,16 @@ class Numbers:
 
 @dataclass(frozen=True, eq=False)
 class Categories:
-    """A categorical column: `values` int64 or str `(N,)` (0 or "" where missing), `missing` bool `(N,)`."""
+    """A categorical column: `values` int64 or str `(N,)` (0 or "" where missing), `missing` bool `(N,)`.
+
+    Text columns also keep their factorisation, `values == uniques[codes]`, so that
+    vocabulary lookups, hashing and counting work on the distinct values only.
+    """
 
     values: np.ndarray
     missing: np.ndarray
+    uniques: np.ndarray | None = None
+    codes: np.ndarray | None = None
 
     @property
     def kind(self) -> str:
@@ -155,7 +161,8 @@ def _to_categories(array: pa.Array, source: str, name: str) -> Categories:
         uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(np.str_)
         if uniques.size == 0:
             return Categories(np.zeros(len(array), dtype="<U1"), missing)
-        return Categories(uniques[encoded.indices.to_numpy(zero_copy_only=False)], missing)
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        return Categories(uniques[codes], missing, uniques, codes)
     if pa.types.is_floating(array.type):
         array = _int_values(array, source, name)
     elif pa.types.is_boolean(array.type) or pa.types.is_decimal(array.type):

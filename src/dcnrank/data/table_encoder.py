@@ -81,6 +81,17 @@ class EncodedRows:
             None if self.groups is None else self.groups[index],
         )
 
+    def put(self, index: torch.Tensor, other: EncodedRows) -> EncodedRows:
+        """Overwrite the rows at `index` with `other`'s (see `TableBatch.put`); use the result."""
+        labels = self.labels
+        if labels is not None and other.labels is not None:
+            labels[index] = other.labels
+        groups = self.groups
+        if groups is not None and other.groups is not None:
+            groups = groups.astype(np.result_type(groups, other.groups))
+            groups[index.numpy()] = other.groups
+        return EncodedRows(self.features.put(index, other.features), labels, groups)
+
     def take(self, index: torch.Tensor) -> EncodedRows:
         """The rows at `index` (1-D integer tensor), in its order."""
         return EncodedRows(
@@ -277,6 +288,11 @@ class TableEncoder:
 
     def _category_rows(self, column: CategoricalColumn, categories: Categories, source: str) -> np.ndarray:
         if column.hash_buckets is not None:
+            if categories.uniques is not None and categories.codes is not None:  # hash each distinct value once
+                rows = hash_rows(categories.uniques, np.zeros(len(categories.uniques), bool), column.hash_buckets)
+                rows = rows[categories.codes]
+                rows[categories.missing] = OOV_INDEX
+                return rows
             return hash_rows(categories.values, categories.missing, column.hash_buckets)
         return _vocabulary_rows(self.vocabularies[column.name], categories, source, column.name)
 
@@ -341,6 +357,10 @@ def _as_table(data: Any, source: str | None) -> tuple[pa.Table, str]:
 def _vocabulary_rows(vocabulary: Vocabulary, categories: Categories, source: str, name: str) -> np.ndarray:
     if vocabulary.values.size == 0:
         return np.full(len(categories.values), OOV_INDEX, dtype=np.int64)
+    if categories.uniques is not None and categories.codes is not None and categories.kind == vocabulary.kind:
+        rows = vocabulary.encode(categories.uniques)[categories.codes]  # look up each distinct value once
+        rows[categories.missing] = OOV_INDEX
+        return rows
     categories = categories_as(categories, vocabulary.kind, source, name)
     rows = vocabulary.encode(categories.values)
     rows[categories.missing] = OOV_INDEX

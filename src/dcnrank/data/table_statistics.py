@@ -76,7 +76,12 @@ class ValueCounts:
         """Count `values` (1-D int64 or str) in. Raises `TypeError` on mixing ints and strings."""
         if values.size == 0:
             return
-        uniques, counts = np.unique(values, return_counts=True)
+        self.add_counts(*np.unique(values, return_counts=True))
+
+    def add_counts(self, uniques: np.ndarray, counts: np.ndarray) -> None:
+        """Count in distinct `uniques` (sorted) seen `counts` times each."""
+        if uniques.size == 0:
+            return
         if self.values.size == 0:
             self.values, self.counts = uniques, counts.astype(np.int64)
             return
@@ -153,20 +158,26 @@ class TableStatistics:
                 transformed = log1p_values(column, values, source)
                 self._moments[column.name].add(transformed[chosen & ~values.missing])
                 continue
-            if isinstance(values, Categories):
-                present = values.values[chosen & ~values.missing]
+            counts = self._counts.get(column.name)
+            if counts is None:  # a numeric or hashed column keeps no vocabulary
+                continue
+            if isinstance(values, Categories) and values.uniques is not None and values.codes is not None:
+                # text: count codes, then each distinct value once
+                seen = np.bincount(values.codes[chosen & ~values.missing], minlength=len(values.uniques))
+                order = np.argsort(values.uniques)
+                kept = order[seen[order] > 0]
+                uniques, times = values.uniques[kept], seen[kept]
+            elif isinstance(values, Categories):
+                uniques, times = np.unique(values.values[chosen & ~values.missing], return_counts=True)
             elif isinstance(values, Items):
-                present = values.values[chosen[values.rows]]
+                uniques, times = np.unique(values.values[chosen[values.rows]], return_counts=True)
             else:
                 continue
-            counts = self._counts.get(column.name)
-            if counts is None:  # a hashed column keeps no vocabulary
-                continue
             try:
-                counts.add(present)
+                counts.add_counts(uniques, times)
             except TypeError:
                 raise TableDataError(
-                    f"{source}: column {column.name!r} holds {'text' if present.dtype.kind == 'U' else 'integers'} "
+                    f"{source}: column {column.name!r} holds {'text' if uniques.dtype.kind == 'U' else 'integers'} "
                     "here but the other kind in earlier rows; a categorical column must hold one kind"
                 ) from None
 
