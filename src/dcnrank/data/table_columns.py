@@ -161,7 +161,7 @@ def _to_categories(array: pa.Array, source: str, name: str) -> Categories:
         uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(np.str_)
         if uniques.size == 0:
             return Categories(np.zeros(len(array), dtype="<U1"), missing)
-        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32
         return Categories(uniques[codes], missing, uniques, codes)
     if pa.types.is_floating(array.type):
         array = _int_values(array, source, name)
