@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from dcnrank.data.movielens import load_movielens, locate_movielens  # noqa: E402
 from dcnrank.data.ratings import Ratings  # noqa: E402
-from dcnrank.data.table_readers import write_table  # noqa: E402
+from dcnrank.data.table_writer import write_table  # noqa: E402
 
 
 def ratings_table(ratings: Ratings) -> pa.Table:

@@ -10,7 +10,7 @@ import pytest
 
 from dcnrank.bundle import load_any, save
 from dcnrank.bundle.errors import BundleError
-from dcnrank.data.table_readers import write_table
+from dcnrank.data.table_writer import write_table
 from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models import DCNConfig, build_dcn
 

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dcnrank.data.table_error import TableDataError
-from dcnrank.data.table_readers import as_arrow_table, read_table, source_name, table_format, write_table
+from dcnrank.data.table_readers import as_arrow_table, read_table, source_name, table_format
+from dcnrank.data.table_writer import write_table
 
 
 @pytest.mark.parametrize(

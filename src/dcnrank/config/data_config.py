@@ -73,3 +73,27 @@ class DataConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+# The `data.*` keys only one kind of run reads; the other kind refuses them when set.
+MOVIELENS_ONLY_KEYS = ("split", "vocab", "data_dir")
+TABLE_ONLY_KEYS = ("stream", "shuffle_buffer", "validation_max_rows")
+
+
+def refuse_changed(data: DataConfig, names: tuple[str, ...], why: str) -> None:
+    """Raise if any of the `data.*` keys `names` is set away from its default.
+
+    Raises:
+        ConfigError: listing each such key as ``data.NAME: WHY. Received: VALUE``.
+
+    Example:
+        >>> refuse_changed(DataConfig(), TABLE_ONLY_KEYS, "applies to --data tables")
+    """
+    defaults = DataConfig()
+    problems = [
+        f"data.{name}: {why}. Received: {getattr(data, name)!r}"
+        for name in names
+        if getattr(data, name) != getattr(defaults, name)
+    ]
+    if problems:
+        raise ConfigError(problems)

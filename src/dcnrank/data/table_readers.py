@@ -1,4 +1,4 @@
-"""Read and write tables: CSV and Parquet files through pyarrow, and pandas DataFrames,
+"""Read tables: CSV and Parquet files through pyarrow, and pandas DataFrames,
 Arrow tables or column mappings in the Python API, all as a `pyarrow.Table`.
 
 CSV cells are read as text, never type-guessed: the feature spec decides what a column
@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from dcnrank.data.table_error import ROWS_SHOWN, TableDataError
 
-__all__ = ["TABLE_FORMATS", "as_arrow_table", "read_table", "source_name", "table_format", "write_table"]
+__all__ = ["TABLE_FORMATS", "as_arrow_table", "read_table", "source_name", "table_format"]
 
 # file suffix -> format; CSV may also be compressed (`data.csv.gz`), pyarrow unpacks it.
 TABLE_FORMATS: Mapping[str, str] = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}
@@ -195,30 +195,3 @@ def source_name(data: Any) -> str:
         return "DataFrame"
     return "data"
 
-
-def write_table(table: pa.Table, path: str | Path) -> Path:
-    """Write `table` as CSV, TSV or Parquet, by the file name; create the parent folder.
-
-    The file appears whole or not at all (`dcnrank.data.table_writer.TableWriter`).
-
-    Args:
-        table: the table.
-        path: e.g. ``preds.parquet`` or ``preds.csv``.
-
-    Returns:
-        The path written.
-
-    Raises:
-        ValueError: on an unknown suffix.
-
-    Example:
-        >>> import tempfile
-        >>> path = write_table(pa.table({"p": [0.5]}), tempfile.mkdtemp() + "/p.parquet")
-        >>> pq.read_table(path).to_pydict()
-        {'p': [0.5]}
-    """
-    from dcnrank.data.table_writer import TableWriter  # it imports table_format from here
-
-    with TableWriter(path) as writer:
-        writer.write(table)
-    return writer.path

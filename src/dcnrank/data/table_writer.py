@@ -1,4 +1,5 @@
-"""`TableWriter`: write a CSV, TSV or Parquet file chunk by chunk, all or nothing."""
+"""Write tables: `TableWriter` appends chunks to a CSV, TSV or Parquet file, all or nothing;
+`write_table` writes one table."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pyarrow.parquet as pq
 
 from dcnrank.data.table_readers import table_format
 
-__all__ = ["TableWriter"]
+__all__ = ["TableWriter", "write_table"]
 
 
 class TableWriter:
@@ -84,3 +85,29 @@ class TableWriter:
         if self._writer is None:
             raise ValueError(f"{self.path}: nothing was written (no table was given)")
         os.replace(self._staged, self.path)
+
+
+def write_table(table: pa.Table, path: str | Path) -> Path:
+    """Write `table` as CSV, TSV or Parquet, by the file name; create the parent folder.
+
+    The file appears whole or not at all (through :class:`TableWriter`).
+
+    Args:
+        table: the table.
+        path: e.g. ``preds.parquet`` or ``preds.csv``.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: on an unknown suffix.
+
+    Example:
+        >>> import tempfile
+        >>> path = write_table(pa.table({"p": [0.5]}), tempfile.mkdtemp() + "/p.parquet")
+        >>> pq.read_table(path).to_pydict()
+        {'p': [0.5]}
+    """
+    with TableWriter(path) as writer:
+        writer.write(table)
+    return writer.path

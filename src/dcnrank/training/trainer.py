@@ -126,6 +126,47 @@ class BatchStream(Protocol):
         ...
 
 
+class TensorBatches:
+    """Rows held in memory as a `BatchStream`: batches of `batch_size` rows, in a fresh
+    order drawn from `generator` each epoch (stored order without one).
+
+    Under DDP every rank holds all rows and takes its contiguous share of each batch
+    (the global batch), with the loss weight `rows · world size / batch rows`, so that
+    DDP's average of the ranks' gradients is the whole batch's.
+
+    Example:
+        >>> data = TensorBatches(torch.arange(5.0), torch.zeros(5), 2, None, World())
+        >>> [xb.tolist() for xb, _, _ in data.batches(0, skip=1)], data.num_batches(0)
+        ([[2.0, 3.0], [4.0]], 3)
+    """
+
+    def __init__(
+        self, x: Any, y: torch.Tensor, batch_size: int, generator: torch.Generator | None, world: World
+    ) -> None:
+        self.x, self.y, self.batch_size, self.generator, self.world = x, y, batch_size, generator, world
+
+    def num_batches(self, epoch: int) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def batches(self, epoch: int, skip: int) -> Iterator[tuple[Any, torch.Tensor, float]]:
+        x, y, size, world = self.x, self.y, self.batch_size, self.world
+        order = None if self.generator is None else torch.randperm(len(x), generator=self.generator)
+        for start in range(skip * size, len(x), size):
+            rows = min(size, len(x) - start)
+            lo, hi = world.shard(rows)
+            weight = (hi - lo) * world.size / rows
+            if order is None:
+                yield x[start + lo : start + hi], y[start + lo : start + hi], weight
+            else:
+                index = order[start + lo : start + hi].to(x.device)
+                yield x[index], y[index], weight
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The row count and a hash of the labels."""
+        labels = hashlib.sha256(self.y.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        return {"rows": len(self.y), "labels": labels}
+
+
 def make_optimizer(params: Iterable[torch.Tensor], config: TrainConfig) -> KerasAdamW:
     """The Keras AdamW that `config` describes, over `params`."""
     return KerasAdamW(
@@ -223,16 +264,14 @@ class Trainer:
             CheckpointError: if resuming from a missing, corrupt or foreign checkpoint,
                 or starting afresh over an existing one.
         """
-        stream = x if isinstance(x, BatchStream) else None
-        rows = cast(torch.Tensor, x)  # used only without a stream
-        if stream is not None and y is not None:
+        if isinstance(x, BatchStream) and y is not None:
             raise ValueError("a `BatchStream` carries its labels; `y` must be None. Received: a tensor")
-        if stream is None:
-            if y is None or len(rows) != len(y):
+        if not isinstance(x, BatchStream):
+            if y is None or len(x) != len(y):
                 raise ValueError(
-                    f"`x` and `y` must have the same rows. Received: {len(rows)} and {None if y is None else len(y)}"
+                    f"`x` and `y` must have the same rows. Received: {len(x)} and {None if y is None else len(y)}"
                 )
-            if len(rows) == 0:
+            if len(x) == 0:
                 raise ValueError("`x` must not be empty. Received: 0 rows")
         if resume and checkpoint_dir is None:
             raise ValueError("`resume=True` needs a `checkpoint_dir`. Received: checkpoint_dir=None")
@@ -249,10 +288,13 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = self.make_optimizer(model)
         generator = torch.Generator().manual_seed(c.seed)
-        starts = range(0, len(rows), c.batch_size) if stream is None else range(0)
+        streamed = isinstance(x, BatchStream)
+        data: BatchStream = (
+            x if isinstance(x, BatchStream)
+            else TensorBatches(x, cast(torch.Tensor, y), c.batch_size, generator if c.shuffle else None, world)
+        )  # fmt: skip
         history = History()
-        data_identity = stream if stream is not None else y
-        fingerprint = self.fingerprint(model, data_identity) if checkpoint_dir is not None else ""  # type: ignore[arg-type]
+        fingerprint = self.fingerprint(model, data) if checkpoint_dir is not None else ""
         first_epoch, first_batch, step, resumed_loss, stopped = 0, 0, 0, 0.0, False
         if resume and checkpoint_dir is not None:  # resume without a folder was refused above
             saved = load_checkpoint(checkpoint_dir, model, optimizer, fingerprint)
@@ -287,18 +329,13 @@ class Trainer:
         for epoch in progress_bar(epochs, total=len(epochs), desc=self.desc, enabled=self.progress and world.is_main):
             began = time.perf_counter()
             shuffle_state = generator.get_state()  # a resume redraws this epoch's order from here
-            order = torch.randperm(len(rows), generator=generator) if c.shuffle and stream is None else None
             net.train()
             total = torch.zeros((), dtype=torch.float64, device=device)
             skip = first_batch if epoch == first_epoch else 0
             if skip:
                 total += resumed_loss
-            if stream is not None:
-                num_batches, batches = stream.num_batches(epoch), stream.batches(epoch, skip)
-            else:
-                labels = cast(torch.Tensor, y)
-                num_batches, batches = len(starts), self._tensor_batches(rows, labels, order, skip, world)
-            if stream is not None:  # a streamed epoch can take minutes: a bar over its batches
+            num_batches, batches = data.num_batches(epoch), data.batches(epoch, skip)
+            if streamed:  # a streamed epoch can take minutes: a bar over its batches
                 shown = self.progress and world.is_main
                 batches = progress_bar(batches, total=num_batches - skip, desc=f"epoch {epoch + 1}", enabled=shown)
             for batch, (xb, yb, weight) in enumerate(batches, start=skip):
@@ -331,35 +368,13 @@ class Trainer:
                 break
         return history
 
-    def _tensor_batches(
-        self, x: torch.Tensor, y: torch.Tensor, order: torch.Tensor | None, skip: int, world: World
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
-        """Batches of `config.batch_size` rows (in `order`, or as stored), from batch `skip` on;
-        under DDP, this rank's contiguous share of each and its loss weight
-        `rows · world size / batch rows`, so that DDP's average is the whole batch's gradient."""
-        size = self.config.batch_size
-        for start in range(skip * size, len(x), size):
-            rows = min(size, len(x) - start)
-            lo, hi = world.shard(rows)
-            weight = (hi - lo) * world.size / rows
-            if order is None:
-                yield x[start + lo : start + hi], y[start + lo : start + hi], weight
-            else:
-                index = order[start + lo : start + hi].to(x.device)
-                yield x[index], y[index], weight
-
-    def fingerprint(self, model: nn.Module, data: torch.Tensor | BatchStream) -> str:
+    def fingerprint(self, model: nn.Module, data: BatchStream) -> str:
         """What a checkpoint must match to be resumed: the config (but `checkpoint_every`),
-        the data (row count and a hash of the labels, or the stream's fingerprint), and
-        the model's tensor names and shapes."""
+        the data's fingerprint, and the model's tensor names and shapes."""
         settings = {k: v for k, v in self.config.to_dict().items() if k != "checkpoint_every"}
-        if isinstance(data, BatchStream):
-            identity: dict[str, Any] = {"stream": data.fingerprint()}
-        else:
-            labels = hashlib.sha256(data.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-            identity = {"rows": len(data), "labels": labels}
         shapes = {name: list(t.shape) for name, t in model.state_dict().items()}
-        return config_fingerprint({"train": settings, **identity, "model": shapes, "loss": type(self).__name__})
+        identity = {"train": settings, **data.fingerprint(), "model": shapes, "loss": type(self).__name__}
+        return config_fingerprint(identity)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -79,10 +79,8 @@ def predict_table(
         >>> scored.table.column_names, sorted(scored.metrics)
         (['id', 'prediction'], ['auc', 'logloss', 'loss', 'rows'])
     """
-    parts: list[pa.Table] = []
     scorer = _Scorer(bundle, keep, batch_size)
-    for scored in scorer.score(_chunks(data, keep)):
-        parts.append(scored)
+    parts = list(scorer.score(_chunks(data, keep)))
     table = pa.concat_tables(parts) if parts else pa.table({})
     return TablePredictions(table, scorer.metrics())
 
@@ -131,20 +129,20 @@ def _chunks(
 ) -> Iterator[tuple[pa.Table, int, str]]:
     """`(table, first row, source)` chunks of a file (read chunk by chunk) or of an in-memory table."""
     source = source_name(data)
+    chunks: Iterator[tuple[pa.Table, int]]
     if isinstance(data, str | Path):
         stream = TableStream(data, block_rows=block_rows)
-        absent = [name for name in keep if name not in stream.column_names]
-        if absent:
-            raise TableDataError(f"{source}: cannot keep missing column(s) {', '.join(map(repr, absent))}")
-        for chunk in stream.chunks():
-            yield chunk.table, chunk.first_row, source
-        return
-    table = as_arrow_table(data)
-    absent = [name for name in keep if name not in table.column_names]
+        names = stream.column_names
+        chunks = ((chunk.table, chunk.first_row) for chunk in stream.chunks())
+    else:
+        table = as_arrow_table(data)
+        names = table.column_names
+        chunks = ((table.slice(start, block_rows), start) for start in range(0, max(table.num_rows, 1), block_rows))
+    absent = [name for name in keep if name not in names]
     if absent:
         raise TableDataError(f"{source}: cannot keep missing column(s) {', '.join(map(repr, absent))}")
-    for start in range(0, max(table.num_rows, 1), block_rows):
-        yield table.slice(start, block_rows), start, source
+    for chunk, first_row in chunks:
+        yield chunk, first_row, source
 
 
 class _Scorer:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dcnrank.bundle.save import save_table
-from dcnrank.config.data_config import DataConfig
+from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, refuse_changed
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.feature_spec import FeatureSpec
@@ -75,15 +75,9 @@ def check_table_config(config: TrainRunConfig) -> None:
     Raises:
         ConfigError: listing each such key set to anything but its default.
     """
-    defaults = DataConfig()
-    problems = [
-        f"data.{name}: applies to MovieLens runs, not to --data tables; table runs read "
-        f"{', '.join('data.' + k for k in TABLE_DATA_KEYS)}. Received: {getattr(config.data, name)!r}"
-        for name in ("split", "vocab", "data_dir")
-        if getattr(config.data, name) != getattr(defaults, name)
-    ]
-    if problems:
-        raise ConfigError(problems)
+    reads = ", ".join("data." + k for k in TABLE_DATA_KEYS)
+    why = f"applies to MovieLens runs, not to --data tables; table runs read {reads}"
+    refuse_changed(config.data, MOVIELENS_ONLY_KEYS, why)
 
 
 def train_table(

@@ -13,8 +13,7 @@ import torch
 
 from dcnrank.bundle.bundle import Bundle, BundleConfig
 from dcnrank.bundle.save import save
-from dcnrank.config.data_config import DataConfig
-from dcnrank.config.errors import ConfigError
+from dcnrank.config.data_config import TABLE_ONLY_KEYS, refuse_changed
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data import load_movielens, locate_movielens
 from dcnrank.data.item_side import item_side_table
@@ -145,10 +144,6 @@ def fit_movielens(
     return FittedMovieLens(model, stopping, prepared, len(fit_rows), len(val_rows))
 
 
-# The `data.*` keys only table runs (`--data`) read.
-TABLE_ONLY_KEYS = ("stream", "shuffle_buffer", "validation_max_rows")
-
-
 def check_movielens_config(config: TrainRunConfig) -> None:
     """Refuse what a MovieLens run would ignore: table-only `data.*` keys, and several processes.
 
@@ -156,14 +151,7 @@ def check_movielens_config(config: TrainRunConfig) -> None:
         ConfigError: listing each table-only key set to anything but its default.
         ValueError: if torchrun started several processes (`WORLD_SIZE` > 1).
     """
-    defaults = DataConfig()
-    problems = [
-        f"data.{name}: applies to --data tables, not to MovieLens runs. Received: {getattr(config.data, name)!r}"
-        for name in TABLE_ONLY_KEYS
-        if getattr(config.data, name) != getattr(defaults, name)
-    ]
-    if problems:
-        raise ConfigError(problems)
+    refuse_changed(config.data, TABLE_ONLY_KEYS, "applies to --data tables, not to MovieLens runs")
     if world_from_env().size > 1:
         raise ValueError(
             "MovieLens 100K trains in one process; several processes (torchrun) are for --data tables "
