@@ -12,7 +12,7 @@ import torch
 from torch.testing import assert_close
 
 from dcnrank import atomic
-from dcnrank.bundle import Bundle, BundleConfig, BundleError, load, save
+from dcnrank.bundle import FORMAT_VERSION, Bundle, BundleConfig, BundleError, load, save
 from dcnrank.data import Vocabulary
 from dcnrank.models import DCNConfig, build_dcn
 
@@ -35,18 +35,23 @@ def save_bundle(path, model=None, config=CONFIG, **kwargs):
     return save(model if model is not None else make_model(config), path, model_config=config, **kwargs)
 
 
+def edit_manifest(folder, change):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 def rewrite(folder, name, data):
     """Replace one file and record its new checksum, as a hand edit that keeps sums would."""
     (folder / name).write_bytes(data)
-    config = json.loads((folder / "config.json").read_text())
-    config["sha256"][name] = hashlib.sha256(data).hexdigest()
-    (folder / "config.json").write_text(json.dumps(config))
+    edit_manifest(folder, lambda m: m["sha256"].update({name: hashlib.sha256(data).hexdigest()}))
 
 
 def edit_config(folder, change):
+    """Change config.json and record its new checksum in the manifest."""
     config = json.loads((folder / "config.json").read_text())
     change(config)
-    (folder / "config.json").write_text(json.dumps(config))
+    rewrite(folder, "config.json", json.dumps(config).encode())
 
 
 def hidden_siblings(folder):
@@ -85,7 +90,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, config):
         vocabulary_sizes=(4, 3),
         train=train,
         dcnrank_version=bundle.config.dcnrank_version,
-        format_version=1,
+        format_version=FORMAT_VERSION,
     )
     assert bundle.vocabularies == VOCABULARIES
     assert bundle.metrics == {"test": {"rmse": 0.875}}
@@ -105,7 +110,7 @@ def test_load_leaves_the_global_rng_alone(tmp_path):
 def test_config_json_holds_what_was_promised(tmp_path):
     folder = save_bundle(tmp_path / "b", train_config={"train": {"epochs": 2}})
     config = json.loads((folder / "config.json").read_text())
-    assert config["format"] == "dcnrank.bundle" and config["format_version"] == 1
+    assert config["format"] == "dcnrank.bundle" and config["format_version"] == FORMAT_VERSION == 2
     assert config["dcnrank_version"] == importlib.import_module("dcnrank").__version__
     assert config["model"] == CONFIG.to_dict()
     assert config["features"] == [
@@ -115,8 +120,14 @@ def test_config_json_holds_what_was_promised(tmp_path):
     assert config["train"] == {"train": {"epochs": 2}}
     assert json.loads((folder / "vocab.json").read_text())["user_zip_code"] == {"kind": "str", "values": ["a", "b"]}
     assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "metrics.json", "vocab.json", "weights.safetensors"
+        "config.json", "manifest.json", "metrics.json", "vocab.json", "weights.safetensors"
     ]  # fmt: skip
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == "dcnrank.bundle" and manifest["format_version"] == FORMAT_VERSION
+    assert manifest["sha256"] == {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in ("weights.safetensors", "config.json", "vocab.json", "metrics.json")
+    }
 
 
 def test_train_config_object_and_numpy_metrics(tmp_path):
@@ -234,17 +245,24 @@ def test_load_never_unpickles(tmp_path):
 
 def test_load_format_versions(tmp_path):
     folder = save_bundle(tmp_path / "b")
-    edit_config(folder, lambda c: c.update(format_version=2))
-    with pytest.raises(BundleError, match=r"format version 2 is newer than this dcnrank reads \(1\).*upgrade dcnrank"):
+    edit_manifest(folder, lambda m: m.update(format_version=3))
+    with pytest.raises(BundleError, match=r"manifest\.json: bundle format version 3 is newer than .* \(2\).*upgrade"):
         load(folder)
-    edit_config(folder, lambda c: c.update(format_version="1"))
-    with pytest.raises(BundleError, match=r"unknown bundle format version.*Received: format_version='1'"):
+    edit_manifest(folder, lambda m: m.update(format_version="2"))
+    with pytest.raises(BundleError, match=r"unknown bundle format version.*Received: format_version='2'"):
         load(folder)
-    edit_config(folder, lambda c: c.update(format="keras"))
-    with pytest.raises(BundleError, match=r"not a dcnrank bundle config.*Received: format='keras'"):
+    edit_manifest(folder, lambda m: m.update(format_version=2, format="keras"))
+    with pytest.raises(BundleError, match=r"manifest\.json: not a dcnrank bundle manifest.*Received: format='keras'"):
         load(folder)
-    (folder / "config.json").write_text("[1]")
+    edit_manifest(folder, lambda m: m.update(format="dcnrank.bundle"))
+    edit_config(folder, lambda c: c.update(format_version=1))
+    with pytest.raises(BundleError, match=r"config\.json: records format 'dcnrank\.bundle' version 1, but manifest"):
+        load(folder)
+    rewrite(folder, "config.json", b"[1]")
     with pytest.raises(BundleError, match=r"config\.json: must hold a JSON object"):
+        load(folder)
+    (folder / "manifest.json").write_text("[1]")
+    with pytest.raises(BundleError, match=r"manifest\.json: must hold a JSON object"):
         load(folder)
 
 
@@ -284,8 +302,8 @@ def test_load_checks_config_fields(tmp_path):
     edit_config(folder, lambda c: c.update(model=CONFIG.to_dict(), features=[{"name": "movie_id"}]))
     with pytest.raises(BundleError, match=r"`features` must be a non-empty list of \{name, vocabulary_size ≥ 1\}"):
         load(folder)
-    edit_config(folder, lambda c: c.pop("sha256"))
-    with pytest.raises(BundleError, match=r"`sha256` must map file names to SHA-256 sums\. Received: None"):
+    edit_manifest(folder, lambda m: m.pop("sha256"))
+    with pytest.raises(BundleError, match=r"manifest\.json: `sha256` must map file names to SHA-256 sums\. Rec.*None"):
         load(folder)
 
 
@@ -338,7 +356,8 @@ def test_save_refuses_to_replace_what_is_not_a_bundle(tmp_path):
         save_bundle(tmp_path / "file")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "todo.txt").write_text("keep me")
-    with pytest.raises(BundleError, match=r"notes: exists and is not a dcnrank bundle \(no config\.json\); refusing"):
+    message = r"notes: exists and is not a dcnrank bundle \(it holds todo\.txt, .*\); refusing"
+    with pytest.raises(BundleError, match=message):
         save_bundle(tmp_path / "notes")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
     (tmp_path / "empty").mkdir()
@@ -401,8 +420,12 @@ def test_crash_while_swapping_puts_the_old_bundle_back(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "module", ["dcnrank.bundle.bundle", "dcnrank.bundle.save", "dcnrank.bundle.load", "dcnrank.bundle.weights"]
-)
+    "module",
+    [
+        "dcnrank.bundle.bundle", "dcnrank.bundle.save", "dcnrank.bundle.load", "dcnrank.bundle.weights",
+        "dcnrank.bundle.format", "dcnrank.bundle.manifest", "dcnrank.bundle.target",
+    ],
+)  # fmt: skip
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0

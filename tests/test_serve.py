@@ -19,6 +19,7 @@ from conftest import write_tiny_movielens
 from dcnrank import __version__
 from dcnrank.bundle import Bundle, load, save
 from dcnrank.data import fit_vocabularies, load_movielens
+from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.models import DCNConfig, build_dcn
 from dcnrank.serve import MAX_BODY_BYTES, MAX_ROWS, BackgroundServer, create_app
 from dcnrank.workflows import MovieLensCatalog
@@ -107,7 +108,9 @@ def test_health_describes_model_catalog_limits_and_version(server, tiny):
     assert model["vocabulary_sizes"] == [4, 3, 3, 3, 3, 3] and model["path"] == str(bundle.path)
     assert model["parameters"] == sum(p.numel() for p in bundle.model.parameters())
     assert body["catalog"] == {"users": 3, "movies": 4}
-    assert body["limits"] == {"max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY_BYTES, "default_top": 10}
+    assert body["limits"] == {
+        "max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY_BYTES, "max_string_chars": MAX_STRING_CHARS, "default_top": 10
+    }  # fmt: skip
 
 
 def test_rank_known_user_defaults_to_unrated_movies_with_titles(server, tiny):

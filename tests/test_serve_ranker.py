@@ -199,7 +199,7 @@ def test_real_movielens_rank_matches_recommend(movielens_ratings):
     assert everything.candidates == 1682 and len(everything.items) == 1682 and everything.unknown == {}
 
 
-@pytest.mark.parametrize("module", ["app", "body_limit", "errors", "ranker", "server"])
+@pytest.mark.parametrize("module", ["app", "body_limit", "connection_limits", "errors", "protocol", "ranker", "server"])
 def test_docstring_examples_run(module):
     import doctest
     import importlib

@@ -437,16 +437,27 @@ def test_table_bundle_files(tmp_path):
         *small_model(encoder)[:1], tmp_path / "b", model_config=small_model(encoder)[1], encoder=encoder
     )
     config = json.loads((folder / "config.json").read_text())
-    assert config["format"] == "dcnrank.table_bundle" and config["format_version"] == 1
+    assert config["format"] == "dcnrank.table_bundle" and config["format_version"] == 2
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == "dcnrank.table_bundle" and manifest["format_version"] == 2
+    assert manifest["sha256"]["config.json"] == hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
     assert config["spec"] == SPEC.to_dict() and config["table_sizes"] == {"city": 4, "site": 8, "tags": 4}
     assert config["numeric"]["x"] == {"mean": 3.0, "std": math.sqrt(8 / 3)}
     assert json.loads((folder / "vocab.json").read_text())["tags"] == {"kind": "str", "values": ["a", "b", "c"]}
+
+
+def record_sum(folder, name):
+    """Record a hand-edited file's new SHA-256 in the manifest, so that only its meaning is wrong."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sha256"][name] = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 def rewrite_config(folder, change):
     config = json.loads((folder / "config.json").read_text())
     change(config)
     (folder / "config.json").write_text(json.dumps(config))
+    record_sum(folder, "config.json")
 
 
 def test_each_loader_refuses_the_other_kind(tmp_path):
@@ -455,13 +466,18 @@ def test_each_loader_refuses_the_other_kind(tmp_path):
     table_folder = save_table(model, tmp_path / "t", model_config=config, encoder=encoder)
     with pytest.raises(
         BundleError,
-        match=r"holds a table bundle \(trained with --data and --spec\); load it with dcnrank\.bundle\.load_table",
+        match=r"holds a table bundle \(trained by `dcnrank train --data FILE --spec SPEC`\), which `dcnrank predict` "
+        r"and `explain` take \(Python: dcnrank\.bundle\.load_table\), not a MovieLens-style bundle",
     ):
         load(table_folder)
     plain_config = DCNConfig(embedding_dim=2, deep_units=(3,))
     plain = save(build_dcn(plain_config, vocabulary_sizes=[3]), tmp_path / "p", model_config=plain_config,
                  vocabularies={"movie_id": Vocabulary.fit([1, 2])})  # fmt: skip
-    with pytest.raises(BundleError, match=r"holds a MovieLens-style bundle; load it with dcnrank\.bundle\.load$"):
+    with pytest.raises(
+        BundleError,
+        match=r"holds a MovieLens-style bundle \(trained by `dcnrank train` on MovieLens\), which `dcnrank evaluate`, "
+        r"`recommend`, `serve`, `export` and `explain` take \(Python: dcnrank\.bundle\.load\), not a table bundle",
+    ):
         load_table(plain)
 
 
@@ -507,7 +523,7 @@ def test_load_table_rejects_a_vocab_file_that_is_not_an_object(tmp_path):
     folder = save_table(model, tmp_path / "b", model_config=config, encoder=encoder)
     data = b"[]"
     (folder / "vocab.json").write_bytes(data)
-    rewrite_config(folder, lambda c: c["sha256"].update({"vocab.json": hashlib.sha256(data).hexdigest()}))
+    record_sum(folder, "vocab.json")
     with pytest.raises(BundleError, match=r"vocab\.json: must hold a JSON object\. Received: \[\]"):
         load_table(folder)
 

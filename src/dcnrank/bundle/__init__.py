@@ -1,5 +1,6 @@
-"""Bundles: a trained model as a folder (safetensors weights, JSON config, vocabularies and
-metrics) that loads without unpickling and scores raw feature values.
+"""Bundles: a trained model as a folder (safetensors weights, JSON config, vocabularies,
+metrics, and a manifest of their SHA-256 sums) that loads without unpickling, checked
+file by file, and scores raw feature values.
 
     bundle = dcnrank.bundle.load("runs/model")        # once
     bundle.predict({"movie_id": [1, 50], "user_id": [42, 42], ...})   # per request
@@ -17,6 +18,7 @@ from dcnrank.bundle.format import (
     BUNDLE_FILES,
     CONFIG_FILE,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     METRICS_FILE,
     TABLE_FORMAT_NAME,
     VOCAB_FILE,
@@ -25,11 +27,13 @@ from dcnrank.bundle.format import (
 from dcnrank.bundle.load import load, load_any, load_table
 from dcnrank.bundle.save import save, save_table
 from dcnrank.bundle.table_bundle import TableBundle
+from dcnrank.bundle.target import check_bundle_target
 
 __all__ = [
     "BUNDLE_FILES",
     "CONFIG_FILE",
     "FORMAT_VERSION",
+    "MANIFEST_FILE",
     "METRICS_FILE",
     "TABLE_FORMAT_NAME",
     "VOCAB_FILE",
@@ -38,6 +42,7 @@ __all__ = [
     "BundleConfig",
     "BundleError",
     "TableBundle",
+    "check_bundle_target",
     "load",
     "load_any",
     "load_table",

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+import re
+
 # A bundle is a folder holding exactly these files.
 WEIGHTS_FILE = "weights.safetensors"  # the model's state dict, safetensors (never pickle)
-CONFIG_FILE = "config.json"  # model config, features, training config, versions, checksums
+CONFIG_FILE = "config.json"  # model config, features, training config, versions
 VOCAB_FILE = "vocab.json"  # feature name -> {"kind": "int" | "str", "values": [...]}
 METRICS_FILE = "metrics.json"  # whatever the run measured, e.g. {"test": {"rmse": ...}}
-BUNDLE_FILES = (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE, METRICS_FILE)
+# The format name and version and the SHA-256 of every file above: written last, it vouches
+# for them all (config.json included), and marks the folder as dcnrank's own.
+MANIFEST_FILE = "manifest.json"
+# The files the manifest vouches for, in the order they are checked.
+DATA_FILES = (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE, METRICS_FILE)
+BUNDLE_FILES = (*DATA_FILES, MANIFEST_FILE)
+# What dcnrank itself may add to a bundle folder besides: the cross-layer heatmaps of
+# `dcnrank train --data` and `dcnrank explain` (`interactions.png`, `interactions_layerN.png`).
+# load ignores them; a save may replace a folder that holds them.
+EXTRA_FILES = re.compile(r"interactions(?:_layer[0-9]+)?\.png")
 
 FORMAT_NAME = "dcnrank.bundle"
-# A model trained on a table (`dcnrank train --data --spec`): the same four files, but
+# A model trained on a table (`dcnrank train --data --spec`): the same files, but
 # config.json holds the feature `spec` and `numeric` statistics instead of `features`, and
 # vocab.json the vocabularies of its categorical and multi-hot columns. Its own name makes
 # a dcnrank that predates table bundles refuse one instead of misreading it.
 TABLE_FORMAT_NAME = "dcnrank.table_bundle"
-# Bump when a reader of the old format could misread the new one.
-FORMAT_VERSION = 1
+FORMAT_NAMES = (FORMAT_NAME, TABLE_FORMAT_NAME)
+# Bump when a reader of the old format could misread the new one. Version 2 added
+# manifest.json (version 1 kept the sums of the other files in an unchecked config.json);
+# config.json still records the version, so a version-1 reader refuses a version-2 bundle.
+FORMAT_VERSION = 2
+
+
+def is_bundle_file(name: str) -> bool:
+    """Whether dcnrank writes a file of this name into a bundle folder.
+
+    Example:
+        >>> [is_bundle_file(n) for n in ("config.json", "interactions_layer1.png", "NOTES.md")]
+        [True, True, False]
+    """
+    return name in BUNDLE_FILES or EXTRA_FILES.fullmatch(name) is not None

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,16 @@ from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import (
     BUNDLE_FILES,
     CONFIG_FILE,
+    DATA_FILES,
     FORMAT_NAME,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     METRICS_FILE,
     TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
+from dcnrank.bundle.manifest import parse_json, read_manifest, verify_files
 from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
 from dcnrank.config.errors import ConfigError
@@ -30,23 +32,48 @@ from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
+from dcnrank.models.size import MemoryCheck
 from dcnrank.models.table_inputs import build_table_dcn
 
 __all__ = ["load", "load_any", "load_table"]
 
-# format name -> (what it holds, the function that loads it), for a bundle given to the other loader
-_LOADERS = {
-    FORMAT_NAME: ("a MovieLens-style bundle", "dcnrank.bundle.load"),
-    TABLE_FORMAT_NAME: ("a table bundle (trained with --data and --spec)", "dcnrank.bundle.load_table"),
+# A loaded bundle scores: it needs memory for its weights, not for gradients and optimizer state.
+_SCORING = MemoryCheck(training=False)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a bundle format is, in the words its messages use."""
+
+    what: str  # what it holds
+    commands: str  # the dcnrank commands that take it
+    retrain: str  # the command that makes one
+    loader: str  # the Python function that loads it
+
+
+_KINDS = {
+    FORMAT_NAME: _Kind(
+        "a MovieLens-style bundle (trained by `dcnrank train` on MovieLens)",
+        "`dcnrank evaluate`, `recommend`, `serve`, `export` and `explain`",
+        "dcnrank train [--config FILE] [KEY=VALUE ...]",
+        "dcnrank.bundle.load",
+    ),
+    TABLE_FORMAT_NAME: _Kind(
+        "a table bundle (trained by `dcnrank train --data FILE --spec SPEC`)",
+        "`dcnrank predict` and `explain`",
+        "dcnrank train --data FILE --spec SPEC [KEY=VALUE ...]",
+        "dcnrank.bundle.load_table",
+    ),
 }
 
 
 def load(path: str | Path) -> Bundle:
     """Load a bundle written by `dcnrank.bundle.save`.
 
-    Every file is checked before the model is built: all four files present, the
-    format name and version known, each file's SHA-256 equal to the one in
-    `config.json`, the JSON well-formed, the vocabularies matching the features, and
+    Every file is checked before the model is built: all five files present, the
+    format name and version in `manifest.json` known, each other file's SHA-256
+    (`config.json`'s included) equal to the one the manifest records, the JSON
+    well-formed, the vocabularies matching the features, and
     the weights holding exactly the tensors the architecture needs, with their shapes.
     Weights are read with safetensors, never with pickle.
 
@@ -58,7 +85,8 @@ def load(path: str | Path) -> Bundle:
 
     Raises:
         BundleError: naming the folder or file and the problem: a missing folder or
-            files (all listed), an unknown or newer format version, a truncated or
+            files (all listed), a bundle of format version 1 (retrain it), a table
+            bundle (which `dcnrank predict` takes), an unknown or newer format version, a truncated or
             corrupt file, a checksum mismatch, a malformed config or vocabulary, and
             missing or unexpected tensors or shape mismatches (all listed, with
             expected and found shapes).
@@ -80,7 +108,7 @@ def load(path: str | Path) -> Bundle:
     problems = weight_problems(expected_tensors(config.model, config.vocabulary_sizes), tensors)
     _check_weights(folder, problems)
     with torch.random.fork_rng(devices=[]):  # the throwaway initialisation leaves the RNG alone
-        model = build_dcn(config.model, vocabulary_sizes=list(config.vocabulary_sizes))
+        model = build_dcn(config.model, vocabulary_sizes=list(config.vocabulary_sizes), memory_check=_SCORING)
     model.load_state_dict(tensors, strict=True)
     return Bundle(model, config, vocabularies, metrics, path=folder)
 
@@ -100,7 +128,7 @@ def load_table(path: str | Path) -> TableBundle:
 
     Raises:
         BundleError: naming the folder or file and the problem, as :func:`load`; also
-            when the folder holds a MovieLens-style bundle (load that with `load`).
+            when the folder holds a MovieLens-style bundle (which `load` reads).
 
     Example:
         >>> import tempfile
@@ -140,7 +168,7 @@ def load_table(path: str | Path) -> TableBundle:
         folder, weight_problems(expected_table_tensors(model_config, encoder.spec, encoder.table_sizes), tensors)
     )
     with torch.random.fork_rng(devices=[]):
-        model = build_table_dcn(model_config, encoder.spec, encoder.table_sizes)
+        model = build_table_dcn(model_config, encoder.spec, encoder.table_sizes, memory_check=_SCORING)
     model.load_state_dict(tensors, strict=True)
     return TableBundle(
         model,
@@ -160,18 +188,14 @@ def load_any(path: str | Path) -> Bundle | TableBundle:
         path: the bundle folder.
 
     Returns:
-        A `Bundle` or a `TableBundle`, as the folder's `config.json` says.
+        A `Bundle` or a `TableBundle`, as the folder's `manifest.json` says.
 
     Raises:
         BundleError: as :func:`load` and :func:`load_table`.
     """
     folder = Path(path)
-    config = folder / CONFIG_FILE
-    if folder.is_dir() and config.is_file():
-        raw = _read_json(config)
-        _check_format(config, raw)
-        if raw["format"] == TABLE_FORMAT_NAME:
-            return load_table(folder)
+    if (folder / MANIFEST_FILE).is_file() and read_manifest(folder).format == TABLE_FORMAT_NAME:
+        return load_table(folder)
     return load(folder)
 
 
@@ -181,29 +205,68 @@ def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, A
     if not folder.is_dir():
         raise BundleError(f"{folder}: bundle folder not found")
     missing = [name for name in BUNDLE_FILES if not (folder / name).is_file()]
+    if MANIFEST_FILE in missing:
+        _refuse_without_manifest(folder)
     if missing:
         raise BundleError(
             f"{folder}: not a complete bundle: missing {', '.join(missing)} "
             f"(a bundle holds {', '.join(BUNDLE_FILES)})"
         )
-    raw_config = _read_json(folder / CONFIG_FILE)
-    _check_format(folder / CONFIG_FILE, raw_config)
-    if raw_config["format"] != expected_format:
-        what, loader = _LOADERS[raw_config["format"]]
-        raise BundleError(f"{folder}: holds {what}; load it with {loader}")
-    contents = {name: (folder / name).read_bytes() for name in (WEIGHTS_FILE, VOCAB_FILE, METRICS_FILE)}
+    manifest = read_manifest(folder)
+    if manifest.format != expected_format:
+        raise BundleError(f"{folder}: {_wrong_kind(manifest.format, expected_format)}")
+    contents = {name: (folder / name).read_bytes() for name in DATA_FILES}
     # Decode everything first (a truncated file says so), then compare checksums (a file
     # changed in a way that still decodes), then check meaning.
-    raw_vocab = _parse_json(folder / VOCAB_FILE, contents[VOCAB_FILE])
-    metrics = _parse_json(folder / METRICS_FILE, contents[METRICS_FILE])
+    raw_config = parse_json(folder / CONFIG_FILE, contents[CONFIG_FILE])
+    raw_vocab = parse_json(folder / VOCAB_FILE, contents[VOCAB_FILE])
+    metrics = parse_json(folder / METRICS_FILE, contents[METRICS_FILE])
     try:
         tensors = safetensors.torch.load(contents[WEIGHTS_FILE])
     except Exception as error:  # safetensors raises its own SafetensorError, or others
         raise BundleError(
             f"{folder / WEIGHTS_FILE}: truncated or corrupt safetensors file ({error})"
         ) from None
-    _check_sums(folder, raw_config, contents)
+    verify_files(folder, manifest, contents)
+    if not isinstance(raw_config, dict):
+        raise BundleError(f"{folder / CONFIG_FILE}: must hold a JSON object. Received: {raw_config!r:.200}")
+    recorded = (raw_config.get("format"), raw_config.get("format_version"))
+    if recorded != (manifest.format, manifest.format_version):
+        raise BundleError(
+            f"{folder / CONFIG_FILE}: records format {recorded[0]!r} version {recorded[1]!r}, but {MANIFEST_FILE} "
+            f"says {manifest.format!r} version {manifest.format_version}"
+        )
     return folder, raw_config, raw_vocab, metrics, tensors
+
+
+def _refuse_without_manifest(folder: Path) -> None:
+    """Say what a folder without a manifest is, when its `config.json` tells: not a dcnrank
+    bundle at all, or a bundle of format version 1 (from before manifests)."""
+    config = folder / CONFIG_FILE
+    try:
+        raw = parse_json(config, config.read_bytes())
+    except (OSError, BundleError):
+        return
+    if not isinstance(raw, dict):
+        return
+    if raw.get("format") not in _KINDS:
+        raise BundleError(
+            f"{config}: not a dcnrank bundle config: `format` must be one of {', '.join(map(repr, _KINDS))}. "
+            f"Received: format={raw.get('format')!r:.200}"
+        )
+    if raw.get("format_version") == 1:
+        kind = _KINDS[raw["format"]]
+        raise BundleError(
+            f"{folder}: {kind.what} of bundle format version 1 (written by dcnrank "
+            f"{raw.get('dcnrank_version', '?')}, without {MANIFEST_FILE}); this dcnrank reads version "
+            f"{FORMAT_VERSION} only: retrain it with `{kind.retrain} --out {folder}` (it replaces the old bundle)"
+        )
+
+
+def _wrong_kind(found: str, expected: str) -> str:
+    """`holds a table bundle (...), which dcnrank predict ... take`, for a bundle given to the other loader."""
+    kind, wanted = _KINDS[found], _KINDS[expected]
+    return f"holds {kind.what}, which {kind.commands} take (Python: {kind.loader}), not {wanted.what}"
 
 
 def _check_metrics(folder: Path, metrics: Any) -> None:
@@ -223,58 +286,6 @@ def _model_config(path: Path, raw_model: Any) -> DCNConfig:
         return DCNConfig(**raw_model)
     except (TypeError, ValueError) as error:
         raise BundleError(f"{path}: invalid `model`: {error}") from None
-
-
-def _parse_json(path: Path, data: bytes) -> Any:
-    try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise BundleError(f"{path}: corrupt file, not UTF-8 ({error.reason} at byte {error.start})") from None
-    except json.JSONDecodeError as error:
-        raise BundleError(
-            f"{path}:{error.lineno}:{error.colno}: truncated or corrupt JSON ({error.msg})"
-        ) from None
-
-
-def _read_json(path: Path) -> Any:
-    return _parse_json(path, path.read_bytes())
-
-
-def _check_format(path: Path, raw: Any) -> None:
-    if not isinstance(raw, dict):
-        raise BundleError(f"{path}: must hold a JSON object. Received: {raw!r:.200}")
-    if raw.get("format") not in _LOADERS:
-        raise BundleError(
-            f"{path}: not a dcnrank bundle config: `format` must be {FORMAT_NAME!r} or {TABLE_FORMAT_NAME!r}. "
-            f"Received: format={raw.get('format')!r}"
-        )
-    version = raw.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise BundleError(
-            f"{path}: unknown bundle format version: `format_version` must be an int from 1 "
-            f"to {FORMAT_VERSION}. Received: format_version={version!r}"
-        )
-    if version > FORMAT_VERSION:
-        raise BundleError(
-            f"{path}: bundle format version {version} is newer than this dcnrank reads "
-            f"({FORMAT_VERSION}); it was written by dcnrank {raw.get('dcnrank_version', '?')}: "
-            "upgrade dcnrank to load it"
-        )
-
-
-def _check_sums(folder: Path, raw: dict, contents: dict[str, bytes]) -> None:
-    sums = raw.get("sha256")
-    if not isinstance(sums, dict):
-        raise BundleError(
-            f"{folder / CONFIG_FILE}: `sha256` must map file names to SHA-256 sums. Received: {sums!r:.200}"
-        )
-    for name, data in contents.items():
-        actual = hashlib.sha256(data).hexdigest()
-        if sums.get(name) != actual:
-            raise BundleError(
-                f"{folder / name}: corrupt or modified file: SHA-256 {actual} differs from "
-                f"the {sums.get(name)!r} recorded in {CONFIG_FILE}"
-            )
 
 
 def _parse_config(path: Path, raw: dict) -> BundleConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -15,16 +14,18 @@ import safetensors.torch
 from torch import nn
 
 from dcnrank import __version__, atomic
-from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import (
     CONFIG_FILE,
     FORMAT_NAME,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     METRICS_FILE,
     TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
+from dcnrank.bundle.manifest import manifest_bytes
+from dcnrank.bundle.target import check_bundle_target
 from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
 from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.data.vocabulary import Vocabulary
@@ -48,10 +49,13 @@ def save(
 
     The folder holds `weights.safetensors` (the state dict), `config.json` (the model
     config, the features in order with their vocabulary sizes, the training config,
-    the dcnrank and format versions, and SHA-256 sums of the other files),
-    `vocab.json` and `metrics.json`. It is written into a hidden sibling folder,
-    fsynced, then renamed over `path`; an existing bundle at `path` is moved aside
-    first and deleted last, so a crash leaves either the old bundle or the new one.
+    the dcnrank and format versions), `vocab.json`, `metrics.json`, and
+    `manifest.json` (the format and the SHA-256 of each other file). It is written
+    into a hidden sibling folder, fsynced, then renamed over `path`; an existing
+    bundle at `path` is moved aside first and deleted last, so a crash leaves either
+    the old bundle or the new one. Only nothing, an empty folder or a dcnrank bundle
+    (:func:`~dcnrank.bundle.target.check_bundle_target`) is ever replaced. Hidden
+    temporary siblings that a killed save of `path` left are deleted first.
 
     Args:
         model: a DCN built by `build_dcn(model_config, vocabulary_sizes=...)`.
@@ -69,7 +73,8 @@ def save(
         ValueError: if an argument is of the wrong type, the model's tensors do not
             match `model_config` and the vocabulary sizes (every mismatch listed), or
             the metrics or training config are not JSON-serialisable.
-        BundleError: if `path` exists and is not a bundle (it is never replaced).
+        BundleError: if `path` is a file, a link or a folder that is not a dcnrank
+            bundle (it is never replaced), or cannot be created.
         OSError: if writing fails; the previous bundle, if any, is left in place.
 
     Example:
@@ -80,7 +85,7 @@ def save(
         >>> folder = save(build_dcn(config, vocabulary_sizes=[3]), tempfile.mkdtemp() + "/b",
         ...               model_config=config, vocabularies=vocabularies, metrics={"rmse": 0.9})
         >>> sorted(p.name for p in folder.iterdir())
-        ['config.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
+        ['config.json', 'manifest.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
     """
     _check_model(model, model_config)
     if not vocabularies or not all(isinstance(v, Vocabulary) for v in vocabularies.values()):
@@ -120,7 +125,7 @@ def save_table(
 ) -> Path:
     """Save a DCN trained on a table (`build_table_dcn`) as a table bundle folder, atomically.
 
-    The same four files and the same atomic swap as :func:`save`; `config.json` holds
+    The same files, checks and atomic swap as :func:`save`; `config.json` holds
     the format name ``dcnrank.table_bundle``, the model config, the feature `spec`, the
     `numeric` statistics (mean, std per numeric column), the embedding `table_sizes`
     and the training config; `vocab.json` the vocabularies of the categorical and
@@ -141,7 +146,8 @@ def save_table(
         ValueError: if an argument is of the wrong type, the model's tensors do not
             match the architecture (every mismatch listed), or the metrics or training
             config are not JSON-serialisable.
-        BundleError: if `path` exists and is not a bundle (it is never replaced).
+        BundleError: if `path` is a file, a link or a folder that is not a dcnrank
+            bundle (it is never replaced), or cannot be created.
         OSError: if writing fails; the previous bundle, if any, is left in place.
 
     Example:
@@ -154,7 +160,7 @@ def save_table(
         >>> model = build_table_dcn(config, spec, encoder.table_sizes)
         >>> folder = save_table(model, tempfile.mkdtemp() + "/b", model_config=config, encoder=encoder)
         >>> sorted(p.name for p in folder.iterdir())
-        ['config.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
+        ['config.json', 'manifest.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
     """
     _check_model(model, model_config)
     if not isinstance(encoder, TableEncoder):
@@ -214,10 +220,12 @@ def _data_files(
 
 
 def _write_bundle(target: Path, files: dict[str, bytes], config: dict[str, Any]) -> Path:
-    """Add config.json (with the other files' SHA-256 sums) and swap the folder into place."""
-    config = {**config, "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}}
-    files = {**files, CONFIG_FILE: _json_bytes(config, "train_config")}  # last: it vouches for the others
-    _check_replaceable(target)
+    """Add config.json and manifest.json (the SHA-256 of every other file), and swap the
+    folder into place; both kinds of bundle are written here."""
+    check_bundle_target(target)
+    atomic.remove_stale_temporaries(target)  # what a killed save of this bundle left
+    files = {**files, CONFIG_FILE: _json_bytes(config, "train_config")}
+    files[MANIFEST_FILE] = manifest_bytes(config["format"], files, __version__)  # last: it vouches for the others
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = atomic.staging_folder(target)
     try:
@@ -249,15 +257,3 @@ def _reject(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable: {value!r:.100}")
-
-
-def _check_replaceable(target: Path) -> None:
-    """Refuse to replace anything but a bundle or an empty folder."""
-    if not target.exists() and not target.is_symlink():
-        return
-    if not target.is_dir() or target.is_symlink():
-        raise BundleError(f"{target}: exists and is not a folder; refusing to replace it with a bundle")
-    if any(target.iterdir()) and not (target / CONFIG_FILE).is_file():
-        raise BundleError(
-            f"{target}: exists and is not a dcnrank bundle (no {CONFIG_FILE}); refusing to replace it"
-        )

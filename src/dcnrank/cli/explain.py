@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dcnrank.bundle import Bundle, load_any
 from dcnrank.cli.common import positive_int
+from dcnrank.explain.heatmap import check_png_path
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 
 EXAMPLES = """examples:
@@ -37,7 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="DIR", help="the bundle folder")
     parser.add_argument(
         "--out", default=None, metavar="FILE.png",
-        help="where to write the heatmap (default: DIR/interactions.png, or DIR/interactions_layerN.png)",
+        help="where to write the heatmap PNG, exactly this path (default: DIR/interactions.png, or "
+        "DIR/interactions_layerN.png)",
     )  # fmt: skip
     parser.add_argument("--layer", type=int, default=0, help="the cross layer, 0 the first (default: 0)")
     parser.add_argument("--top", type=positive_int, default=5, help="how many pairs to print (default: 5)")
@@ -46,11 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_png_path(args.out, "--out") if args.out is not None else None  # before loading anything
     bundle = load_any(args.model)
     names = bundle.feature_names if isinstance(bundle, Bundle) else None
     found = model_interactions(bundle.model, names, layer=args.layer)
     default_name = INTERACTIONS_FILE if args.layer == 0 else f"interactions_layer{args.layer}.png"
-    png = found.plot(args.out or Path(args.model) / default_name)
+    png = found.plot(out or Path(args.model) / default_name)
     pairs = found.top_pairs(args.top)
     if args.json:
         summary = {

@@ -8,7 +8,7 @@ import json
 from dcnrank.bundle import load_table
 from dcnrank.cli.common import positive_int
 from dcnrank.cli.train import format_metrics
-from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, predict_file
+from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, check_predictions_out, predict_file
 
 EXAMPLES = f"""examples:
   dcnrank predict --model runs/ctr --data new_clicks.parquet --out preds.parquet
@@ -18,6 +18,11 @@ The output holds the --keep columns, then `{PREDICTION_COLUMN}` (a click probabi
 binary task, the predicted value for regression), one row per input row in input order.
 When the table has the label column, the predictions are also measured (AUC, logloss and
 group AUC for binary; RMSE and MAE for regression).
+
+--out appears only once every row is written; an existing file of that name is then
+replaced. --out may not be the --data table itself (nor a link to it) or a folder, and
+--keep may not name `{PREDICTION_COLUMN}` or a column twice: these are refused before
+anything is scored.
 """
 
 
@@ -33,14 +38,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, metavar="DIR", help="the table bundle folder")
     parser.add_argument("--data", required=True, metavar="FILE", help="the table to score (.csv, .tsv, .parquet)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="where to write predictions (.parquet or .csv)")
-    parser.add_argument("--keep", nargs="+", default=[], metavar="COLUMN", help="input columns to copy to --out")
+    parser.add_argument(
+        "--out", required=True, metavar="FILE",
+        help="where to write predictions (.parquet, .csv or .tsv); an existing file is replaced, never --data",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keep", nargs="+", default=[], metavar="COLUMN",
+        help=f"input columns to copy to --out (each once; not {PREDICTION_COLUMN!r}, the output's own column)",
+    )  # fmt: skip
     parser.add_argument("--batch-size", type=positive_int, default=16384, help="rows per forward pass")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_predictions_out(args.data, args.out)  # before the model is even loaded
     bundle = load_table(args.model)
     rows, metrics = predict_file(bundle, args.data, args.out, keep=args.keep, batch_size=args.batch_size)
     if args.json:

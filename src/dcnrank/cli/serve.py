@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
 from dcnrank.bundle import Bundle, load
 from dcnrank.data import MovieLensNotFoundError, load_movielens, locate_movielens
+from dcnrank.serve.connection_limits import ConnectionLimits
 from dcnrank.workflows import MovieLensCatalog
 
 EXAMPLES = """examples:
   dcnrank serve --model runs/dcn                        # http://127.0.0.1:8000
   dcnrank serve --model runs/dcn --port 0               # a free port, printed on start
   dcnrank serve --model runs/dcn --data-dir ~/data      # the catalog from ~/data/ml-100k
+  dcnrank serve --model runs/dcn --max-connections 64 --header-timeout 5
   curl -s localhost:8000/rank -H 'content-type: application/json' -d '{"user_id": 42, "top": 5}'
 
 The API and its limits are in docs/serving.md (and live at http://HOST:PORT/docs).
@@ -32,6 +35,28 @@ def port_number(text: str) -> int:
         value = -1
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int, got {text!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
 
 
@@ -58,6 +83,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-catalog", action="store_true", help="serve without the MovieLens catalog (/rank then needs candidates)"
     )
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
+    defaults = ConnectionLimits()
+    limits = parser.add_argument_group("connections (see docs/serving.md)")
+    limits.add_argument(
+        "--max-connections", type=positive_int, default=defaults.max_connections, metavar="N",
+        help=f"most connections open at once; more get a 503 (default: {defaults.max_connections})",
+    )  # fmt: skip
+    limits.add_argument(
+        "--header-timeout", type=seconds, default=defaults.header_timeout, metavar="SECONDS",
+        help=f"time to receive a request's head, else 408 and close (default: {defaults.header_timeout:g})",
+    )  # fmt: skip
+    limits.add_argument(
+        "--body-timeout", type=seconds, default=defaults.body_timeout, metavar="SECONDS",
+        help=f"time to receive a request's body, else 408 and close (default: {defaults.body_timeout:g})",
+    )  # fmt: skip
+    limits.add_argument(
+        "--keep-alive-timeout", type=seconds, default=defaults.keep_alive_timeout, metavar="SECONDS",
+        help=f"how long an idle kept-alive connection stays open (default: {defaults.keep_alive_timeout:g})",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -90,18 +133,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"dcnrank serve: error: {error}; install the serve extra: pip install 'dcnrank[serve]'",
               file=sys.stderr)  # fmt: skip
         return 2
-    bundle = load(args.model)
-    catalog = None if args.no_catalog else load_catalog(bundle, args.data_dir)
+    limits = ConnectionLimits(
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+    )
+    # Bound first: a taken port or a host that does not resolve is an error (one line,
+    # naming host:port) before the bundle and the catalog are loaded.
     sock = bind_socket(args.host, args.port)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    where = "no catalog" if catalog is None else (
-        f"catalog of {len(catalog.users['user_id'])} users, {len(catalog.movies['movie_id'])} movies"
-    )  # fmt: skip
-    # The first line says where it listens (with the port that --port 0 picked); the
-    # socket already listens, so a client may connect as soon as it reads this line.
-    print(f"dcnrank serve: listening on http://{host}:{sock.getsockname()[1]} ({args.model}, {where})", flush=True)
     try:
-        make_server(create_app(bundle, catalog), access_log=args.access_log).run(sockets=[sock])
+        bundle = load(args.model)
+        catalog = None if args.no_catalog else load_catalog(bundle, args.data_dir)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        where = "no catalog" if catalog is None else (
+            f"catalog of {len(catalog.users['user_id'])} users, {len(catalog.movies['movie_id'])} movies"
+        )  # fmt: skip
+        # The first line says where it listens (with the port that --port 0 picked); the
+        # socket already listens, so a client may connect as soon as it reads this line.
+        print(f"dcnrank serve: listening on http://{host}:{sock.getsockname()[1]} ({args.model}, {where})",
+              flush=True)  # fmt: skip
+        make_server(create_app(bundle, catalog), limits=limits, access_log=args.access_log).run(sockets=[sock])
     finally:
         sock.close()
     return 0

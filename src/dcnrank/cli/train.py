@@ -56,7 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     parser.add_argument("--config", default=None, metavar="FILE.toml", help="a TOML run config")
-    parser.add_argument("--out", required=True, metavar="DIR", help="the bundle folder to write")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="the bundle folder to write: a new or empty folder, or a bundle to replace "
+        "(anything else is refused before training)",
+    )  # fmt: skip
     parser.add_argument("--data-dir", default=None, help="folder with ml-100k/ (same as data.data_dir=...)")
     parser.add_argument(
         "--data", default=None, metavar="FILE", help="train on this CSV or Parquet table instead of MovieLens"
@@ -72,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--resume",
         action="store_true",
         help="continue from --checkpoint-dir's checkpoint (same config and data); "
-        "the result equals an uninterrupted run's",
+        "the result equals an uninterrupted run's. With no checkpoint there yet, train from the beginning",
     )
     parser.add_argument(
         "--device",

@@ -3,20 +3,27 @@ and their ranges, checked one field at a time so that every problem can be repor
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dcnrank.config.errors import echo
 from dcnrank.data.splits import SPLIT_NAMES
 from dcnrank.data.validation_split import VALIDATION_POLICIES
 from dcnrank.experiments.movielens import VOCAB_POLICIES
 from dcnrank.models.config import STRUCTURES
 from dcnrank.training.trainer import PRECISIONS
 
-__all__ = ["RULES", "check_field", "coerce"]
+__all__ = ["NONE_WORDS", "RULES", "check_field", "coerce"]
 
-_NONE_WORDS = ("none", "null")
+# words that set an optional field to None: bare in a `key=value` override, and, in a
+# file (TOML has no null), quoted for a field that is not text
+NONE_WORDS = ("none", "null")
+# TOML's integers are 64-bit; a larger one would overflow the int64 tensors, seeds and
+# sizes it feeds long after the config was read.
+_INT_LOW, _INT_HIGH = -(2**63), 2**63 - 1
 
 
 def _at_least(low: int | float) -> Callable[[Any], bool]:
@@ -48,6 +55,12 @@ RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "train.beta_2": (_half_open(0.0, 1.0), "must be in [0, 1)"),
     "train.epsilon": (lambda v: v > 0, "must be > 0"),
     "train.precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+    "train.seed": (_at_least(0), "must be ≥ 0"),
+    "data.seed": (_at_least(0), "must be ≥ 0"),
+    "data.data_dir": (
+        lambda v: v is None or (v.strip() != "" and "\x00" not in v),
+        "must be a folder path (not empty, no NUL character), or none",
+    ),
     "data.split": (lambda v: v in SPLIT_NAMES, f"must be one of {', '.join(SPLIT_NAMES)}"),
     "data.vocab": (lambda v: v in VOCAB_POLICIES, f"must be one of {', '.join(VOCAB_POLICIES)}"),
     "data.validation_fraction": (_open_interval(0.0, 1.0), "must be in (0, 1)"),
@@ -61,6 +74,26 @@ RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
 
 class _WrongType(ValueError):
     """`value` is not of the field's type; the message says which type it must be."""
+
+
+class _Unrepresentable(ValueError):
+    """`value` has the field's type but no faithful place to go: an int beyond 64 bits, a
+    NaN or infinite float, a string with a lone surrogate (which no file can hold)."""
+
+
+def _representable(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT_LOW <= value <= _INT_HIGH:
+        raise _Unrepresentable("must be a 64-bit int (from -2**63 to 2**63 - 1)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Unrepresentable("must be a finite number")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _Unrepresentable(
+                "must be Unicode text (it holds a lone surrogate, e.g. from a name that is not UTF-8)"
+            ) from None
+    return value
 
 
 def _describe(hint: Any) -> str:
@@ -82,16 +115,29 @@ def coerce(value: Any, hint: Any) -> Any:
             `tuple[int, ...]`, or one of them `| None`.
 
     Returns:
-        The converted value; `None` for an optional field given `none`/`null`.
+        The converted value; `None` for an optional field given None, or given
+        `"none"`/`"null"` when the field is not text (`int | None`, not `str | None`).
 
     Raises:
-        ValueError: if `value` does not fit `hint`; the message names the expected type.
+        ValueError: if `value` does not fit `hint` (the message names the expected type),
+            or fits it but cannot be represented faithfully: an int beyond 64 bits, a
+            NaN or infinite float, a string holding a lone surrogate.
+
+    Example:
+        >>> coerce([1, 2], tuple[int, ...]), coerce(3, float), coerce("none", int | None)
+        ((1, 2), 3.0, None)
+        >>> coerce("none", str | None)
+        'none'
     """
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in _NONE_WORDS):
-            return None
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        # TOML has no null, so a file may write "none" for an int or a list; for a text
+        # field "none" is text (a column or a folder may be called so)
+        if isinstance(value, str) and value.lower() in NONE_WORDS and str not in inner:
+            return None
         try:
             return coerce(value, inner[0])
         except _WrongType:
@@ -117,7 +163,7 @@ def coerce(value: Any, hint: Any) -> Any:
         raise TypeError(f"unsupported config field type {hint!r}")
     if not ok:
         raise _WrongType(_describe(hint))
-    return value
+    return _representable(value)
 
 
 def check_field(key: str, value: Any, hint: Any, source: str = "") -> tuple[Any, str | None]:
@@ -136,8 +182,10 @@ def check_field(key: str, value: Any, hint: Any, source: str = "") -> tuple[Any,
     try:
         converted = coerce(value, hint)
     except _WrongType as error:
-        return value, f"{key}: must be {error}. Received: {value!r}{source}"
+        return value, f"{key}: must be {error}. Received: {echo(value)}{source}"
+    except _Unrepresentable as error:
+        return value, f"{key}: {error}. Received: {echo(value)}{source}"
     rule = RULES.get(key)
     if rule is not None and not rule[0](converted):
-        return value, f"{key}: {rule[1]}. Received: {value!r}{source}"
+        return value, f"{key}: {rule[1]}. Received: {echo(value)}{source}"
     return converted, None

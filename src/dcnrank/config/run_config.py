@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from dcnrank.config.data_config import DataConfig
-from dcnrank.config.errors import ConfigError
+from dcnrank.config.errors import MAX_LISTED, ConfigError, echo
 from dcnrank.config.rules import check_field
 from dcnrank.models.config import DCNConfig
 from dcnrank.training.trainer import TrainConfig
@@ -80,12 +80,13 @@ class TrainRunConfig:
         sources = sources or {}
         problems: list[str] = []
         if not isinstance(data, Mapping):
-            raise ConfigError([f"a configuration must be a table of sections. Received: {data!r:.200}"])
+            raise ConfigError([f"a configuration must be a table of sections. Received: {echo(data)}"])
         known = valid_keys()
         built: dict[str, Any] = {}
         for key, _ in _flatten(data, problems):
             if key not in known:
-                problems.append(_unknown_key_message(key, known, sources.get(key, "")))
+                suggest = len(problems) < MAX_LISTED  # the message lists no more; spare difflib
+                problems.append(_unknown_key_message(key, known, sources.get(key, ""), suggest=suggest))
         for section, section_cls in SECTIONS.items():
             hints = typing.get_type_hints(section_cls)
             values: dict[str, Any] = {}
@@ -139,7 +140,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)  # round-trips exactly; TOML reads 1e-07 and 0.01 alike
     if isinstance(value, int):
         return str(value)
-    return json.dumps(value, ensure_ascii=False)  # a TOML basic string is a JSON string
+    # A TOML basic string is a JSON string, except that TOML also wants DEL escaped.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _flatten(data: Mapping[str, Any], problems: list[str]) -> list[tuple[str, Any]]:
@@ -147,7 +149,7 @@ def _flatten(data: Mapping[str, Any], problems: list[str]) -> list[tuple[str, An
     pairs: list[tuple[str, Any]] = []
     for section, table in data.items():
         if section in SECTIONS and not isinstance(table, Mapping):
-            problems.append(f"{section}: must be a table of fields. Received: {table!r:.200}")
+            problems.append(f"{section}: must be a table of fields. Received: {echo(table)}")
         elif isinstance(table, Mapping):
             pairs.extend((f"{section}.{name}", value) for name, value in table.items())
         else:
@@ -159,10 +161,10 @@ def _from(source: str) -> str:
     return f" ({source})" if source else ""
 
 
-def _unknown_key_message(key: str, known: list[str], source: str) -> str:
-    message = f"unknown key {key!r}"
-    close = difflib.get_close_matches(key, known, n=1)
-    if not close and "." not in key:  # a field given without its section
+def _unknown_key_message(key: str, known: list[str], source: str, *, suggest: bool = True) -> str:
+    message = f"unknown key {echo(key)}"
+    close = difflib.get_close_matches(key, known, n=1) if suggest else []
+    if suggest and not close and "." not in key:  # a field given without its section
         close = [k for k in known if k.endswith(f".{key}")][:1]
     if close:
         message += f" (did you mean {close[0]!r}?)"

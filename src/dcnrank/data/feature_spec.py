@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import difflib
 import typing
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dcnrank.config.errors import ConfigError, read_toml
+from dcnrank.config.errors import MAX_LISTED, ConfigError, echo, read_toml
 from dcnrank.config.rules import check_field
 from dcnrank.config.run_config import _unknown_key_message
 
@@ -78,7 +79,7 @@ def _checked(obj: Any, prefix: str) -> None:
         raw = getattr(obj, f.name)
         value, problem = check_field(f"{prefix}{f.name}", raw, hints[f.name])
         if problem is None and f.name in _RULES and not _RULES[f.name][0](value):
-            problem = f"{prefix}{f.name}: {_RULES[f.name][1]}. Received: {raw!r}"
+            problem = f"{prefix}{f.name}: {_RULES[f.name][1]}. Received: {echo(raw)}"
         if problem:
             problems.append(problem)
         else:
@@ -87,9 +88,15 @@ def _checked(obj: Any, prefix: str) -> None:
         raise ConfigError(problems)
 
 
+def _shown(name: Any) -> str:
+    """A name as it appears inside a key in a message: itself when short and printable,
+    else its `echo` (quoted, escaped, cut short), so that a message stays one short line."""
+    return name if isinstance(name, str) and name.isprintable() and len(name) <= 80 else echo(name)
+
+
 def _prefix(obj: Any) -> str:
     name = getattr(obj, "name", None)
-    return f"columns.{name}." if isinstance(name, str) else "column."
+    return f"columns.{_shown(name)}." if isinstance(name, str) else "column."
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ class CategoricalColumn:
         if self.hash_buckets is not None and self.min_count != 1:
             raise ConfigError(
                 [
-                    f"columns.{self.name}.min_count: must be 1 with hash_buckets (a hashed column keeps "
+                    f"columns.{_shown(self.name)}.min_count: must be 1 with hash_buckets (a hashed column keeps "
                     f"no counts). Received: min_count={self.min_count}, hash_buckets={self.hash_buckets}"
                 ]
             )
@@ -265,21 +272,22 @@ class FeatureSpec:
         for name, value in converted.items():
             object.__setattr__(self, name, value)
         if not isinstance(columns, tuple) or not columns:
-            problems.append(f"columns: must name at least one input column. Received: {self.columns!r:.200}")
+            problems.append(f"columns: must name at least one input column. Received: {echo(self.columns)}")
             columns = ()
         bad = [c for c in columns if not isinstance(c, CategoricalColumn | NumericColumn | MultiHotColumn)]
         if bad:
             problems.append(
                 "columns: must hold CategoricalColumn, NumericColumn or MultiHotColumn objects. "
-                f"Received: {bad[0]!r:.200}"
+                f"Received: {echo(bad[0])}"
             )
-        names = [c.name for c in columns if c not in bad]
-        twice = sorted({n for n in names if names.count(n) > 1})
+        names = [c.name for c in columns if isinstance(c, CategoricalColumn | NumericColumn | MultiHotColumn)]
+        twice = sorted(n for n, count in Counter(names).items() if count > 1)
         if twice:
-            problems.append(f"columns: each column may appear once. Received twice: {', '.join(twice)}")
+            shown = ", ".join(_shown(n) for n in twice[:MAX_LISTED]) + (" ..." if len(twice) > MAX_LISTED else "")
+            problems.append(f"columns: each column may appear once. Received twice: {shown}")
         if isinstance(self.label, str) and self.label in names:
             problems.append(
-                f"label: the label column {self.label!r} must not also be an input column "
+                f"label: the label column {echo(self.label)} must not also be an input column "
                 "(the model would see the answer)"
             )
         if problems:
@@ -293,7 +301,7 @@ class FeatureSpec:
     def of_type(self, type_name: str) -> tuple[Column, ...]:
         """The input columns of one type (``"categorical"``, ``"numeric"``, ``"multi_hot"``), in order."""
         if type_name not in COLUMN_TYPES:
-            raise ValueError(f"`type_name` must be one of {', '.join(COLUMN_TYPES)}. Received: {type_name!r}")
+            raise ValueError(f"`type_name` must be one of {', '.join(COLUMN_TYPES)}. Received: {echo(type_name)}")
         return tuple(c for c in self.columns if c.type == type_name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,11 +329,13 @@ class FeatureSpec:
                 out of range, and the problems :class:`FeatureSpec` itself reports.
         """
         if not isinstance(data, Mapping):
-            raise ConfigError([f"a feature spec must be a table. Received: {data!r:.200}"])
+            raise ConfigError([f"a feature spec must be a table. Received: {echo(data)}"])
         problems: list[str] = []
         for key in data:
             if key not in _TOP_LEVEL_KEYS:
-                problems.append(_unknown_key_message(str(key), list(_TOP_LEVEL_KEYS), ""))
+                problems.append(
+                    _unknown_key_message(str(key), list(_TOP_LEVEL_KEYS), "", suggest=len(problems) < MAX_LISTED)
+                )
         for key in ("task", "label", "columns"):
             if key not in data:
                 problems.append(f"{key}: missing; a spec needs task, label and columns")
@@ -362,9 +372,11 @@ class FeatureSpec:
         if not missing:
             return
         described = []
-        for name in missing:
+        for name in missing[:MAX_LISTED]:
             close = difflib.get_close_matches(name, list(available), n=1)
-            described.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            described.append(echo(name) + (f" (did you mean {echo(close[0])}?)" if close else ""))
+        if len(missing) > MAX_LISTED:
+            described.append(f"... ({len(missing) - MAX_LISTED} more)")
         raise TableDataError(
             f"{source}: missing column{'s' if len(missing) != 1 else ''} {', '.join(described)}; "
             f"the table has {len(available)} columns: {', '.join(list(available)[:50])}"
@@ -379,7 +391,7 @@ def _top_level_problems(label: Any, task: Any, group: Any) -> tuple[list[str], d
     for name, raw in (("label", label), ("task", task), ("group", group)):
         value, problem = check_field(name, raw, hints[name])
         if problem is None and not _RULES[name][0](value):
-            problem = f"{name}: {_RULES[name][1]}. Received: {raw!r}"
+            problem = f"{name}: {_RULES[name][1]}. Received: {echo(raw)}"
         if problem:
             problems.append(problem)
         else:
@@ -388,29 +400,32 @@ def _top_level_problems(label: Any, task: Any, group: Any) -> tuple[list[str], d
 
 
 def _unknown_type_message(key: str, type_name: Any) -> str:
-    message = f"{key}: unknown column type {type_name!r}; must be one of {', '.join(COLUMN_TYPES)}"
-    close = difflib.get_close_matches(str(type_name), list(COLUMN_TYPES), n=1)
+    message = f"{key}: unknown column type {echo(type_name)}; must be one of {', '.join(COLUMN_TYPES)}"
+    close = difflib.get_close_matches(type_name, list(COLUMN_TYPES), n=1) if isinstance(type_name, str) else []
     return message + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def _read_defaults(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, Mapping):
-        problems.append(f"defaults: must be a table of column types. Received: {raw!r:.200}")
+        problems.append(f"defaults: must be a table of column types. Received: {echo(raw)}")
         return {}
     defaults: dict[str, dict[str, Any]] = {}
     for type_name, options in raw.items():
         if type_name not in COLUMN_TYPES:
-            problems.append(_unknown_type_message(f"defaults.{type_name}", type_name))
+            problems.append(_unknown_type_message(f"defaults.{_shown(type_name)}", type_name))
             continue
         if not isinstance(options, Mapping):
-            problems.append(f"defaults.{type_name}: must be a table of options. Received: {options!r:.200}")
+            problems.append(f"defaults.{type_name}: must be a table of options. Received: {echo(options)}")
             continue
         valid = _options(COLUMN_TYPES[type_name])
         for option in options:
             if option not in valid:
                 problems.append(
                     _unknown_key_message(
-                        f"defaults.{type_name}.{option}", [f"defaults.{type_name}.{v}" for v in valid], ""
+                        f"defaults.{type_name}.{option}",
+                        [f"defaults.{type_name}.{v}" for v in valid],
+                        "",
+                        suggest=len(problems) < MAX_LISTED,
                     )
                 )
         defaults[type_name] = {k: v for k, v in options.items() if k in valid}
@@ -419,27 +434,28 @@ def _read_defaults(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
 
 def _read_columns(raw: Any, defaults: Mapping[str, Mapping[str, Any]], problems: list[str]) -> list[Column]:
     if not isinstance(raw, Mapping):
-        problems.append(f"columns: must be a table of column name = type. Received: {raw!r:.200}")
+        problems.append(f"columns: must be a table of column name = type. Received: {echo(raw)}")
         return []
     columns: list[Column] = []
     for name, entry in raw.items():
-        key = f"columns.{name}"
+        key = f"columns.{_shown(name)}"
         options: dict[str, Any] = {"type": entry} if isinstance(entry, str) else entry
         if not isinstance(options, Mapping):
-            problems.append(f"{key}: must be a column type or a table with `type`. Received: {entry!r:.200}")
+            problems.append(f"{key}: must be a column type or a table with `type`. Received: {echo(entry)}")
             continue
         if "type" not in options:
             problems.append(f"{key}: missing `type` (one of {', '.join(COLUMN_TYPES)})")
             continue
         type_name = options["type"]
-        if type_name not in COLUMN_TYPES:
+        if not isinstance(type_name, str) or type_name not in COLUMN_TYPES:  # a list is no key
             problems.append(_unknown_type_message(f"{key}.type", type_name))
             continue
         cls = COLUMN_TYPES[type_name]
         valid = _options(cls)
         unknown = [option for option in options if option != "type" and option not in valid]
         for option in unknown:
-            problems.append(_unknown_key_message(f"{key}.{option}", [f"{key}.{v}" for v in valid], ""))
+            suggest = len(problems) < MAX_LISTED
+            problems.append(_unknown_key_message(f"{key}.{option}", [f"{key}.{v}" for v in valid], "", suggest=suggest))
         inherited = dict(defaults.get(type_name, {}))
         if options.get("hash_buckets") is not None and "min_count" not in options:
             inherited.pop("min_count", None)  # a default min_count does not reach a hashed column

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from dcnrank import atomic
 from dcnrank.data.table_readers import table_format
 
 __all__ = ["TableWriter", "write_table"]
@@ -47,7 +47,7 @@ class TableWriter:
         self.format = table_format(self.path)
         self.row_group_rows = row_group_rows
         self.rows = 0
-        self._staged = self.path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{self.path.name}")  # keeps .csv.gz
+        self._staged = atomic.staged_table_path(self.path)  # keeps .csv.gz
         self._writer: Any = None
         self._sink: Any = None
 

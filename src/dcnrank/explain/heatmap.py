@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,41 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from dcnrank.atomic import replace_file  # noqa: E402
+
+# Suffixes that name an image format other than PNG: a heatmap written under one would lie.
+OTHER_IMAGE_SUFFIXES = frozenset(
+    {".eps", ".jpeg", ".jpg", ".pdf", ".pgf", ".ps", ".raw", ".rgba", ".svg", ".svgz", ".tif", ".tiff", ".webp"}
+)
+
+
+def check_png_path(path: str | Path, argument: str = "path") -> Path:
+    """`path` as a `Path`, refused when it names another image format or a folder.
+
+    The heatmap is written at exactly this path, with or without a `.png` suffix.
+
+    Args:
+        path: where the PNG will go.
+        argument: the name to report (`"--out"` for the CLI). Defaults to `"path"`.
+
+    Raises:
+        ValueError: if the suffix names another image format (`.jpg`, `.pdf`, ...) or
+            `path` is an existing folder.
+
+    Example:
+        >>> check_png_path("runs/heatmap")
+        PosixPath('runs/heatmap')
+    """
+    path = Path(path)
+    if path.suffix.lower() in OTHER_IMAGE_SUFFIXES:
+        raise ValueError(
+            f"`{argument}` must name a PNG file (the heatmap is a PNG); {path.suffix} names another format. "
+            f"Received: {argument}={str(path)!r}"
+        )
+    if path.is_dir():
+        raise ValueError(f"`{argument}` must name a file, not a folder. Received: {argument}={str(path)!r}")
+    return path
 
 
 def plot_heatmap(
@@ -21,10 +57,13 @@ def plot_heatmap(
 ) -> Path:
     """Draw `|matrix|` with a colour bar, every row and column labelled, to a PNG.
 
+    The PNG is written at exactly `path` (no suffix is added), through a temporary
+    sibling renamed into place, so `path` holds the old file or the whole new one.
+
     Args:
         matrix: `(F, F)` array.
         labels: `F` feature names, used for rows and columns alike.
-        path: output file; its folder is created.
+        path: output file; its folder is created. See `check_png_path`.
         title: text above the plot.
         annotate: write each cell's value in it.
 
@@ -32,8 +71,10 @@ def plot_heatmap(
         The path written.
 
     Raises:
-        ValueError: when the matrix is not square or the labels do not match it.
+        ValueError: when the matrix is not square, the labels do not match it, or
+            `check_png_path` refuses `path`.
     """
+    path = check_png_path(path)
     matrix = np.abs(np.asarray(matrix, dtype=float))
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"`matrix` must be square. Received: matrix.shape={matrix.shape}")
@@ -59,8 +100,11 @@ def plot_heatmap(
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    path = Path(path)
+    png = io.BytesIO()
+    try:
+        fig.savefig(png, format="png", dpi=120)
+    finally:
+        plt.close(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    replace_file(path, png.getvalue())
     return path

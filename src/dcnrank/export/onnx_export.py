@@ -20,7 +20,6 @@ import io
 import json
 import logging
 import os
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dcnrank import __version__
+from dcnrank import __version__, atomic
 from dcnrank.atomic import fsync_folder, write_file
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.export.errors import ExportError
@@ -107,7 +106,8 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
     onnx.checker.check_model(model_proto, full_check=True)
     data = model_proto.SerializeToString()
 
-    staged = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex}")
+    atomic.remove_stale_temporaries(target)
+    staged = atomic.temporary_sibling(target, "tmp")
     try:
         write_file(staged, data)
         if check:

@@ -19,6 +19,7 @@ from dcnrank.models.cross_network import CrossNetwork
 from dcnrank.models.feature_embedding import FeatureEmbedding
 from dcnrank.models.interaction_history import InteractionHistory
 from dcnrank.models.item_features import ItemFeatures
+from dcnrank.models.size import TRAINING_ON_CPU, MemoryCheck, builds_on_meta, check_model_fits, dcn_size
 
 # The range `clip_output` clamps predictions to: MovieLens' 1..5 stars.
 RATING_RANGE = (1.0, 5.0)
@@ -172,8 +173,14 @@ def build_dcn(
     vocabulary_sizes: Sequence[int] | None = None,
     dense_features: int | None = None,
     label_mean: float = 0.0,
+    memory_check: MemoryCheck | None = TRAINING_ON_CPU,
 ) -> DCN:
     """Build a DCN from its config and its inputs.
+
+    Before anything is allocated, the model's size is counted from `config` and the
+    input sizes (`dcn_size`) and checked against the memory available
+    (`check_model_fits`); a build on the meta device (`with torch.device("meta")`)
+    allocates nothing and is never refused.
 
     Args:
         config: the architecture.
@@ -183,6 +190,9 @@ def build_dcn(
             the model then takes `(B, dense_features)` floats (the toy).
         label_mean: float, the global mean `μ` of `config.use_bias_terms`
             (the training labels' mean). Defaults to 0.
+        memory_check: how to check the size against memory (`MemoryCheck`: the
+            device, training or weights only), or None for no check. Defaults to
+            training on the CPU.
 
     Returns:
         A freshly initialised `DCN` (Keras' initialisers). With
@@ -195,18 +205,15 @@ def build_dcn(
         ValueError: unless exactly one of `vocabulary_sizes`, `dense_features` is
             given, if a lever of `config` (bias terms, item features, histories) is
             set with `dense_features` (they need categorical inputs), or if a history
-            is asked for with fewer than two features (item and user columns).
+            is asked for with fewer than two features (item and user columns);
+            also, naming the settings responsible, if the model does not fit in memory.
     """
     if (vocabulary_sizes is None) == (dense_features is None):
         raise ValueError(
             "Give exactly one of `vocabulary_sizes` and `dense_features`. "
             f"Received: vocabulary_sizes={vocabulary_sizes!r}, dense_features={dense_features!r}"
         )
-    inputs: nn.Module
-    if vocabulary_sizes is not None:
-        inputs = FeatureEmbedding(vocabulary_sizes, config.embedding_dim)
-        width = inputs.out_features
-    else:
+    if dense_features is not None:
         if isinstance(dense_features, bool) or not isinstance(dense_features, int) or dense_features < 1:
             raise ValueError(
                 f"`dense_features` must be a positive int. Received: dense_features={dense_features!r}"
@@ -219,8 +226,15 @@ def build_dcn(
                 f"item_features={config.item_features}, user_history={config.user_history}, "
                 f"item_history={config.item_history}"
             )
+    if memory_check is not None and not builds_on_meta():
+        check_model_fits(dcn_size(config, vocabulary_sizes, dense_features), memory_check)
+    inputs: nn.Module
+    if vocabulary_sizes is not None:
+        inputs = FeatureEmbedding(vocabulary_sizes, config.embedding_dim)
+        width = inputs.out_features
+    else:
         inputs = nn.Identity()
-        width = dense_features
+        width = cast(int, dense_features)
     item_features = None
     if config.item_features and vocabulary_sizes is not None:
         item_features = ItemFeatures(int(list(vocabulary_sizes)[0]), config.embedding_dim)

@@ -1,5 +1,5 @@
 """`TableInputs`: a table's encoded columns (`TableBatch`) to a DCN's input x0, one block
-per column; and `build_table_dcn`, the DCN on top of it."""
+per column; `build_table_dcn`, the DCN on top of it; and `table_dcn_size`, its size unbuilt."""
 
 from __future__ import annotations
 
@@ -15,8 +15,18 @@ from dcnrank.data.table_batch import TableBatch
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import DCN, build_dcn
 from dcnrank.models.feature_embedding import FeatureEmbedding
+from dcnrank.models.size import (
+    INDEX_BYTES,
+    TRAINING_ON_CPU,
+    MemoryCheck,
+    ModelSize,
+    SizePart,
+    builds_on_meta,
+    check_model_fits,
+    network_parts,
+)
 
-__all__ = ["TableInputs", "build_table_dcn"]
+__all__ = ["TableInputs", "build_table_dcn", "table_dcn_size"]
 
 
 class TableInputs(nn.Module):
@@ -154,24 +164,99 @@ class TableInputs(nn.Module):
         return torch.cat(parts, dim=-1)  # (B, d)
 
 
-def build_table_dcn(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[str, int]) -> DCN:
+def _positive(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def table_dcn_size(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[str, int]) -> ModelSize:
+    """The size of `build_table_dcn(config, spec, table_sizes)`, counted without building it.
+
+    One part per categorical and multi-hot column (its rows × its width, named by the
+    spec's `hash_buckets` or the column's vocabulary, and the `embedding_dim` that
+    applies), one for the numeric columns, then the cross, deep and head parts of
+    `network_parts`. A malformed size counts nothing: the builder refuses it.
+
+    Args:
+        config: the architecture.
+        spec: the feature spec.
+        table_sizes: embedding rows per categorical and multi-hot column.
+
+    Returns:
+        The model's parts.
+
+    Example:
+        >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
+        >>> spec = FeatureSpec((CategoricalColumn("c", hash_buckets=2_000_000_000),), label="y", task="binary")
+        >>> size = table_dcn_size(DCNConfig(embedding_dim=4096), spec, {"c": 2_000_000_001})
+        >>> size.parts[0].setting
+        'columns.c.hash_buckets=2000000000 × model.embedding_dim=4096'
+    """
+    dim = _positive(config.embedding_dim)
+    parts = []
+    width = 0
+    widths_used: list[str] = []
+    categorical_widths = {c.embedding_dim or dim for c in spec.columns if isinstance(c, CategoricalColumn)}
+    # a categorical column's row offset, and its position when the columns split into width groups
+    index_bytes = INDEX_BYTES * (2 if len(categorical_widths) > 1 else 1)
+    for column in spec.columns:
+        if isinstance(column, NumericColumn):
+            continue
+        rows = _positive(table_sizes.get(column.name))
+        column_dim = _positive(column.embedding_dim) or dim
+        rows_setting = (
+            f"columns.{column.name}.hash_buckets={column.hash_buckets}"
+            if isinstance(column, CategoricalColumn) and column.hash_buckets is not None
+            else f"column {column.name!r}'s {rows:,}-row vocabulary"
+        )
+        dim_setting = (
+            f"columns.{column.name}.embedding_dim={column.embedding_dim}"
+            if column.embedding_dim is not None
+            else f"model.embedding_dim={config.embedding_dim}"
+        )
+        widths_used.append(dim_setting)
+        multi_hot = isinstance(column, MultiHotColumn)
+        rows += multi_hot  # a multi-hot bag's padding row
+        parts.append(SizePart(f"{rows_setting} × {dim_setting}", rows * column_dim, 0 if multi_hot else index_bytes))
+        width += column_dim
+    numeric = sum(isinstance(column, NumericColumn) for column in spec.columns)
+    if numeric:
+        parts.append(
+            SizePart(f"{numeric} numeric columns × model.embedding_dim={config.embedding_dim}", (3 * dim + 1) * numeric)
+        )
+        width += numeric * dim
+        widths_used.append(f"model.embedding_dim={config.embedding_dim}")
+    note = f"{len(spec.columns)} columns: " + ", ".join(dict.fromkeys(widths_used))
+    return ModelSize((*parts, *network_parts(config, width, note)))
+
+
+def build_table_dcn(
+    config: DCNConfig,
+    spec: FeatureSpec,
+    table_sizes: Mapping[str, int],
+    memory_check: MemoryCheck | None = TRAINING_ON_CPU,
+) -> DCN:
     """A DCN reading a table: `DCN(inputs=TableInputs(...), in_features=d, cross, deep, structure)`.
 
     The cross and deep networks are the ones `build_dcn` makes for `d` dense inputs,
-    so every structure and cross type of `DCNConfig` works here.
+    so every structure and cross type of `DCNConfig` works here. Before anything is
+    allocated, the size (`table_dcn_size`) is checked against memory
+    (`check_model_fits`); a meta-device build is never refused.
 
     Args:
         config: the architecture; `embedding_dim` is the default block width.
         spec: the feature spec.
         table_sizes: embedding rows per categorical and multi-hot column
             (`TableEncoder.table_sizes`).
+        memory_check: how to check the size against memory (`MemoryCheck`), or None
+            for no check. Defaults to training on the CPU.
 
     Returns:
         A freshly initialised DCN taking `TableBatch` inputs and returning `(B,)`
         (logits for a binary task).
 
     Raises:
-        ValueError: as `TableInputs`.
+        ValueError: as `TableInputs`; also, naming the settings responsible, if the
+            model does not fit in memory.
 
     Example:
         >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
@@ -182,7 +267,9 @@ def build_table_dcn(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[s
         >>> model(batch).shape
         torch.Size([3])
     """
+    if memory_check is not None and not builds_on_meta():
+        check_model_fits(table_dcn_size(config, spec, table_sizes), memory_check)
     inputs = TableInputs(spec, table_sizes, config.embedding_dim)
     width = inputs.out_features
-    skeleton = build_dcn(config, dense_features=width)
+    skeleton = build_dcn(config, dense_features=width, memory_check=None)  # checked whole above
     return DCN(inputs, width, skeleton.cross, skeleton.deep, config.structure)

@@ -3,14 +3,40 @@
     app = dcnrank.serve.create_app(dcnrank.bundle.load("runs/dcn"), catalog)
     # POST /rank {"user_id": 42} -> the best movies the user has not rated
 
-Needs the `serve` extra (`pip install 'dcnrank[serve]'`); see docs/serving.md.
+Needs the `serve` extra (`pip install 'dcnrank[serve]'`); see docs/serving.md. The names
+below are imported on first use, so that `dcnrank.serve.connection_limits` (what the
+`dcnrank serve` flags default to) loads without FastAPI or uvicorn.
 """
 
-from dcnrank.serve.app import create_app
-from dcnrank.serve.errors import RequestError
-from dcnrank.serve.limits import DEFAULT_TOP, MAX_BODY_BYTES, MAX_ROWS
-from dcnrank.serve.ranker import USER_FEATURES, Prediction, RankedMovie, Ranker, Ranking
-from dcnrank.serve.server import BackgroundServer, bind_socket, make_server
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dcnrank.serve.app import create_app
+    from dcnrank.serve.connection_limits import ConnectionLimits
+    from dcnrank.serve.errors import RequestError
+    from dcnrank.serve.limits import DEFAULT_TOP, MAX_BODY_BYTES, MAX_ROWS
+    from dcnrank.serve.ranker import USER_FEATURES, Prediction, RankedMovie, Ranker, Ranking
+    from dcnrank.serve.server import BackgroundServer, bind_socket, make_server
+
+_MODULES = {
+    "create_app": "app",
+    "ConnectionLimits": "connection_limits",
+    "RequestError": "errors",
+    "DEFAULT_TOP": "limits",
+    "MAX_BODY_BYTES": "limits",
+    "MAX_ROWS": "limits",
+    "USER_FEATURES": "ranker",
+    "Prediction": "ranker",
+    "RankedMovie": "ranker",
+    "Ranker": "ranker",
+    "Ranking": "ranker",
+    "BackgroundServer": "server",
+    "bind_socket": "server",
+    "make_server": "server",
+}
 
 __all__ = [
     "DEFAULT_TOP",
@@ -18,6 +44,7 @@ __all__ = [
     "MAX_ROWS",
     "USER_FEATURES",
     "BackgroundServer",
+    "ConnectionLimits",
     "Prediction",
     "RankedMovie",
     "Ranker",
@@ -27,3 +54,10 @@ __all__ = [
     "create_app",
     "make_server",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dcnrank.serve' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"dcnrank.serve.{module}"), name)

@@ -13,8 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dcnrank import __version__
 from dcnrank.bundle.bundle import Bundle
+from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.body_limit import BodyLimit
-from dcnrank.serve.errors import RequestError
+from dcnrank.serve.errors import RequestError, error_content
 from dcnrank.serve.limits import DEFAULT_TOP, MAX_BODY_BYTES, MAX_ROWS
 from dcnrank.serve.ranker import Ranker
 from dcnrank.serve.schemas import (
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "malformed JSON"},
     413: {"model": ErrorResponse, "description": f"body over {MAX_BODY_BYTES} bytes"},
-    422: {"model": ErrorResponse, "description": "a field of the wrong type, unknown, or out of range"},
+    422: {"model": ErrorResponse, "description": "a field of the wrong type, unknown, too long, or out of range"},
 }
 
 
@@ -53,7 +54,8 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
     Each request scores its rows (at most :data:`~dcnrank.serve.limits.MAX_ROWS`) in
     one forward pass. Bad input never takes the server down: malformed JSON is a 400,
     a body over :data:`~dcnrank.serve.limits.MAX_BODY_BYTES` a 413, a wrong type, an
-    unknown field or a request the model cannot serve a 422, each as
+    unknown field, a string over :data:`~dcnrank.limits.MAX_STRING_CHARS` characters
+    (refused before any lookup) or a request the model cannot serve a 422, each as
     `{"error": "field: message", "errors": [{"field", "message"}, ...]}`.
 
     Args:
@@ -133,7 +135,10 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
-        return _error(error.status_code, [("path", str(error.detail))], headers=getattr(error, "headers", None))
+        headers = getattr(error, "headers", None)
+        if error.status_code == 400:  # FastAPI could not parse the body, though json.loads raised no syntax error
+            return _error(400, [("body", _UNPARSABLE)], headers=headers)
+        return _error(error.status_code, [("path", str(error.detail))], headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, error: Exception) -> JSONResponse:
@@ -160,16 +165,35 @@ def _health(bundle: Bundle, catalog: MovieLensCatalog | None) -> dict[str, Any]:
         "catalog": None
         if catalog is None
         else {"users": len(catalog.users["user_id"]), "movies": len(catalog.movies["movie_id"])},
-        "limits": {"max_rows": MAX_ROWS, "max_body_bytes": MAX_BODY_BYTES, "default_top": DEFAULT_TOP},
+        "limits": {
+            "max_rows": MAX_ROWS,
+            "max_body_bytes": MAX_BODY_BYTES,
+            "max_string_chars": MAX_STRING_CHARS,
+            "default_top": DEFAULT_TOP,
+        },
     }
 
 
+_UNPARSABLE = "malformed JSON: it could not be parsed (e.g. nested too deeply, or a number of over 4300 digits)"
+# A field path echoes the request's keys; an unknown key may be as long as the body.
+_MAX_PART_CHARS = 100
+
+
 def _field(location: tuple | list) -> str:
-    """("body", "rows", 3, "movie_id") -> "rows[3].movie_id"."""
+    """("body", "rows", 3, "movie_id") -> "rows[3].movie_id"; a key over 100 characters
+    is cut to its first 100 and "…" (pydantic's "[key]", for a problem with the key
+    itself, is left out: the path names the key)."""
     parts = list(location[1:] if location and location[0] == "body" else location)
     text = ""
     for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if part == "[key]":
+            continue
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        name = str(part)
+        name = name if len(name) <= _MAX_PART_CHARS else name[:_MAX_PART_CHARS] + "…"
+        text += f".{name}" if text else name
     return text or "body"
 
 
@@ -178,16 +202,10 @@ def _message(problem: dict[str, Any]) -> str:
     if problem.get("type") in ("missing", "too_long", "too_short"):  # the message says it all
         return message
     value = problem.get("input")
+    if problem.get("type") == "string_too_long" and isinstance(value, str):
+        return f"{message}. Received: a str of {len(value)} characters"
     return f"{message}. Received: {value!r:.100}"
 
 
 def _error(status: int, problems: list[tuple[str, str]], headers: dict[str, str] | None = None) -> JSONResponse:
-    field, message = problems[0]
-    return JSONResponse(
-        status_code=status,
-        content={
-            "error": f"{field}: {message}",
-            "errors": [{"field": f, "message": m} for f, m in problems],
-        },
-        headers=headers,
-    )
+    return JSONResponse(status_code=status, content=error_content(problems), headers=headers)

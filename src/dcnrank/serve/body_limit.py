@@ -3,9 +3,10 @@ are read (413), and bodies of unknown length (411)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from dcnrank.serve.errors import send_error
 
 __all__ = ["BodyLimit"]
 
@@ -44,27 +45,15 @@ class BodyLimit:
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         if length is None:
-            await _reply(send, 411, "body: send a Content-Length header (chunked bodies are not accepted)")
+            await send_error(send, 411, "body", "send a Content-Length header (chunked bodies are not accepted)")
             return
         try:
             size = int(length)
         except ValueError:
-            await _reply(send, 400, f"body: Content-Length must be an integer. Received: {length.decode('latin-1')!r}")
+            received = length.decode("latin-1")
+            await send_error(send, 400, "body", f"Content-Length must be an integer. Received: {received!r:.100}")
             return
         if size > self.max_bytes:
-            await _reply(send, 413, f"body: at most {self.max_bytes} bytes. Received: Content-Length {size}")
+            await send_error(send, 413, "body", f"at most {self.max_bytes} bytes. Received: Content-Length {size}")
             return
         await self.app(scope, receive, send)
-
-
-async def _reply(send: Any, status: int, message: str) -> None:
-    field, _, text = message.partition(": ")
-    body = json.dumps({"error": message, "errors": [{"field": field, "message": text}]}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

@@ -1,9 +1,14 @@
-"""`RequestError`: a request that is well-formed JSON of the right types, but asks for
-something this model or catalog cannot do; the service answers it with HTTP 422."""
+"""The service's errors: `RequestError` (a request that is well-formed JSON of the right
+types, but asks for something this model or catalog cannot do; HTTP 422), and the one
+JSON shape every error response has, whichever layer sends it."""
 
 from __future__ import annotations
 
-__all__ = ["RequestError"]
+import json
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["RequestError", "error_content", "send_error"]
 
 
 class RequestError(ValueError):
@@ -23,3 +28,63 @@ class RequestError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def error_content(problems: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The body of every error response: the first problem as one line, and all of them.
+
+    Args:
+        problems: (field, message) pairs, at least one; the field is a path such as
+            `"rows[2].movie_id"`, `"body"` or `"server"`.
+
+    Returns:
+        `{"error": "field: message", "errors": [{"field", "message"}, ...]}`.
+
+    Raises:
+        ValueError: if `problems` is empty.
+
+    Example:
+        >>> error_content([("top", "must be positive")])
+        {'error': 'top: must be positive', 'errors': [{'field': 'top', 'message': 'must be positive'}]}
+    """
+    if len(problems) == 0:
+        raise ValueError("`problems` must hold at least one (field, message) pair. Received: []")
+    field, message = problems[0]
+    return {"error": f"{field}: {message}", "errors": [{"field": f, "message": m} for f, m in problems]}
+
+
+async def send_error(
+    send: Any, status: int, field: str, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Send a whole JSON error response through an ASGI `send`, for the layers below
+    FastAPI's exception handlers (middleware, the connection cap).
+
+    Args:
+        send: the ASGI send callable.
+        status: the HTTP status.
+        field: where the problem is (`"body"`, `"server"`).
+        message: what is wrong.
+        headers: extra response headers, e.g. `[(b"connection", b"close")]`.
+
+    Example:
+        >>> import asyncio
+        >>> sent = []
+        >>> async def send(message):
+        ...     sent.append(message)
+        >>> asyncio.run(send_error(send, 413, "body", "too big"))
+        >>> sent[0]["status"], sent[1]["body"]
+        (413, b'{"error": "body: too big", "errors": [{"field": "body", "message": "too big"}]}')
+    """
+    body = json.dumps(error_content([(field, message)])).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -12,6 +12,7 @@ import torch
 
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.data.vocabulary import OOV_INDEX
+from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.errors import RequestError
 from dcnrank.serve.limits import DEFAULT_TOP
 from dcnrank.workflows.catalog import MOVIE_COLUMNS, USER_COLUMNS, MovieLensCatalog
@@ -273,8 +274,8 @@ def _check_positive_int(field: str, value: Any) -> None:
 
 
 def _all_of_kind(values: Sequence[Any], kind: str) -> bool:
-    if kind == "str":
-        return all(isinstance(v, str) for v in values)
+    if kind == "str":  # bounded: a lookup may cost memory in proportion to the longest string
+        return all(isinstance(v, str) and len(v) <= MAX_STRING_CHARS for v in values)
     return all(
         isinstance(v, int | np.integer) and not isinstance(v, bool) and -_INT64_MAX - 1 <= v <= _INT64_MAX
         for v in values
@@ -282,14 +283,23 @@ def _all_of_kind(values: Sequence[Any], kind: str) -> bool:
 
 
 def _check_kind(field: str, value: Any, kind: str) -> None:
-    """Raise unless `value` is of the vocabulary's kind (an int64 int, or a str)."""
+    """Raise unless `value` is of the vocabulary's kind (an int64 int, or a str of at
+    most MAX_STRING_CHARS characters)."""
     if not _all_of_kind([value], kind):
+        if kind == "str" and isinstance(value, str):
+            raise RequestError(
+                field, f"must be at most {MAX_STRING_CHARS} characters. Received: a str of {len(value)} characters"
+            )
         wanted = "a str" if kind == "str" else "an int that fits int64"
         raise RequestError(field, f"must be {wanted}, as this feature's vocabulary holds. Received: {value!r:.100}")
 
 
 def _note_unknown(unknown: dict[str, list], name: str, values: Any, indices: np.ndarray) -> None:
-    """Record under `name` the distinct `values` (in first-seen order) that encoded to OOV."""
-    oov = np.asarray(indices) == OOV_INDEX
-    if oov.any():
-        unknown[name] = list(dict.fromkeys(np.asarray(values)[oov].tolist()))
+    """Record under `name` the distinct `values` (in first-seen order) that encoded to OOV.
+
+    The values are picked out one by one, never made into one numpy array: a str array
+    is as wide as its longest value times its length."""
+    oov = np.flatnonzero(np.asarray(indices) == OOV_INDEX)
+    if len(oov):
+        picked = (values[i] for i in oov.tolist())
+        unknown[name] = list(dict.fromkeys(v.item() if isinstance(v, np.generic) else v for v in picked))

@@ -1,12 +1,15 @@
 """The JSON bodies of the service: requests are strict (no coercion, unknown fields
-refused) and bounded by :mod:`dcnrank.serve.limits`; responses document the output."""
+refused) and bounded by :mod:`dcnrank.serve.limits` and, for every string,
+:data:`dcnrank.limits.MAX_STRING_CHARS`; responses document the output."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
 
+from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.limits import MAX_ROWS
 
 __all__ = [
@@ -26,10 +29,23 @@ INT64_MAX = 2**63 - 1
 Id = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
 
 
+# Every string of a request is refused past MAX_STRING_CHARS, before any lookup: a
+# vocabulary lookup may cost memory in proportion to the longest value it is given.
+BoundedStr = Annotated[StrictStr, Field(max_length=MAX_STRING_CHARS)]
+
+
 def _feature_value(value: Any) -> int | str:
-    """A raw feature value is a JSON integer or string (not a float, bool, null, list)."""
+    """A raw feature value is a JSON integer or string (not a float, bool, null, list),
+    a string at most :data:`~dcnrank.limits.MAX_STRING_CHARS` long."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("must be an int or a str")
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        # the same error as a `max_length` field's, so that both read the same
+        raise PydanticCustomError(
+            "string_too_long",
+            "String should have at most {max_length} characters",
+            {"max_length": MAX_STRING_CHARS},
+        )
     return value
 
 
@@ -48,8 +64,8 @@ class UserFeatures(_Strict):
     bucketized_user_age: StrictInt | None = Field(
         None, description="the lower edge of the age bucket: 1, 18, 25, 35, 45, 50 or 56", examples=[25]
     )
-    user_zip_code: StrictStr | None = Field(None, examples=["94043"])
-    user_occupation_text: StrictStr | None = Field(None, examples=["engineer"])
+    user_zip_code: BoundedStr | None = Field(None, examples=["94043"])
+    user_occupation_text: BoundedStr | None = Field(None, examples=["engineer"])
 
 
 class RankRequest(_Strict):
@@ -87,7 +103,7 @@ class RankResponse(BaseModel):
 class PredictRequest(_Strict):
     """`POST /predict`: score explicit rows of raw feature values."""
 
-    rows: Annotated[list[dict[str, FeatureValue]], Field(min_length=1, max_length=MAX_ROWS)] = Field(
+    rows: Annotated[list[dict[BoundedStr, FeatureValue]], Field(min_length=1, max_length=MAX_ROWS)] = Field(
         description="one object per row with every feature of the model",
         examples=[[{"movie_id": 50, "user_id": 42, "user_gender": 1, "bucketized_user_age": 25,
                     "user_zip_code": "94043", "user_occupation_text": "engineer"}]],

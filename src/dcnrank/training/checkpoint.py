@@ -14,7 +14,11 @@ Each file is written to a temporary sibling, fsynced and moved into place with
 `os.replace`; the tensors file first, `checkpoint.json` last, so the JSON only ever
 names a complete tensors file. A crash leaves the previous checkpoint (or none).
 Loading checks the JSON, the fingerprint and the checksum before touching the
-model, so a corrupt or foreign checkpoint is refused whole, never half-loaded.
+model, so a corrupt or foreign checkpoint is refused whole, never half-loaded. A folder
+with no `checkpoint.json` yet (a run killed before its first checkpoint) holds nothing
+to resume: :func:`resume_or_start` says so, and the run starts from the beginning.
+Each write first deletes the temporary files a killed write left
+(`dcnrank.atomic.remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,7 +39,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from dcnrank.atomic import replace_file
+from dcnrank.atomic import remove_stale_temporaries, replace_file
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -44,6 +49,7 @@ __all__ = [
     "config_fingerprint",
     "has_checkpoint",
     "load_checkpoint",
+    "resume_or_start",
     "save_checkpoint",
 ]
 
@@ -51,6 +57,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.json"
 FORMAT_VERSION = 1
+# The tensors files' names: `checkpoint-<step, 9 digits>-<8 hex>.safetensors`.
+TENSORS_NAMES = r"checkpoint-[0-9]{9,}-[0-9a-f]{8}\.safetensors"
 
 
 class CheckpointError(ValueError):
@@ -116,6 +124,45 @@ def has_checkpoint(folder: str | Path) -> bool:
     return (Path(folder) / CHECKPOINT_FILE).exists()
 
 
+def resume_or_start(folder: str | Path | None, resume: bool) -> bool:
+    """Whether a run asked to `resume` from `folder` has a checkpoint to resume from.
+
+    `checkpoint.json` is written last, so without it the folder holds no checkpoint,
+    only what a run killed before its first one left (or nothing, or no folder): the
+    run starts from the beginning, with a logged notice. A `checkpoint.json` that is
+    there is resumed, and refused by name if it is corrupt or from other settings
+    (:func:`load_checkpoint`).
+
+    Args:
+        folder: the checkpoint folder, or None for a run without checkpoints.
+        resume: whether the run was asked to resume.
+
+    Returns:
+        `resume`, unless there is nothing to resume: then False.
+
+    Raises:
+        CheckpointError: if `folder` exists and is not a folder (checked before any
+            training, whether resuming or not).
+
+    Example:
+        >>> import tempfile
+        >>> resume_or_start(tempfile.mkdtemp(), resume=True)
+        False
+    """
+    if folder is None:
+        return resume
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{folder}: exists and is not a folder; checkpoints need a folder")
+    if resume and not has_checkpoint(folder):
+        log.warning(
+            "%s: no checkpoint yet (the run stopped before its first one); training from the beginning",
+            folder / CHECKPOINT_FILE,
+        )
+        return False
+    return resume
+
+
 def _cpu(tensor: torch.Tensor) -> torch.Tensor:
     # safetensors refuses shared or strided storage; a contiguous CPU copy has neither.
     return tensor.detach().to("cpu", copy=True).contiguous()
@@ -139,9 +186,14 @@ def save_checkpoint(
 
     Returns:
         The path of `checkpoint.json`.
+
+    Raises:
+        OSError: if `folder` cannot be created or written.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    # what a write killed midway left: temporaries of checkpoint.json and of a tensors file
+    remove_stale_temporaries(folder / CHECKPOINT_FILE, f"{re.escape(CHECKPOINT_FILE)}|{TENSORS_NAMES}")
     tensors = {f"model/{name}": _cpu(t) for name, t in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     per_param: dict[str, dict[str, Any]] = {}
@@ -176,7 +228,7 @@ def save_checkpoint(
     path = folder / CHECKPOINT_FILE
     replace_file(path, json.dumps(document, indent=1).encode())
     for old in folder.glob("checkpoint-*.safetensors"):  # superseded: the JSON no longer names them
-        if old.name != tensors_name:
+        if old.name != tensors_name and re.fullmatch(TENSORS_NAMES, old.name):
             old.unlink(missing_ok=True)
     log.debug("checkpoint at epoch %d, batch %d, step %d: %s", state.epoch, state.batch, state.step, path)
     return path

@@ -5,11 +5,13 @@ Both read the table in chunks (a file through `TableStream`, never whole; an in-
 table in slices), encode and score each, and keep only what the metrics need (the
 outputs, labels and groups: a few bytes per row). `predict_file` writes the scored
 chunks to the output file as they come, into a temporary sibling renamed into place at
-the end, so an interrupted run leaves no partial file.
+the end, so an interrupted run leaves no partial file; it refuses, before scoring, an
+output that is the input table itself (`check_predictions_out`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +21,15 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from dcnrank import atomic
 from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.data.table_error import TableDataError, rows_from
-from dcnrank.data.table_readers import as_arrow_table, source_name
+from dcnrank.data.table_readers import as_arrow_table, source_name, table_format
 from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
 from dcnrank.data.table_writer import TableWriter
 from dcnrank.workflows.table_task import task_metrics, task_predictions
 
-__all__ = ["PREDICTION_COLUMN", "TablePredictions", "predict_file", "predict_table"]
+__all__ = ["PREDICTION_COLUMN", "TablePredictions", "check_predictions_out", "predict_file", "predict_table"]
 
 # The output column: a click probability for a binary task, the predicted value for regression.
 PREDICTION_COLUMN = "prediction"
@@ -56,13 +59,14 @@ def predict_table(
         data: a CSV/Parquet path, DataFrame, Arrow table or column mapping with the
             spec's input columns.
         keep: columns of `data` to copy into the output before the predictions (an
-            id, for instance).
+            id, for instance); each once, and not :data:`PREDICTION_COLUMN`.
         batch_size: int ≥ 1, rows per forward pass.
 
     Returns:
         The predictions table and the metrics (None without labels).
 
     Raises:
+        ValueError: if `keep` names :data:`PREDICTION_COLUMN` or a column twice.
         TableDataError: if a `keep` or spec column is missing, or a cell or label
             does not fit the spec (named column and rows).
 
@@ -97,13 +101,16 @@ def predict_file(
     """Score a CSV/Parquet file chunk by chunk into `out` (.parquet, .csv or .tsv, by name).
 
     Memory holds one chunk and a few bytes per row for the metrics, whatever the
-    file's size. `out` appears only once every row is written.
+    file's size. `out` appears only once every row is written; an existing file there
+    is then replaced, unless it is `data` itself, which is refused before any row is
+    read (:func:`check_predictions_out`). Temporary files that a killed run writing
+    `out` left beside it are deleted first.
 
     Args:
         bundle: the table bundle.
         data: the file to score.
         out: the predictions file: the `keep` columns, then :data:`PREDICTION_COLUMN`.
-        keep: input columns to copy.
+        keep: input columns to copy, as :func:`predict_table`.
         batch_size: int ≥ 1, rows per forward pass.
         block_rows: int ≥ 1, rows read at a time.
 
@@ -111,9 +118,12 @@ def predict_file(
         The number of rows scored, and the metrics (None without labels).
 
     Raises:
+        ValueError: as :func:`check_predictions_out`, or on a `keep` as :func:`predict_table`.
         TableDataError: as :func:`predict_table`, rows named by their place in the file.
     """
     scorer = _Scorer(bundle, keep, batch_size)
+    check_predictions_out(data, out)
+    atomic.remove_stale_temporaries(Path(out))
     empty = True
     with TableWriter(out) as writer:
         for scored in scorer.score(_chunks(data, keep, block_rows)):
@@ -122,6 +132,58 @@ def predict_file(
         if empty:  # a file without rows: an empty predictions table
             writer.write(pa.table({name: pa.array([], pa.string()) for name in [*keep, PREDICTION_COLUMN]}))
     return writer.rows, scorer.metrics()
+
+
+def check_predictions_out(data: str | Path, out: str | Path) -> Path:
+    """Refuse, before anything is scored, an `out` that predictions cannot be written to
+    without destroying the table being scored or a folder.
+
+    An existing file at `out` that is not `data` is fine: :func:`predict_file`
+    replaces it whole once every row is written.
+
+    Args:
+        data: the table to score.
+        out: the predictions file.
+
+    Returns:
+        `out`, as a `Path`.
+
+    Raises:
+        ValueError: if `out`'s name gives no table format, `out` is `data` (the same
+            file by path, through a symbolic link, or a hard link: same device and
+            inode), a folder, or a path under a file.
+
+    Example:
+        >>> import tempfile
+        >>> table = Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = table.write_text("x\\n1\\n")
+        >>> check_predictions_out(table, table.parent / "p.csv").name
+        'p.csv'
+        >>> check_predictions_out(table, table.parent / "." / "t.csv")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: ...t.csv: is the table being scored (the same file as ...t.csv); refusing to write...
+    """
+    target = Path(out)
+    table_format(target)
+    if target.is_dir():
+        raise ValueError(f"{target}: is a folder; the predictions are written to a file (.parquet, .csv or .tsv)")
+    try:
+        same = os.path.samefile(data, target)
+    except OSError:  # one of them does not exist (yet): they cannot be one file
+        same = False
+    if same:
+        how = "the same file as" if os.path.realpath(data) == os.path.realpath(target) else "a hard link to"
+        raise ValueError(
+            f"{target}: is the table being scored ({how} {data}); refusing to write the predictions over it: "
+            "give another output file"
+        )
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{target}: cannot create it: {ancestor} is not a folder")
+    return target
 
 
 def _chunks(
@@ -149,7 +211,19 @@ class _Scorer:
     """Encodes and scores chunks; gathers outputs, labels and groups for the metrics."""
 
     def __init__(self, bundle: TableBundle, keep: Sequence[str], batch_size: int) -> None:
-        self.bundle, self.keep, self.batch_size = bundle, list(keep), batch_size
+        keep = list(keep)
+        if PREDICTION_COLUMN in keep:
+            raise ValueError(
+                f"`keep` cannot copy a column named {PREDICTION_COLUMN!r}: the output's own column has that name, "
+                f"so the output would hold two. Received: keep={keep}"
+            )
+        twice = sorted({name for name in keep if keep.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"`keep` names column(s) {', '.join(map(repr, twice))} more than once; the output would hold "
+                f"two columns of one name. Received: keep={keep}"
+            )
+        self.bundle, self.keep, self.batch_size = bundle, keep, batch_size
         self.outputs: list[torch.Tensor] = []
         self.labels: list[torch.Tensor] = []
         self.groups: list[np.ndarray] = []

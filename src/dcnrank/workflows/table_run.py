@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from dcnrank.bundle.save import save_table
+from dcnrank.bundle.target import check_bundle_target
 from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, refuse_changed
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
@@ -22,8 +23,10 @@ from dcnrank.data.table_encoder import EncodedRows, TableEncoder, fit_and_encode
 from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 from dcnrank.models.dcn import count_parameters
+from dcnrank.models.size import MemoryCheck
 from dcnrank.models.table_inputs import build_table_dcn
-from dcnrank.training.distributed import World, distributed_session, training_device
+from dcnrank.training.checkpoint import resume_or_start
+from dcnrank.training.distributed import World, distributed_session, training_device, world_from_env
 from dcnrank.training.trainer import BatchStream
 from dcnrank.workflows.early_stopping import fit_with_early_stopping
 from dcnrank.workflows.table_task import TaskTrainer, task_metrics
@@ -101,6 +104,11 @@ def train_table(
     DistributedDataParallel; with `data.stream` each reads its own share of the file's
     row groups; only rank 0 writes the bundle and checkpoints.
 
+    Before anything else, `out` is checked (`check_bundle_target`: nothing there, an
+    empty folder or a dcnrank bundle, else refused) and so is `checkpoint_dir`
+    (`resume_or_start`: with `resume` but no checkpoint there yet, training starts
+    from the beginning).
+
     Steps without `data.stream`: read the table (a path to CSV/Parquet, or a DataFrame /
     Arrow table); keep its first `data.max_train_rows` rows if set; hold out a seeded random
     `data.validation_fraction` of the rows (seed `data.seed`); fit vocabularies and
@@ -116,10 +124,12 @@ def train_table(
             :data:`TABLE_DATA_KEYS`).
         spec: the feature spec.
         data: a CSV/Parquet path, pandas DataFrame or pyarrow Table.
-        out: the bundle folder (replaced atomically if it holds a bundle).
+        out: the bundle folder (replaced atomically if it holds a bundle; anything
+            else is refused before training).
         progress: show progress bars (`None`: only on a terminal).
         checkpoint_dir: where to write training checkpoints. Defaults to `None`.
-        resume: continue from the checkpoint in `checkpoint_dir`. Defaults to `False`.
+        resume: continue from the checkpoint in `checkpoint_dir` (none there yet:
+            start from the beginning). Defaults to `False`.
         device: ``"cpu"`` (default) or ``"cuda"`` (under torchrun, GPU `LOCAL_RANK`
             of each machine, and NCCL between ranks).
 
@@ -130,8 +140,10 @@ def train_table(
         ConfigError: if a MovieLens-only `data.*` key is set.
         TableDataError: if the table does not fit the spec (named column and rows).
         ValueError: if the table is too small to hold out a validation row.
-        BundleError: if `out` exists and is not a bundle.
-        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
+        BundleError: before training, if `out` is a file or a folder that is not a
+            dcnrank bundle, or cannot be created.
+        CheckpointError: if resuming from a corrupt or foreign checkpoint, or
+            `checkpoint_dir` is a file.
 
     Example:
         >>> import tempfile
@@ -146,6 +158,9 @@ def train_table(
     """
     began = time.perf_counter()
     check_table_config(config)
+    if world_from_env().is_main:  # the one writer checks where it will write, before any rank reads data
+        check_bundle_target(out)
+    resume = resume_or_start(checkpoint_dir, resume)
     with distributed_session(device) as world:
         return _train_table(config, spec, data, out, progress, checkpoint_dir, resume, world, began, device)
 
@@ -174,7 +189,7 @@ def _train_table(
     val_x, val_labels = cast(torch.Tensor, val.features).to(where), _labels(val).to(where)
     log.info("training on %d rows, validating on %d (%s task)", facts["n_fit"], len(val), spec.task)
     torch.manual_seed(config.train.seed)
-    model = build_table_dcn(config.model, spec, encoder.table_sizes).to(where)
+    model = build_table_dcn(config.model, spec, encoder.table_sizes, memory_check=MemoryCheck(device=where)).to(where)
     trainer = TaskTrainer(spec.task, config.train, desc="train")
     stopping = fit_with_early_stopping(
         trainer,

@@ -13,6 +13,7 @@ import torch
 
 from dcnrank.bundle.bundle import Bundle, BundleConfig
 from dcnrank.bundle.save import save
+from dcnrank.bundle.target import check_bundle_target
 from dcnrank.config.data_config import TABLE_ONLY_KEYS, refuse_changed
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data import load_movielens, locate_movielens
@@ -21,6 +22,8 @@ from dcnrank.data.ratings import Ratings
 from dcnrank.data.validation_split import validation_split
 from dcnrank.experiments.movielens import PreparedMovieLens, prepare_movielens
 from dcnrank.models.dcn import DCN, build_dcn, count_parameters
+from dcnrank.models.size import MemoryCheck
+from dcnrank.training.checkpoint import resume_or_start
 from dcnrank.training.distributed import world_from_env
 from dcnrank.training.trainer import Trainer
 from dcnrank.workflows.early_stopping import EarlyStoppingResult, fit_with_early_stopping
@@ -100,7 +103,8 @@ def fit_movielens(
         progress: show progress bars (`None`: only on a terminal).
         device: where to train. Defaults to the CPU.
         checkpoint_dir: where to write training checkpoints (`Trainer.fit`). Defaults to `None`.
-        resume: continue from the checkpoint in `checkpoint_dir`. Defaults to `False`.
+        resume: continue from the checkpoint in `checkpoint_dir`; with none there yet,
+            start from the beginning (`resume_or_start`). Defaults to `False`.
 
     Returns:
         The trained model (on `device`), the early-stopping result, the prepared data
@@ -108,8 +112,10 @@ def fit_movielens(
 
     Raises:
         ValueError: if the training split is too small to hold out a validation set.
-        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
+        CheckpointError: if resuming from a corrupt or foreign checkpoint, or
+            `checkpoint_dir` is a file.
     """
+    resume = resume_or_start(checkpoint_dir, resume)
     data = config.data
     prepared = prepare_movielens(ratings, data.split, data.vocab, data.seed, folder)
     train_table = prepared.train
@@ -123,7 +129,10 @@ def fit_movielens(
 
     torch.manual_seed(config.train.seed)
     model = build_dcn(
-        config.model, vocabulary_sizes=train_table.vocabulary_sizes, label_mean=float(fit_rows.labels.double().mean())
+        config.model,
+        vocabulary_sizes=train_table.vocabulary_sizes,
+        label_mean=float(fit_rows.labels.double().mean()),
+        memory_check=MemoryCheck(device=device),
     )
     if model.item_features is not None:
         model.item_features.set_items(*item_side_table(ratings, prepared.train_rows, prepared.vocabularies))
@@ -169,20 +178,24 @@ def train_run(
 ) -> TrainRunResult:
     """Train one model as `config` says, pick its best epoch, test it, save a bundle.
 
-    Steps: find and parse MovieLens (`config.data.data_dir`, else `$DCNRANK_DATA`, the
-    cache or a download); train on the split's training rows with early stopping
-    (`fit_movielens`); evaluate the best epoch on the test rows (`evaluate_split`);
-    save the bundle with the resolved config and the metrics.
+    Steps: check that `out` can take a bundle (`check_bundle_target`: nothing there, an
+    empty folder or a dcnrank bundle) before anything else; find and parse MovieLens
+    (`config.data.data_dir`, else `$DCNRANK_DATA`, the cache or a download); train on
+    the split's training rows with early stopping (`fit_movielens`); evaluate the best
+    epoch on the test rows (`evaluate_split`); save the bundle with the resolved config
+    and the metrics.
 
     Args:
         config: the run's configuration.
-        out: the bundle folder (replaced atomically if it holds a bundle).
+        out: the bundle folder (replaced atomically if it holds a bundle; anything
+            else is refused before training).
         progress: show progress bars (`None`: only on a terminal).
         device: where to train (`fit_movielens`). Defaults to the CPU.
         checkpoint_dir: where to write training checkpoints; a killed run resumes from
             them with `resume=True`. Defaults to `None`.
         resume: continue from the checkpoint in `checkpoint_dir` (same config and
-            data), best epoch and patience count included. Defaults to `False`.
+            data), best epoch and patience count included; with no checkpoint there
+            yet, start from the beginning. Defaults to `False`.
 
     Returns:
         The bundle path, the config and the metrics.
@@ -190,13 +203,17 @@ def train_run(
     Raises:
         MovieLensNotFoundError: if the data cannot be found or fetched.
         ValueError: if the training split is too small to hold out a validation set.
-        BundleError: if `out` exists and is not a bundle.
-        CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
+        BundleError: before training, if `out` is a file or a folder that is not a
+            dcnrank bundle, or cannot be created.
+        CheckpointError: if resuming from a corrupt or foreign checkpoint, or
+            `checkpoint_dir` is a file.
         ConfigError: if a key only table runs read (`data.stream`, ...) is set.
         ValueError: under torchrun with several processes (MovieLens trains in one).
     """
     began = time.perf_counter()
     check_movielens_config(config)
+    check_bundle_target(out)  # before the data is read and the model trained
+    resume = resume_or_start(checkpoint_dir, resume)
     data = config.data
     folder = locate_movielens(data.data_dir, progress=bool(progress))
     ratings = load_movielens(folder)

@@ -1,0 +1,118 @@
+"""`manifest.json`: a bundle's format name and version and the SHA-256 of each of its other
+files. Saving writes it last; loading reads it first and checks every file against it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dcnrank.bundle.errors import BundleError
+from dcnrank.bundle.format import DATA_FILES, FORMAT_NAMES, FORMAT_VERSION, MANIFEST_FILE
+
+__all__ = ["Manifest", "manifest_bytes", "parse_json", "read_manifest", "verify_files"]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What `manifest.json` holds.
+
+    Args:
+        format: the bundle's format name (:data:`~dcnrank.bundle.format.FORMAT_NAMES`).
+        format_version: its format version, 1 to :data:`~dcnrank.bundle.format.FORMAT_VERSION`.
+        sha256: file name -> hex SHA-256, for every file of the bundle but the manifest.
+        dcnrank_version: the dcnrank version that wrote it.
+    """
+
+    format: str
+    format_version: int
+    sha256: dict[str, str]
+    dcnrank_version: str = ""
+
+
+def manifest_bytes(format_name: str, files: Mapping[str, bytes], dcnrank_version: str) -> bytes:
+    """The `manifest.json` of a bundle of `format_name` made of `files` (name -> content).
+
+    Example:
+        >>> text = manifest_bytes("dcnrank.bundle", {"config.json": b"{}"}, "1.0").decode()
+        >>> json.loads(text)["sha256"]["config.json"][:12]
+        '44136fa355b3'
+    """
+    document = {
+        "format": format_name,
+        "format_version": FORMAT_VERSION,
+        "dcnrank_version": dcnrank_version,
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+    }
+    return (json.dumps(document, indent=2) + "\n").encode("utf-8")
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """Read and check `folder`'s manifest: a JSON object naming a dcnrank format, a
+    version this dcnrank reads, and a SHA-256 per file.
+
+    Raises:
+        BundleError: naming the manifest file: unreadable, truncated or corrupt JSON, not
+            a dcnrank manifest, an unknown or newer format version, or malformed sums.
+    """
+    path = folder / MANIFEST_FILE
+    try:
+        raw = parse_json(path, path.read_bytes())
+    except OSError as error:
+        raise BundleError(f"{path}: cannot read it ({error.strerror or error})") from None
+    if not isinstance(raw, dict):
+        raise BundleError(f"{path}: must hold a JSON object. Received: {raw!r:.200}")
+    if raw.get("format") not in FORMAT_NAMES:
+        raise BundleError(
+            f"{path}: not a dcnrank bundle manifest: `format` must be one of {', '.join(map(repr, FORMAT_NAMES))}. "
+            f"Received: format={raw.get('format')!r:.200}"
+        )
+    version = raw.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BundleError(
+            f"{path}: unknown bundle format version: `format_version` must be an int from 1 "
+            f"to {FORMAT_VERSION}. Received: format_version={version!r:.200}"
+        )
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format version {version} is newer than this dcnrank reads "
+            f"({FORMAT_VERSION}); it was written by dcnrank {raw.get('dcnrank_version', '?')}: "
+            "upgrade dcnrank to load it"
+        )
+    sums = raw.get("sha256")
+    if not isinstance(sums, dict) or not all(isinstance(value, str) for value in sums.values()):
+        raise BundleError(f"{path}: `sha256` must map file names to SHA-256 sums. Received: {sums!r:.200}")
+    return Manifest(raw["format"], version, dict(sums), str(raw.get("dcnrank_version", "")))
+
+
+def verify_files(folder: Path, manifest: Manifest, contents: Mapping[str, bytes]) -> None:
+    """Refuse the first of `contents` (name -> bytes read) whose SHA-256 is not the manifest's.
+
+    Raises:
+        BundleError: naming the file, its actual sum and the recorded one.
+    """
+    for name in DATA_FILES:
+        actual = hashlib.sha256(contents[name]).hexdigest()
+        recorded = manifest.sha256.get(name)
+        if recorded != actual:
+            raise BundleError(
+                f"{folder / name}: corrupt or modified file: SHA-256 {actual} differs from "
+                f"the {recorded!r} recorded in {MANIFEST_FILE}"
+            )
+
+
+def parse_json(path: Path, data: bytes) -> Any:
+    """`data`, the content of `path`, as JSON.
+
+    Raises:
+        BundleError: naming the file (and line and column) if it is not UTF-8 or not JSON.
+    """
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise BundleError(f"{path}: corrupt file, not UTF-8 ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise BundleError(f"{path}:{error.lineno}:{error.colno}: truncated or corrupt JSON ({error.msg})") from None
