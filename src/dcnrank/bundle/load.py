@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from dcnrank.bundle.format import (
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.manifest import parse_json, read_manifest, verify_files
+from dcnrank.bundle.manifest import parse_json, read_bytes, read_manifest, verify_files, version_text
 from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
 from dcnrank.config.errors import ConfigError
@@ -105,8 +106,9 @@ def load(path: str | Path) -> Bundle:
     config = _parse_config(folder / CONFIG_FILE, raw_config)
     vocabularies = _parse_vocabularies(folder / VOCAB_FILE, raw_vocab, config)
     _check_metrics(folder, metrics)
-    problems = weight_problems(expected_tensors(config.model, config.vocabulary_sizes), tensors)
-    _check_weights(folder, problems)
+    _check_layer_count(folder, config.model, tensors)
+    expected = _architecture(folder, lambda: expected_tensors(config.model, config.vocabulary_sizes))
+    _check_weights(folder, weight_problems(expected, tensors))
     with torch.random.fork_rng(devices=[]):  # the throwaway initialisation leaves the RNG alone
         model = build_dcn(config.model, vocabulary_sizes=list(config.vocabulary_sizes), memory_check=_SCORING)
     model.load_state_dict(tensors, strict=True)
@@ -155,18 +157,20 @@ def load_table(path: str | Path) -> TableBundle:
     try:
         encoder = TableEncoder.from_dict({"spec": raw["spec"], "numeric": raw["numeric"], "vocabularies": raw_vocab})
     except ConfigError as error:
-        raise BundleError(f"{path_config}: invalid `spec`: " + "; ".join(error.errors)) from None
-    except ValueError as error:
-        raise BundleError(f"{path_config} and {VOCAB_FILE}: {error}") from None
+        raise BundleError(f"{path_config}: invalid `spec`: " + _one_line("; ".join(error.errors), 600)) from None
+    except (ValueError, OverflowError) as error:  # OverflowError: an int beyond 64 bits
+        raise BundleError(f"{path_config} and {VOCAB_FILE}: {_one_line(error)}") from None
     if raw["table_sizes"] != encoder.table_sizes:
         raise BundleError(
-            f"{folder / VOCAB_FILE}: the vocabularies give table sizes {encoder.table_sizes}, but {CONFIG_FILE} "
+            f"{folder / VOCAB_FILE}: the vocabularies give table sizes {encoder.table_sizes!r:.300}, but {CONFIG_FILE} "
             f"records table_sizes={raw['table_sizes']!r:.300}"
         )
     _check_metrics(folder, metrics)
-    _check_weights(
-        folder, weight_problems(expected_table_tensors(model_config, encoder.spec, encoder.table_sizes), tensors)
+    _check_layer_count(folder, model_config, tensors)
+    expected = _architecture(
+        folder, lambda: expected_table_tensors(model_config, encoder.spec, encoder.table_sizes)
     )
+    _check_weights(folder, weight_problems(expected, tensors))
     with torch.random.fork_rng(devices=[]):
         model = build_table_dcn(model_config, encoder.spec, encoder.table_sizes, memory_check=_SCORING)
     model.load_state_dict(tensors, strict=True)
@@ -215,7 +219,7 @@ def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, A
     manifest = read_manifest(folder)
     if manifest.format != expected_format:
         raise BundleError(f"{folder}: {_wrong_kind(manifest.format, expected_format)}")
-    contents = {name: (folder / name).read_bytes() for name in DATA_FILES}
+    contents = {name: read_bytes(folder / name) for name in DATA_FILES}
     # Decode everything first (a truncated file says so), then compare checksums (a file
     # changed in a way that still decodes), then check meaning.
     raw_config = parse_json(folder / CONFIG_FILE, contents[CONFIG_FILE])
@@ -258,7 +262,7 @@ def _refuse_without_manifest(folder: Path) -> None:
         kind = _KINDS[raw["format"]]
         raise BundleError(
             f"{folder}: {kind.what} of bundle format version 1 (written by dcnrank "
-            f"{raw.get('dcnrank_version', '?')}, without {MANIFEST_FILE}); this dcnrank reads version "
+            f"{version_text(raw.get('dcnrank_version', '?'))}, without {MANIFEST_FILE}); this dcnrank reads version "
             f"{FORMAT_VERSION} only: retrain it with `{kind.retrain} --out {folder}` (it replaces the old bundle)"
         )
 
@@ -274,6 +278,35 @@ def _check_metrics(folder: Path, metrics: Any) -> None:
         raise BundleError(f"{folder / METRICS_FILE}: must hold a JSON object. Received: {metrics!r:.200}")
 
 
+def _check_layer_count(folder: Path, model: DCNConfig, tensors: dict) -> None:
+    """Refuse more cross layers than the weights hold tensors (each layer has at least
+    one) before the architecture is built: a config claiming 2**31 layers would
+    otherwise take hours and gigabytes to build, even on the meta device."""
+    layers = model.num_cross_layers
+    if model.uses_cross and isinstance(layers, int) and not isinstance(layers, bool) and layers > len(tensors):
+        raise BundleError(
+            f"{folder / WEIGHTS_FILE}: does not match the architecture in {CONFIG_FILE}: "
+            f"num_cross_layers={layers} needs at least one tensor per layer, the file holds {len(tensors)}"
+        )
+
+
+def _architecture(folder: Path, expected: Callable[[], dict]) -> dict:
+    """`expected()`, the tensors of the architecture `config.json` describes; a setting
+    that no model can have (a zero or 2**63 width, a dropout that is text...) is refused
+    naming the file, as the layers' constructors or torch word it."""
+    try:
+        return expected()
+    except (TypeError, ValueError, OverflowError, RuntimeError) as error:
+        raise BundleError(f"{folder / CONFIG_FILE}: cannot build the model it describes: {_one_line(error)}") from None
+
+
+def _one_line(message: BaseException | str, limit: int = 300) -> str:
+    """The first line of `message` (an error's), at most `limit` characters: torch's run
+    on for lines, and any may echo a hostile file's values at length."""
+    lines = str(message).strip().splitlines() or [type(message).__name__]
+    return lines[0] if len(lines[0]) <= limit else lines[0][:limit] + "…"
+
+
 def _check_weights(folder: Path, problems: list[str]) -> None:
     if problems:
         raise BundleError(
@@ -285,7 +318,7 @@ def _model_config(path: Path, raw_model: Any) -> DCNConfig:
     try:
         return DCNConfig(**raw_model)
     except (TypeError, ValueError) as error:
-        raise BundleError(f"{path}: invalid `model`: {error}") from None
+        raise BundleError(f"{path}: invalid `model`: {_one_line(error)}") from None
 
 
 def _parse_config(path: Path, raw: dict) -> BundleConfig:
@@ -329,8 +362,8 @@ def _parse_vocabularies(path: Path, raw: Any, config: BundleConfig) -> dict[str,
     for (name, entry), size in zip(raw.items(), config.vocabulary_sizes, strict=True):
         try:
             vocabulary = Vocabulary.from_dict(entry)
-        except ValueError as error:
-            raise BundleError(f"{path}: feature {name!r}: {error}") from None
+        except (ValueError, OverflowError) as error:  # OverflowError: an int beyond 64 bits
+            raise BundleError(f"{path}: feature {name!r}: {_one_line(error)}") from None
         if vocabulary.size != size:
             raise BundleError(
                 f"{path}: feature {name!r} has {vocabulary.size} indices but {CONFIG_FILE} "

@@ -13,7 +13,10 @@ from typing import Any
 from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import DATA_FILES, FORMAT_NAMES, FORMAT_VERSION, MANIFEST_FILE
 
-__all__ = ["Manifest", "manifest_bytes", "parse_json", "read_manifest", "verify_files"]
+__all__ = ["Manifest", "manifest_bytes", "parse_json", "read_bytes", "read_manifest", "verify_files", "version_text"]
+
+# How much of a value a message echoes: a hostile bundle may hold a megabyte in any field.
+_ECHO_CHARS = 60
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,7 @@ def read_manifest(folder: Path) -> Manifest:
             a dcnrank manifest, an unknown or newer format version, or malformed sums.
     """
     path = folder / MANIFEST_FILE
-    try:
-        raw = parse_json(path, path.read_bytes())
-    except OSError as error:
-        raise BundleError(f"{path}: cannot read it ({error.strerror or error})") from None
+    raw = parse_json(path, read_bytes(path))
     if not isinstance(raw, dict):
         raise BundleError(f"{path}: must hold a JSON object. Received: {raw!r:.200}")
     if raw.get("format") not in FORMAT_NAMES:
@@ -79,7 +79,7 @@ def read_manifest(folder: Path) -> Manifest:
     if version > FORMAT_VERSION:
         raise BundleError(
             f"{path}: bundle format version {version} is newer than this dcnrank reads "
-            f"({FORMAT_VERSION}); it was written by dcnrank {raw.get('dcnrank_version', '?')}: "
+            f"({FORMAT_VERSION}); it was written by dcnrank {version_text(raw.get('dcnrank_version', '?'))}: "
             "upgrade dcnrank to load it"
         )
     sums = raw.get("sha256")
@@ -104,11 +104,30 @@ def verify_files(folder: Path, manifest: Manifest, contents: Mapping[str, bytes]
             )
 
 
+def read_bytes(path: Path) -> bytes:
+    """The content of one of a bundle's files.
+
+    Raises:
+        BundleError: naming the file, if it cannot be read (permissions, removed meanwhile).
+    """
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise BundleError(f"{path}: cannot read it ({error.strerror or error})") from None
+
+
 def parse_json(path: Path, data: bytes) -> Any:
     """`data`, the content of `path`, as JSON.
 
     Raises:
-        BundleError: naming the file (and line and column) if it is not UTF-8 or not JSON.
+        BundleError: naming the file (and line and column) if it is not UTF-8 or not JSON,
+            or JSON that Python's parser refuses (nested too deeply, a number of over 4300 digits).
+
+    Example:
+        >>> parse_json(Path("config.json"), b"[" * 100_000)
+        Traceback (most recent call last):
+        ...
+        dcnrank.bundle.errors.BundleError: config.json: corrupt JSON that cannot be parsed (nested too deeply)
     """
     try:
         return json.loads(data.decode("utf-8"))
@@ -116,3 +135,21 @@ def parse_json(path: Path, data: bytes) -> Any:
         raise BundleError(f"{path}: corrupt file, not UTF-8 ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise BundleError(f"{path}:{error.lineno}:{error.colno}: truncated or corrupt JSON ({error.msg})") from None
+    except RecursionError:
+        raise BundleError(f"{path}: corrupt JSON that cannot be parsed (nested too deeply)") from None
+    except ValueError as error:  # int(): "Exceeds the limit (4300 digits) for integer string conversion ..."
+        reason = str(error).split(":")[0]
+        raise BundleError(f"{path}: corrupt JSON that cannot be parsed ({reason:.{_ECHO_CHARS * 2}})") from None
+
+
+def version_text(value: Any) -> str:
+    """A recorded dcnrank version as a message shows it: as it is when it looks like one,
+    else its repr cut short (a hostile bundle's version may hold line breaks or a megabyte).
+
+    Example:
+        >>> version_text("0.1.0"), version_text(None), version_text("9" * 100)[:8]
+        ('0.1.0', 'None', "'9999999")
+    """
+    if isinstance(value, str) and value.isprintable() and len(value) <= _ECHO_CHARS:
+        return value
+    return f"{value!r:.{_ECHO_CHARS}}"

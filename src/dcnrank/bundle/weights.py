@@ -12,7 +12,11 @@ from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
 from dcnrank.models.table_inputs import build_table_dcn
 
-__all__ = ["expected_table_tensors", "expected_tensors", "weight_problems"]
+__all__ = ["MAX_LISTED", "expected_table_tensors", "expected_tensors", "weight_problems"]
+
+# The most tensor names, and tensor problems, a report lists before counting the rest: a
+# hostile or foreign weights file may hold thousands of tensors.
+MAX_LISTED = 8
 
 
 def _skeleton_tensors(build: Callable[[], nn.Module]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
@@ -60,25 +64,39 @@ def weight_problems(
     found: Mapping[str, torch.Tensor],
 ) -> list[str]:
     """Every way `found` differs from `expected`: missing and unexpected names, then
-    per tensor a shape or dtype mismatch. Empty when they agree.
+    per tensor a shape or dtype mismatch; past :data:`MAX_LISTED` names or mismatches,
+    a count of the rest. Empty when they agree.
 
     Example:
         >>> weight_problems({"w": ((2,), torch.float32)}, {"w": torch.zeros(3), "v": torch.zeros(1)})
         ['unexpected tensors: v', 'tensor w: expected shape (2,), found (3,)']
+        >>> weight_problems({}, {f"t{i}": torch.zeros(1) for i in range(10)})
+        ['unexpected tensors: t0, t1, t2, t3, t4, t5, t6, t7 and 2 more']
     """
     problems = []
     missing = [name for name in expected if name not in found]
     unexpected = [name for name in found if name not in expected]
     if missing:
-        problems.append(f"missing tensors: {', '.join(missing)}")
+        problems.append(f"missing tensors: {_listed(missing)}")
     if unexpected:
-        problems.append(f"unexpected tensors: {', '.join(unexpected)}")
+        problems.append(f"unexpected tensors: {_listed(unexpected)}")
+    mismatches = []
     for name, (shape, dtype) in expected.items():
         if name not in found:
             continue
         tensor = found[name]
         if tuple(tensor.shape) != shape:
-            problems.append(f"tensor {name}: expected shape {shape}, found {tuple(tensor.shape)}")
+            mismatches.append(f"tensor {name}: expected shape {shape}, found {tuple(tensor.shape)}")
         elif tensor.dtype != dtype:
-            problems.append(f"tensor {name}: expected dtype {dtype}, found {tensor.dtype}")
+            mismatches.append(f"tensor {name}: expected dtype {dtype}, found {tensor.dtype}")
+    problems.extend(mismatches[:MAX_LISTED])
+    if len(mismatches) > MAX_LISTED:
+        problems.append(f"{len(mismatches) - MAX_LISTED} more tensors of another shape or dtype")
     return problems
+
+
+def _listed(names: Sequence[str]) -> str:
+    """The first :data:`MAX_LISTED` names (each cut to 100 characters, quoted when it holds a
+    line break or another unprintable character) and how many more."""
+    shown = ", ".join(f"{name if name.isprintable() else repr(name):.100}" for name in names[:MAX_LISTED])
+    return shown if len(names) <= MAX_LISTED else f"{shown} and {len(names) - MAX_LISTED} more"

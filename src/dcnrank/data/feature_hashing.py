@@ -13,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-from dcnrank.data.vocabulary import OOV_INDEX
+from dcnrank.data.vocabulary import OOV_INDEX, TEXT
 
 __all__ = ["hash_rows"]
 
@@ -47,7 +47,10 @@ def hash_rows(values: np.ndarray, missing: np.ndarray, buckets: int) -> np.ndarr
         raise ValueError(
             f"`values` and `missing` must have the same length. Received: {len(values)} and {len(missing)}"
         )
-    uniques, inverse = np.unique(np.asarray(values).astype(np.str_), return_inverse=True)
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=TEXT)
+    if array.dtype.kind == "U":  # Python strings, so that one long value does not make each cost its length
+        array = array.astype(TEXT)
+    uniques, inverse = np.unique(array, return_inverse=True)
     digests = np.fromiter(
         (
             int.from_bytes(hashlib.blake2b(str(u).encode("utf-8"), digest_size=8).digest(), "little") % buckets

@@ -20,7 +20,8 @@ import json
 import math
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,7 +70,7 @@ def held_out(first_row: int, rows: int, fraction: float, seed: int) -> np.ndarra
 
 def shuffled_batches(
     chunks: Iterable[EncodedRows], batch_size: int, buffer_rows: int, generator: torch.Generator | None
-) -> Iterator[EncodedRows]:
+) -> Generator[EncodedRows, None, None]:
     """Batches of `batch_size` rows from `chunks`, shuffled through a buffer of `buffer_rows` rows.
 
     The buffer fills with the first rows; then each chunk of `n` rows swaps places
@@ -122,12 +123,14 @@ def shuffled_batches(
         yield pending
 
 
-def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetched(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
     """`items`, produced by a background thread up to `depth` ahead, in the same order.
 
     Reading and encoding the next chunks (pyarrow and numpy, which release the GIL)
     then overlaps training on the current one. An error in the producer is raised
-    here; closing the iterator early stops the producer.
+    here; closing the iterator (or an error in the consumer) stops the producer, which
+    closes `items` (and the file it reads), and waits for its thread to end, so no
+    reader is left working when the error reaches the caller.
 
     Example:
         >>> list(prefetched(iter(range(5))))
@@ -150,6 +153,10 @@ def prefetched(items: Iterator[T], depth: int = 2) -> Iterator[T]:
             box.put(("done", None))
         except BaseException as error:  # handed to the consumer
             box.put(("error", error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator: close its file here, on the thread that reads it
+                close()
 
     thread = threading.Thread(target=produce, name="dcnrank-prefetch", daemon=True)
     thread.start()
@@ -240,8 +247,11 @@ class StreamedTable:
         total_rows: dict[int, int] = {}  # all rows per unit
         total = stream.num_rows if stream.format == "parquet" else None
         shown = progress_enabled(progress)
-        with tqdm(total=total, desc="scan", unit="rows", unit_scale=True, leave=False, disable=not shown) as bar:
-            for chunk in stream.chunks():
+        with (
+            tqdm(total=total, desc="scan", unit="rows", unit_scale=True, leave=False, disable=not shown) as bar,
+            closing(stream.chunks()) as chunks,  # an error in a chunk closes the file at once
+        ):
+            for chunk in chunks:
                 n = chunk.table.num_rows
                 with rows_from(chunk.first_row):
                     parsed = parse_columns(spec, chunk.table, source, with_label=True)
@@ -333,24 +343,26 @@ class TrainingStream:
             generator = torch.Generator().manual_seed(self._epoch_seed(epoch) + self.world.rank)
         chunks = prefetched(self._chunks(epoch))
         rows = shuffled_batches(chunks, self.local_batch, self.shuffle_buffer, generator)
-        for batch in itertools.islice(rows, skip, self.num_batches(epoch)):
-            if batch.labels is None:  # pragma: no cover - the scan requires the label column
-                raise ValueError("training rows without labels")
-            yield batch.features, batch.labels, 1.0
+        with closing(chunks), closing(rows):  # on any exit: stop the prefetch thread and close the file
+            for batch in itertools.islice(rows, skip, self.num_batches(epoch)):
+                if batch.labels is None:  # pragma: no cover - the scan requires the label column
+                    raise ValueError("training rows without labels")
+                yield batch.features, batch.labels, 1.0
 
-    def _chunks(self, epoch: int) -> Iterator[EncodedRows]:
+    def _chunks(self, epoch: int) -> Generator[EncodedRows, None, None]:
         table = self.table
         source = str(table.stream.path)
         units = self._units(epoch, self.world.rank)
         if table.stream.format != "parquet":
             units = sorted(units)
-        for chunk in table.stream.chunks(units):
-            n = chunk.table.num_rows
-            train = ~held_out(chunk.first_row, n, table.fraction, table.seed)
-            train[max(0, table.holdout_end - chunk.first_row) :] = True
-            with rows_from(chunk.first_row):
-                encoded = table.encoder.encode(chunk.table, source=source)
-            yield encoded if train.all() else encoded.take(torch.from_numpy(np.flatnonzero(train)))
+        with closing(table.stream.chunks(units)) as chunks:
+            for chunk in chunks:
+                n = chunk.table.num_rows
+                train = ~held_out(chunk.first_row, n, table.fraction, table.seed)
+                train[max(0, table.holdout_end - chunk.first_row) :] = True
+                with rows_from(chunk.first_row):
+                    encoded = table.encoder.encode(chunk.table, source=source)
+                yield encoded if train.all() else encoded.take(torch.from_numpy(np.flatnonzero(train)))
 
     def fingerprint(self) -> dict[str, Any]:
         stream = self.table.stream

@@ -4,6 +4,11 @@ Three shapes of column come out: numbers (float64 values and a missing mask),
 categories (int64 or str values and a missing mask) and item lists (the items of every
 row, flattened, with the row each came from). Every conversion checks the whole column
 and reports the offending rows by 0-based position and value (``I1[4]='abc'``).
+
+Text values are object arrays of Python strings (`dcnrank.data.vocabulary.TEXT`), in
+which each value costs its own length, never fixed-width ``<U`` arrays (as wide as the
+longest value); and a category value (categorical, multi-hot item or group) may be at
+most :data:`dcnrank.limits.MAX_STRING_CHARS` characters long.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dcnrank.data.table_error import TableDataError, describe_rows
+from dcnrank.data.table_readers import check_unique_columns
+from dcnrank.data.vocabulary import TEXT, is_text
+from dcnrank.limits import MAX_STRING_CHARS
 
 __all__ = ["Categories", "Items", "Numbers", "categories_as", "read_categories", "read_items", "read_numbers"]
 
@@ -29,7 +37,7 @@ class Numbers:
 
 @dataclass(frozen=True, eq=False)
 class Categories:
-    """A categorical column: `values` int64 or str `(N,)` (0 or "" where missing), `missing` bool `(N,)`.
+    """A categorical column: `values` int64 or text `(N,)` (0 or "" where missing), `missing` bool `(N,)`.
 
     Text columns also keep their factorisation, `values == uniques[codes]`, so that
     vocabulary lookups, hashing and counting work on the distinct values only.
@@ -43,7 +51,7 @@ class Categories:
     @property
     def kind(self) -> str:
         """``"str"`` or ``"int"``, as `Vocabulary.kind` names them."""
-        return "str" if self.values.dtype.kind == "U" else "int"
+        return "str" if is_text(self.values) else "int"
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +64,9 @@ class Items:
     num_rows: int
 
 
-def _column(table: pa.Table, name: str) -> pa.Array:
+def _column(table: pa.Table, name: str, source: str) -> pa.Array:
+    if len(table.schema.get_all_field_indices(name)) > 1:
+        check_unique_columns(table.column_names, [name], source)
     array = table.column(name).combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
@@ -117,7 +127,7 @@ def read_numbers(table: pa.Table, name: str, source: str) -> Numbers:
         >>> numbers.values.tolist(), numbers.missing.tolist()
         ([1.5, 0.0, 2.0], [False, True, False])
     """
-    array = _column(table, name)
+    array = _column(table, name, source)
     if _is_text(array.type):
         array = _parse_text(array, pa.float64(), float, source, name, "numbers")
     elif pa.types.is_boolean(array.type) or _is_number(array.type) or pa.types.is_null(array.type):
@@ -149,7 +159,8 @@ def _int_values(array: pa.Array, source: str, name: str) -> pa.Array:
     return pa.array(np.where(np.isnan(values), 0, values).astype(np.int64), mask=np.isnan(values))
 
 
-def _to_categories(array: pa.Array, source: str, name: str) -> Categories:
+def _to_categories(array: pa.Array, source: str, name: str, rows: np.ndarray | None = None) -> Categories:
+    """`array`'s values as categories; `rows` (for list items) is the table row of each value."""
     if pa.types.is_null(array.type):  # every cell missing (an all-empty DataFrame column)
         array = pc.cast(array, pa.string())
     if _is_text(array.type):
@@ -158,10 +169,11 @@ def _to_categories(array: pa.Array, source: str, name: str) -> Categories:
         )
         # Through Arrow's dictionary: only the distinct strings become numpy text, then one gather.
         encoded = pc.dictionary_encode(array.fill_null(""))
-        uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(np.str_)
-        if uniques.size == 0:
-            return Categories(np.zeros(len(array), dtype="<U1"), missing)
         codes = encoded.indices.to_numpy(zero_copy_only=False)  # int32
+        _check_lengths(encoded.dictionary, codes, rows, source, name)
+        uniques = encoded.dictionary.to_numpy(zero_copy_only=False).astype(TEXT)
+        if uniques.size == 0:
+            return Categories(np.full(len(array), "", dtype=TEXT), missing)
         return Categories(uniques[codes], missing, uniques, codes)
     if pa.types.is_floating(array.type):
         array = _int_values(array, source, name)
@@ -179,11 +191,31 @@ def _to_categories(array: pa.Array, source: str, name: str) -> Categories:
     return Categories(array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), missing)
 
 
+def _check_lengths(
+    dictionary: pa.Array, codes: np.ndarray, rows: np.ndarray | None, source: str, name: str
+) -> None:
+    """Refuse text values longer than `MAX_STRING_CHARS`, naming their rows (checked on the distinct values)."""
+    lengths = pc.utf8_length(dictionary).to_numpy(zero_copy_only=False)
+    too_long = np.flatnonzero(lengths > MAX_STRING_CHARS)
+    if too_long.size == 0:
+        return
+    positions = np.flatnonzero(np.isin(codes, too_long))
+    values = dictionary.take(pa.array(codes[positions])).to_pylist()
+    if rows is not None:  # list items: one entry per row, its first long item
+        table_rows, first = np.unique(rows[positions], return_index=True)
+        positions, values = table_rows, [values[i] for i in first]
+    raise TableDataError(
+        f"{source}: column {name!r} holds values longer than {MAX_STRING_CHARS} characters, the most a "
+        f"category value may have. Received {describe_rows(name, positions, values)}"
+    )
+
+
 def read_categories(table: pa.Table, name: str, source: str) -> Categories:
-    """Column `name` as category values: int64 for integer columns, str for text.
+    """Column `name` as category values: int64 for integer columns, text for text.
 
     Null and empty cells are missing. Floats are accepted when every value is whole
-    (a pandas int column with gaps is float), so ``3.0`` is the category ``3``.
+    (a pandas int column with gaps is float), so ``3.0`` is the category ``3``. Text
+    values longer than :data:`~dcnrank.limits.MAX_STRING_CHARS` characters are refused.
 
     Args:
         table: the table.
@@ -194,14 +226,15 @@ def read_categories(table: pa.Table, name: str, source: str) -> Categories:
         The values and the missing mask.
 
     Raises:
-        TableDataError: on fractions, integers beyond int64, or a type that is
-            neither numbers nor text.
+        TableDataError: on fractions, integers beyond int64, text longer than
+            `MAX_STRING_CHARS`, a type that is neither numbers nor text, or a table
+            with two columns named `name`.
 
     Example:
         >>> read_categories(pa.table({"c": [3.0, None, 5.0]}), "c", "data").values.tolist()
         [3, 0, 5]
     """
-    return _to_categories(_column(table, name), source, name)
+    return _to_categories(_column(table, name, source), source, name)
 
 
 def categories_as(categories: Categories, kind: str, source: str, name: str) -> Categories:
@@ -221,7 +254,7 @@ def categories_as(categories: Categories, kind: str, source: str, name: str) -> 
     if kind == categories.kind:
         return categories
     if kind == "str":
-        values = categories.values.astype(np.str_)
+        values = pc.cast(pa.array(categories.values), pa.string()).to_numpy(zero_copy_only=False).astype(TEXT)
         values[categories.missing] = ""
         return Categories(values, categories.missing)
     text = pa.array(categories.values.tolist(), type=pa.string(), mask=categories.missing)
@@ -245,14 +278,16 @@ def read_items(table: pa.Table, name: str, separator: str, source: str) -> Items
         The flattened items and the row of each.
 
     Raises:
-        TableDataError: if the column is neither text nor lists of ints or strings.
+        TableDataError: if the column is neither text nor lists of ints or strings, an
+            item is longer than `MAX_STRING_CHARS` characters, or the table has two
+            columns named `name`.
 
     Example:
         >>> items = read_items(pa.table({"g": ["a|b", None, "c||a"]}), "g", "|", "data")
         >>> items.values.tolist(), items.rows.tolist()
         (['a', 'b', 'c', 'a'], [0, 0, 2, 2])
     """
-    array = _column(table, name)
+    array = _column(table, name, source)
     if pa.types.is_null(array.type):  # every cell missing
         array = pc.cast(array, pa.string())
     if _is_text(array.type):
@@ -269,7 +304,7 @@ def read_items(table: pa.Table, name: str, separator: str, source: str) -> Items
     if pa.types.is_dictionary(flat.type):
         flat = flat.dictionary_decode()
     try:
-        items = _to_categories(flat, source, name)
+        items = _to_categories(flat, source, name, rows)
     except TableDataError as error:
         raise TableDataError(f"{error} (in its list items)") from None
     keep = ~items.missing

@@ -10,10 +10,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ROWS_SHOWN", "TableDataError", "describe_rows", "rows_from"]
+__all__ = ["CHARS_SHOWN", "ROWS_SHOWN", "TableDataError", "describe_rows", "rows_from"]
 
 # How many offending rows a message quotes; it always counts all of them.
 ROWS_SHOWN = 5
+
+# How many characters (or bytes) of a quoted text value a message shows; a longer one is clipped.
+CHARS_SHOWN = 40
 
 # Row number of the first row of the table being checked: 0, or a chunk's first row in its file.
 _FIRST_ROW: ContextVar[int] = ContextVar("first_row", default=0)
@@ -62,16 +65,19 @@ def describe_rows(column: str, rows: Sequence[int] | np.ndarray, values: Sequenc
             :data:`ROWS_SHOWN` are read).
 
     Returns:
-        The description, for the end of an error message.
+        The description, for the end of an error message. A text value longer than
+        :data:`CHARS_SHOWN` is clipped, with its length.
 
     Example:
         >>> describe_rows("I1", [4, 9], ["abc", None])
         "2 rows: I1[4]='abc', I1[9]=None"
+        >>> describe_rows("c", [0], ["x" * 5000])
+        "1 row: c[0]='xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'… (5,000 characters)"
     """
     count = len(rows)
     first = _FIRST_ROW.get()
     shown = ", ".join(
-        f"{column}[{first + int(r)}]={_plain(v)!r}"
+        f"{column}[{first + int(r)}]={_shown(v)}"
         for r, v in zip(rows[:ROWS_SHOWN], values[:ROWS_SHOWN], strict=False)
     )
     more = f" (first {ROWS_SHOWN} shown)" if count > ROWS_SHOWN else ""
@@ -80,3 +86,12 @@ def describe_rows(column: str, rows: Sequence[int] | np.ndarray, values: Sequenc
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+
+
+def _shown(value: Any) -> str:
+    """`repr` of the value; text past :data:`CHARS_SHOWN` is cut, so one huge cell cannot flood a message."""
+    value = _plain(value)
+    if isinstance(value, str | bytes) and len(value) > CHARS_SHOWN:
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{value[:CHARS_SHOWN]!r}… ({len(value):,} {unit})"
+    return repr(value)

@@ -11,15 +11,16 @@ A table held in memory is one chunk; a file read in record batches is many.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.data.table_columns import Categories, Items, Numbers
 from dcnrank.data.table_error import TableDataError, describe_rows
-from dcnrank.data.vocabulary import Vocabulary
+from dcnrank.data.vocabulary import TEXT, Vocabulary, is_text
 
 __all__ = ["Moments", "TableStatistics", "ValueCounts", "log1p_values"]
 
@@ -58,9 +59,13 @@ class Moments:
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
 
 
-@dataclass
 class ValueCounts:
     """How often each distinct value (int or str) occurred; merged chunk by chunk.
+
+    Ints are merged as sorted arrays; strings are counted in a dict, so that a chunk
+    costs time in proportion to its own distinct values and memory grows with the
+    strings' own lengths (a fixed-width ``<U`` array would make every value as wide as
+    the longest one).
 
     Example:
         >>> counts = ValueCounts()
@@ -69,33 +74,70 @@ class ValueCounts:
         (['a', 'b', 'c'], [1, 3, 1])
     """
 
-    values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    def __init__(self) -> None:
+        self._ints = np.zeros(0, dtype=np.int64)
+        self._int_counts = np.zeros(0, dtype=np.int64)
+        self._text: dict[str, int] = {}
+
+    @property
+    def values(self) -> np.ndarray:
+        """The distinct values, sorted (as ``np.unique`` sorts them)."""
+        if self._text:
+            return _text_array(sorted(self._text))
+        return self._ints
+
+    @property
+    def counts(self) -> np.ndarray:
+        """How often each of :attr:`values` occurred."""
+        if self._text:
+            return np.array([self._text[v] for v in sorted(self._text)], dtype=np.int64)
+        return self._int_counts
 
     def add(self, values: np.ndarray) -> None:
-        """Count `values` (1-D int64 or str) in. Raises `TypeError` on mixing ints and strings."""
+        """Count `values` (1-D int64 or text) in. Raises `TypeError` on mixing ints and strings."""
         if values.size == 0:
+            return
+        if is_text(values):
+            seen = Counter(values.tolist())
+            self.add_counts(_text_array(list(seen)), np.fromiter(seen.values(), dtype=np.int64, count=len(seen)))
             return
         self.add_counts(*np.unique(values, return_counts=True))
 
     def add_counts(self, uniques: np.ndarray, counts: np.ndarray) -> None:
-        """Count in distinct `uniques` (sorted) seen `counts` times each."""
+        """Count in distinct `uniques` (ints: sorted) seen `counts` times each.
+
+        Raises:
+            TypeError: if `uniques` is text and earlier values were ints, or the reverse.
+        """
         if uniques.size == 0:
             return
-        if self.values.size == 0:
-            self.values, self.counts = uniques, counts.astype(np.int64)
-            return
-        if (uniques.dtype.kind == "U") != (self.values.dtype.kind == "U"):
+        text = is_text(uniques)
+        if (text and self._ints.size) or (not text and self._text):
             raise TypeError("ints and strings mixed")
-        merged, inverse = np.unique(np.concatenate([self.values, uniques]), return_inverse=True)
-        self.counts = np.bincount(inverse, weights=np.concatenate([self.counts, counts]), minlength=merged.size).astype(
-            np.int64
-        )
-        self.values = merged
+        if text:
+            table = self._text
+            for value, count in zip(uniques.tolist(), counts.tolist(), strict=True):
+                table[value] = table.get(value, 0) + count
+            return
+        if self._ints.size == 0:
+            self._ints, self._int_counts = uniques.astype(np.int64), counts.astype(np.int64)
+            return
+        merged, inverse = np.unique(np.concatenate([self._ints, uniques]), return_inverse=True)
+        weights = np.concatenate([self._int_counts, counts])
+        self._int_counts = np.bincount(inverse, weights=weights, minlength=merged.size).astype(np.int64)
+        self._ints = merged
 
     def vocabulary(self, min_count: int) -> Vocabulary:
         """The values seen at least `min_count` times, as a vocabulary."""
-        return Vocabulary(self.values[self.counts >= min_count])
+        if self._text:
+            return Vocabulary(_text_array(sorted(v for v, c in self._text.items() if c >= min_count)))
+        return Vocabulary(self._ints[self._int_counts >= min_count])
+
+
+def _text_array(strings: list[str]) -> np.ndarray:
+    array = np.empty(len(strings), dtype=TEXT)
+    array[:] = strings
+    return array
 
 
 def log1p_values(column: NumericColumn, numbers: Numbers, source: str) -> np.ndarray:
@@ -161,23 +203,22 @@ class TableStatistics:
             counts = self._counts.get(column.name)
             if counts is None:  # a numeric or hashed column keeps no vocabulary
                 continue
-            if isinstance(values, Categories) and values.uniques is not None and values.codes is not None:
-                # text: count codes, then each distinct value once
-                seen = np.bincount(values.codes[chosen & ~values.missing], minlength=len(values.uniques))
-                order = np.argsort(values.uniques)
-                kept = order[seen[order] > 0]
-                uniques, times = values.uniques[kept], seen[kept]
-            elif isinstance(values, Categories):
-                uniques, times = np.unique(values.values[chosen & ~values.missing], return_counts=True)
-            elif isinstance(values, Items):
-                uniques, times = np.unique(values.values[chosen[values.rows]], return_counts=True)
-            else:
-                continue
             try:
-                counts.add_counts(uniques, times)
+                if isinstance(values, Categories) and values.uniques is not None and values.codes is not None:
+                    # text: count codes, then each distinct value once
+                    seen = np.bincount(values.codes[chosen & ~values.missing], minlength=len(values.uniques))
+                    kept = np.flatnonzero(seen)
+                    text = True
+                    counts.add_counts(values.uniques[kept], seen[kept])
+                elif isinstance(values, Categories):
+                    text = is_text(values.values)
+                    counts.add(values.values[chosen & ~values.missing])
+                elif isinstance(values, Items):
+                    text = is_text(values.values)
+                    counts.add(values.values[chosen[values.rows]])
             except TypeError:
                 raise TableDataError(
-                    f"{source}: column {column.name!r} holds {'text' if uniques.dtype.kind == 'U' else 'integers'} "
+                    f"{source}: column {column.name!r} holds {'text' if text else 'integers'} "
                     "here but the other kind in earlier rows; a categorical column must hold one kind"
                 ) from None
 

@@ -6,11 +6,16 @@ their place in the file and the validation hold-out can be decided row by row. U
 are what ranks share (unit `k` of an epoch's order goes to rank `k mod world_size`) and
 what an epoch shuffles (Parquet row groups can be read in any order; CSV is read front
 to back). Memory holds one unit at a time.
+
+CSV cells are parsed as bytes and checked as UTF-8 block by block (see
+`dcnrank.data.table_readers`), so a bad cell is named by its column and row in the file.
+A chunk iterator holds its file open until it is exhausted or closed: close it
+(`contextlib.closing`) when stopping early.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +24,15 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.table_readers import table_format
+from dcnrank.data.table_error import TableDataError, rows_from
+from dcnrank.data.table_readers import (
+    check_text_file,
+    check_unique_columns,
+    csv_error,
+    header_error,
+    table_format,
+    utf8_columns,
+)
 
 __all__ = ["Chunk", "TableStream"]
 
@@ -48,7 +60,9 @@ class TableStream:
     Raises:
         FileNotFoundError: if `path` does not exist.
         ValueError: on an unknown suffix or a bad `block_rows`.
-        TableDataError: if the file cannot be read, or a `columns` entry is not in it.
+        TableDataError: if the file cannot be read (a ``.csv`` that is gzip or Parquet,
+            a header that is not UTF-8), or a `columns` entry is not in it or is named
+            twice in its header.
 
     Example:
         >>> import tempfile
@@ -68,25 +82,45 @@ class TableStream:
         self.format = table_format(self.path)
         if not self.path.is_file():
             raise FileNotFoundError(f"table not found. Received: path={str(self.path)!r}")
+        if self.format != "parquet":
+            check_text_file(self.path)
         self.block_rows = block_rows
         self.column_names: list[str] = []
-        self.columns: list[str] = []
+        self._columns: list[str] | None = None  # None: every column
         self.column_names = self._read_column_names()
-        missing = [c for c in columns or () if c not in self.column_names]
+        if columns is not None:
+            self.columns = list(columns)
+        self._unit_rows: list[int] | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns read, all of them unless set (Parquet reads only these)."""
+        return list(self.column_names) if self._columns is None else list(self._columns)
+
+    @columns.setter
+    def columns(self, columns: Sequence[str]) -> None:
+        missing = [c for c in columns if c not in self.column_names]
         if missing:
             raise TableDataError(
                 f"{self.path}: missing column(s) {', '.join(map(repr, missing))}; it has {', '.join(self.column_names)}"
             )
-        self.columns = list(columns) if columns is not None else list(self.column_names)
-        self._unit_rows: list[int] | None = None
+        check_unique_columns(self.column_names, columns, str(self.path))
+        self._columns = list(columns)
 
     def _read_column_names(self) -> list[str]:
         try:
             if self.format == "parquet":
-                return list(pq.ParquetFile(self.path).schema_arrow.names)
+                with pq.ParquetFile(self.path) as file:
+                    return list(file.schema_arrow.names)
             with self._open_csv() as reader:
                 return list(reader.schema.names)
-        except (pa.ArrowException, OSError) as error:
+        except UnicodeDecodeError as error:  # Arrow decodes the CSV header in Python
+            raise header_error(self.path, error) from None
+        except pa.ArrowException as error:
+            if self.format != "parquet":
+                raise csv_error(self.path, error) from None
+            raise TableDataError(f"{self.path}: not a readable PARQUET file ({error})") from None
+        except OSError as error:
             raise TableDataError(f"{self.path}: not a readable {self.format.upper()} file ({error})") from None
 
     @property
@@ -94,7 +128,8 @@ class TableStream:
         """Rows in each unit, in file order (for CSV this counts the file once, chunk by chunk)."""
         if self._unit_rows is None:
             if self.format == "parquet":
-                metadata = pq.ParquetFile(self.path).metadata
+                with pq.ParquetFile(self.path) as file:
+                    metadata = file.metadata
                 self._unit_rows = [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)]
             else:
                 self._unit_rows = [c.table.num_rows for c in self.chunks()]
@@ -116,11 +151,12 @@ class TableStream:
             return units
         return [int(u) for u in np.random.default_rng(epoch_seed).permutation(len(units))]
 
-    def chunks(self, units: Sequence[int] | None = None) -> Iterator[Chunk]:
+    def chunks(self, units: Sequence[int] | None = None) -> Generator[Chunk, None, None]:
         """The chunks of `units` (None: every unit in file order), in that order.
 
         Raises:
-            TableDataError: if the file cannot be parsed (CSV: naming the line).
+            TableDataError: if the file cannot be parsed (CSV: naming the line, or the
+                column and row of a cell that is not UTF-8).
         """
         if self.format == "parquet":
             yield from self._parquet_chunks(units)
@@ -130,31 +166,33 @@ class TableStream:
                 raise ValueError(f"{self.path}: CSV units are read in file order. Received: units={wanted[:10]}")
             yield from self._csv_chunks(None if wanted is None else set(wanted))
 
-    def _parquet_chunks(self, units: Sequence[int] | None) -> Iterator[Chunk]:
-        file = pq.ParquetFile(self.path)
-        sizes = [file.metadata.row_group(g).num_rows for g in range(file.metadata.num_row_groups)]
-        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
-        for unit in range(len(sizes)) if units is None else units:
-            first = starts[unit]
-            try:
-                for batch in file.iter_batches(batch_size=self.block_rows, row_groups=[unit], columns=self.columns):
-                    yield Chunk(pa.Table.from_batches([batch]), first, unit)
-                    first += batch.num_rows
-            except (pa.ArrowException, OSError) as error:
-                raise TableDataError(f"{self.path}: row group {unit} is not readable ({error})") from None
+    def _parquet_chunks(self, units: Sequence[int] | None) -> Generator[Chunk, None, None]:
+        with pq.ParquetFile(self.path) as file:
+            sizes = [file.metadata.row_group(g).num_rows for g in range(file.metadata.num_row_groups)]
+            starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
+            for unit in range(len(sizes)) if units is None else units:
+                first = starts[unit]
+                try:
+                    for batch in file.iter_batches(
+                        batch_size=self.block_rows, row_groups=[unit], columns=self._columns
+                    ):
+                        yield Chunk(pa.Table.from_batches([batch]), first, unit)
+                        first += batch.num_rows
+                except (pa.ArrowException, OSError) as error:
+                    raise TableDataError(f"{self.path}: row group {unit} is not readable ({error})") from None
 
     def _open_csv(self) -> pa_csv.CSVStreamingReader:
         # One thread, so that Arrow's error for a bad line names its row.
         read = pa_csv.ReadOptions(use_threads=False, block_size=1 << 22)
         parse = pa_csv.ParseOptions(delimiter="\t" if self.format == "tsv" else ",")
         convert = pa_csv.ConvertOptions(  # before the header is read, both lists are empty
-            column_types={name: pa.string() for name in self.column_names},
+            column_types={name: pa.binary() for name in self.column_names},  # UTF-8 is checked per block
             strings_can_be_null=True,
-            include_columns=self.columns,
+            include_columns=self._columns or [],
         )
         return pa_csv.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
 
-    def _csv_chunks(self, units: set[int] | None) -> Iterator[Chunk]:
+    def _csv_chunks(self, units: set[int] | None) -> Generator[Chunk, None, None]:
         pending: list[pa.RecordBatch] = []
         pending_rows = first = unit = 0
         try:
@@ -166,10 +204,14 @@ class TableStream:
                         table = pa.Table.from_batches(pending)
                         block, rest = table.slice(0, self.block_rows), table.slice(self.block_rows)
                         if units is None or unit in units:
-                            yield Chunk(block, first, unit)
+                            yield self._text_chunk(block, first, unit)
                         first, unit = first + self.block_rows, unit + 1
                         pending, pending_rows = rest.to_batches(), rest.num_rows
         except pa.ArrowException as error:
-            raise TableDataError(f"{self.path}: not a readable CSV file ({error})") from None
+            raise csv_error(self.path, error) from None
         if pending_rows and (units is None or unit in units):
-            yield Chunk(pa.Table.from_batches(pending), first, unit)
+            yield self._text_chunk(pa.Table.from_batches(pending), first, unit)
+
+    def _text_chunk(self, block: pa.Table, first: int, unit: int) -> Chunk:
+        with rows_from(first):
+            return Chunk(utf8_columns(block, str(self.path)), first, unit)

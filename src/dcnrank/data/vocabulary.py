@@ -3,42 +3,87 @@
 It behaves like Keras ``IntegerLookup`` / ``StringLookup`` with one OOV index (the layers
 the Keras-RS DCN tutorial uses): the known values, sorted as ``np.unique`` sorts them,
 get indices ``1..n`` and every other value gets ``0``.
+
+Text is held as numpy object arrays of Python strings (:data:`TEXT`), never as fixed-width
+``<U`` arrays: a ``<U`` array is as wide as its longest value, so one long value would
+make every value cost its length. A string is looked up by its hash, so a lookup costs
+time in proportion to the value's own length, whatever the vocabulary holds.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-__all__ = ["OOV_INDEX", "Vocabulary"]
+__all__ = ["OOV_INDEX", "TEXT", "Vocabulary", "is_text"]
 
 OOV_INDEX = 0
 
+# The dtype of text arrays in the data layer: Python strings, each costing its own length.
+# (numpy's StringDType would do as well, but its default sort crashes in numpy 2.4 on
+# arrays with repeated values.)
+TEXT = np.dtype(object)
+
+
+def is_text(array: np.ndarray) -> bool:
+    """Whether `array` holds text: a ``<U`` array, or a :data:`TEXT` array of strings.
+
+    An object array is taken to hold what its first value is (the data layer builds its
+    text arrays only of strings); an empty one counts as text.
+
+    Example:
+        >>> is_text(np.array(["a"])), is_text(np.array(["a"], dtype=TEXT)), is_text(np.array([1]))
+        (True, True, False)
+    """
+    if array.dtype.kind == "U":
+        return True
+    return array.dtype == TEXT and (array.size == 0 or isinstance(array.flat[0], str))
+
 
 def _as_values(values: Any, argument: str) -> np.ndarray:
-    """Return ``values`` as a 1-D int64 or str array; floats and mixed objects are refused."""
-    array = np.asarray(values)
-    if array.dtype == object:
-        if all(isinstance(v, str) for v in array.ravel()):
-            array = array.astype(np.str_)
-        elif all(
-            isinstance(v, int | np.integer) and not isinstance(v, bool) for v in array.ravel()
-        ):
+    """Return ``values`` as an int64 array, or a text array (``<U`` or :data:`TEXT` of strings).
+
+    Floats, bools in an object array, mixed objects and text mixed with other values are
+    refused. A list of strings becomes a :data:`TEXT` array, never a fixed-width ``<U``
+    one (as wide as its longest string).
+    """
+    array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if array.dtype == TEXT:
+        flat = array.ravel()
+        if isinstance(values, np.ndarray) and flat.size == 0:
+            return array  # an empty text array
+        if flat.size and all(isinstance(v, str) for v in flat):
+            return array
+        if flat.size and all(isinstance(v, bytes) for v in flat):
+            return _decoded(flat).reshape(array.shape)
+        if flat.size and all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in flat):
             array = array.astype(np.int64)
+        elif not isinstance(values, np.ndarray) and not any(isinstance(v, str | bytes) for v in flat):
+            array = np.asarray(values)  # no text in the list: bools, floats, None… as numpy reads them
     if array.dtype.kind in "biu":
         if array.dtype.kind == "u" and array.size and array.max() > np.iinfo(np.int64).max:
             raise ValueError(f"`{argument}` holds integers too large for int64")
-        array = array.astype(np.int64)
-    elif array.dtype.kind == "S":
-        array = np.char.decode(array, "utf-8")
-    elif array.dtype.kind != "U":
+        return array.astype(np.int64)
+    if array.dtype.kind == "S":
+        return _decoded(array.ravel()).reshape(array.shape)
+    if array.dtype.kind == "T":  # numpy's StringDType, whose sort is not safe to use: Python strings
+        return array.astype(TEXT)
+    if array.dtype.kind != "U":
         raise ValueError(
             f"`{argument}` must hold integers or strings. Received: dtype={array.dtype}"
         )
     return array
+
+
+def _decoded(flat: np.ndarray) -> np.ndarray:
+    """UTF-8 bytes (1-D) as a :data:`TEXT` array."""
+    text = np.empty(len(flat), dtype=TEXT)
+    text[:] = [bytes(v).decode("utf-8") for v in flat.tolist()]
+    return text
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,14 +110,16 @@ class Vocabulary:
 
     def __post_init__(self) -> None:
         values = _as_values(self.values, "values")
+        if values.dtype.kind == "U":
+            values = values.astype(TEXT)  # each value its own length, not the longest one's
         if values.ndim != 1:
             raise ValueError(f"`values` must be 1-D. Received: shape={values.shape}")
         if values.size > 1 and not bool(np.all(values[1:] > values[:-1])):
             first = int(np.flatnonzero(values[1:] <= values[:-1])[0])
             raise ValueError(
                 "`values` must be strictly increasing (use Vocabulary.fit). Received: "
-                f"values[{first}]={values[first].item()!r}, "
-                f"values[{first + 1}]={values[first + 1].item()!r}"
+                f"values[{first}]={values[first : first + 1].tolist()[0]!r:.200}, "
+                f"values[{first + 1}]={values[first + 1 : first + 2].tolist()[0]!r:.200}"
             )
         values = values.copy()
         values.setflags(write=False)
@@ -101,10 +148,14 @@ class Vocabulary:
     @property
     def kind(self) -> str:
         """``"int"`` or ``"str"``."""
-        return "str" if self.values.dtype.kind == "U" else "int"
+        return "str" if is_text(self.values) else "int"
 
     def encode(self, values: Any) -> np.ndarray:
         """Map values to indices: known values to ``1..n``, anything else to 0.
+
+        A string is looked up by its hash in a dict built on the first lookup, never
+        compared with the vocabulary's values, so a value costs its own length, however
+        long it or the vocabulary's values are.
 
         Args:
             values: ints for an int vocabulary, strings for a str vocabulary; any shape.
@@ -117,17 +168,30 @@ class Vocabulary:
                 or the reverse) or neither.
         """
         array = _as_values(values, "values")
-        if (array.dtype.kind == "U") != (self.kind == "str"):
+        if is_text(array) != (self.kind == "str"):
             raise ValueError(
                 f"this vocabulary holds {self.kind} values; `values` must too. "
-                f"Received: dtype={array.dtype}"
+                f"Received: {'str' if is_text(array) else 'int'} values"
             )
         if self.values.size == 0:
             return np.zeros(array.shape, dtype=np.int64)
+        if self.kind == "str":
+            index = self._index()
+            flat = array.ravel().tolist()
+            found = np.fromiter(map(index.get, flat, itertools.repeat(OOV_INDEX)), dtype=np.int64, count=len(flat))
+            return found.reshape(array.shape)
         position = np.searchsorted(self.values, array)
         clipped = np.minimum(position, self.values.size - 1)
         known = self.values[clipped] == array
         return np.where(known, clipped + 1, OOV_INDEX).astype(np.int64)
+
+    def _index(self) -> dict[str, int]:
+        """String value -> index, built once (the vocabulary is immutable)."""
+        index = self.__dict__.get("_string_index")
+        if index is None:
+            index = {value: i for i, value in enumerate(self.values.tolist(), start=1)}
+            object.__setattr__(self, "_string_index", index)
+        return index
 
     def decode(self, indices: Any) -> np.ndarray:
         """Map indices back to values (the inverse of :meth:`encode` on known values).
@@ -173,8 +237,7 @@ class Vocabulary:
                 f"Received: {data!r:.200}"
             )
         kind = data["kind"]
-        dtype = {"int": np.int64, "str": np.str_}.get(kind)
-        if dtype is None:
+        if kind not in ("int", "str"):
             raise ValueError(f"`kind` must be 'int' or 'str'. Received: kind={kind!r}")
         values = data["values"]
         wanted = str if kind == "str" else int
@@ -182,7 +245,11 @@ class Vocabulary:
             isinstance(v, wanted) and not isinstance(v, bool) for v in values
         ):
             raise ValueError(f"`values` must be a list of {kind}. Received: {values!r:.200}")
-        return cls(np.asarray(values, dtype=dtype))
+        if kind == "int":
+            return cls(np.asarray(values, dtype=np.int64))
+        text = np.empty(len(values), dtype=TEXT)
+        text[:] = values
+        return cls(text)
 
     def to_json(self) -> str:
         """Serialise to a JSON string (see :meth:`to_dict`)."""
@@ -209,7 +276,7 @@ class Vocabulary:
         return self.kind == other.kind and np.array_equal(self.values, other.values)
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.values.tobytes()))
+        return hash((self.kind, tuple(self.values.tolist())))
 
     def __repr__(self) -> str:
         return f"Vocabulary({self.kind}, size={self.size})"

@@ -11,6 +11,7 @@ output that is the input table itself (`check_predictions_out`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import torch
 from dcnrank import atomic
 from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.data.table_error import TableDataError, rows_from
-from dcnrank.data.table_readers import as_arrow_table, source_name, table_format
+from dcnrank.data.table_readers import as_arrow_table, check_unique_columns, source_name, table_format
 from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
 from dcnrank.data.table_writer import TableWriter
 from dcnrank.workflows.table_task import task_metrics, task_predictions
@@ -191,20 +192,26 @@ def _chunks(
 ) -> Iterator[tuple[pa.Table, int, str]]:
     """`(table, first row, source)` chunks of a file (read chunk by chunk) or of an in-memory table."""
     source = source_name(data)
-    chunks: Iterator[tuple[pa.Table, int]]
     if isinstance(data, str | Path):
         stream = TableStream(data, block_rows=block_rows)
         names = stream.column_names
-        chunks = ((chunk.table, chunk.first_row) for chunk in stream.chunks())
-    else:
-        table = as_arrow_table(data)
-        names = table.column_names
-        chunks = ((table.slice(start, block_rows), start) for start in range(0, max(table.num_rows, 1), block_rows))
+        _check_keep(names, keep, source)
+        with contextlib.closing(stream.chunks()) as chunks:  # the reader closes at once on an error
+            for chunk in chunks:
+                yield chunk.table, chunk.first_row, source
+        return
+    table = as_arrow_table(data)
+    _check_keep(table.column_names, keep, source)
+    for start in range(0, max(table.num_rows, 1), block_rows):
+        yield table.slice(start, block_rows), start, source
+
+
+def _check_keep(names: Sequence[str], keep: Sequence[str], source: str) -> None:
+    """Refuse `keep` columns the table lacks or names more than once."""
     absent = [name for name in keep if name not in names]
     if absent:
         raise TableDataError(f"{source}: cannot keep missing column(s) {', '.join(map(repr, absent))}")
-    for chunk, first_row in chunks:
-        yield chunk, first_row, source
+    check_unique_columns(names, keep, source)
 
 
 class _Scorer:
