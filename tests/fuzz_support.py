@@ -235,7 +235,11 @@ def json_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
 
 def json_paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every key and index path in a JSON `document`, containers before what they hold."""
-    children: Any = document.items() if isinstance(document, dict) else enumerate(document) if isinstance(document, list) else ()
+    children: Any = ()
+    if isinstance(document, dict):
+        children = document.items()
+    elif isinstance(document, list):
+        children = enumerate(document)
     paths = []
     for key, value in children:
         paths.append((*prefix, key))
