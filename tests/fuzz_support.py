@@ -233,17 +233,19 @@ def json_values(max_leaves: int = 6) -> st.SearchStrategy[Any]:
     )
 
 
-def json_paths(document: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Every key and index path in a JSON `document`, containers before what they hold."""
+def json_paths(document: Any, prefix: tuple[Any, ...] = (), seen: set[int] | None = None) -> list[tuple[Any, ...]]:
+    """Every key and index path in a JSON `document`, containers before what they hold; a
+    container held in several places (``[row] * 10_000``) is walked once, at its first path,
+    so that the paths stay as few as the document's distinct values."""
+    seen = set() if seen is None else seen
     children: Any = ()
-    if isinstance(document, dict):
-        children = document.items()
-    elif isinstance(document, list):
-        children = enumerate(document)
+    if isinstance(document, dict | list) and id(document) not in seen:
+        seen.add(id(document))
+        children = document.items() if isinstance(document, dict) else enumerate(document)
     paths = []
     for key, value in children:
         paths.append((*prefix, key))
-        paths.extend(json_paths(value, (*prefix, key)))
+        paths.extend(json_paths(value, (*prefix, key), seen))
     return paths
 
 
@@ -265,26 +267,30 @@ def mutated_json(draw: Callable[..., Any], document: Any, values: st.SearchStrat
     value replaced by any JSON value (wrong types, NaN, huge ints, objects where scalars
     belong; `values` when given), a key or item deleted, a key or item added, or the
     whole document replaced by another JSON value."""
-    values = values if values is not None else json_values(4)
+    strategy = values if values is not None else json_values(4)
+
+    def value() -> Any:  # a copy: a sampled constant ([], {}) must never be changed in place
+        return copy.deepcopy(draw(strategy))
+
     doc: Any = copy.deepcopy(document)
     for _ in range(draw(st.integers(1, 3))):
         paths = json_paths(doc)
         kind = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add", "whole"]))
         if kind == "whole" or not paths:
-            doc = draw(values)
+            doc = value()
             continue
         path = draw(st.sampled_from(paths))
         parent: Any = doc
         for key in path[:-1]:
             parent = parent[key]
         if kind == "replace":
-            parent[path[-1]] = draw(values)
+            parent[path[-1]] = value()
         elif kind == "delete":
             del parent[path[-1]]
         elif isinstance(parent, list):
-            parent.insert(draw(st.integers(0, len(parent))), draw(values))
+            parent.insert(draw(st.integers(0, len(parent))), value())
         else:
-            parent[draw(nasty_text(0, 12))] = draw(values)
+            parent[draw(nasty_text(0, 12))] = value()
     return doc
 
 

@@ -229,7 +229,7 @@ def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, A
         tensors = safetensors.torch.load(contents[WEIGHTS_FILE])
     except Exception as error:  # safetensors raises its own SafetensorError, or others
         raise BundleError(
-            f"{folder / WEIGHTS_FILE}: truncated or corrupt safetensors file ({error})"
+            f"{folder / WEIGHTS_FILE}: truncated or corrupt safetensors file ({_printable(error)})"
         ) from None
     verify_files(folder, manifest, contents)
     if not isinstance(raw_config, dict):
@@ -305,6 +305,15 @@ def _one_line(message: BaseException | str, limit: int = 300) -> str:
     on for lines, and any may echo a hostile file's values at length."""
     lines = str(message).strip().splitlines() or [type(message).__name__]
     return lines[0] if len(lines[0]) <= limit else lines[0][:limit] + "…"
+
+
+def _printable(message: BaseException | str, limit: int = 300) -> str:
+    """`message` on one line, its line breaks and other unprintable characters escaped (as
+    `repr` writes them) and cut to `limit` characters: safetensors' messages echo the
+    tensor names of a hostile header as they are."""
+    text = str(message)
+    text = text if text.isprintable() else repr(text)[1:-1]
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _check_weights(folder: Path, problems: list[str]) -> None:

@@ -15,7 +15,7 @@ from dcnrank import __version__
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.body_limit import BodyLimit
-from dcnrank.serve.errors import RequestError, error_content
+from dcnrank.serve.errors import RequestError, error_content, key_text
 from dcnrank.serve.limits import DEFAULT_TOP, MAX_BODY_BYTES, MAX_ROWS
 from dcnrank.serve.ranker import Ranker
 from dcnrank.serve.schemas import (
@@ -175,14 +175,12 @@ def _health(bundle: Bundle, catalog: MovieLensCatalog | None) -> dict[str, Any]:
 
 
 _UNPARSABLE = "malformed JSON: it could not be parsed (e.g. nested too deeply, or a number of over 4300 digits)"
-# A field path echoes the request's keys; an unknown key may be as long as the body.
-_MAX_PART_CHARS = 100
 
 
 def _field(location: tuple | list) -> str:
-    """("body", "rows", 3, "movie_id") -> "rows[3].movie_id"; a key over 100 characters
-    is cut to its first 100 and "…" (pydantic's "[key]", for a problem with the key
-    itself, is left out: the path names the key)."""
+    """("body", "rows", 3, "movie_id") -> "rows[3].movie_id"; each key as `key_text`
+    shows it (over 100 characters cut to 100 and "…", one with a line break quoted);
+    pydantic's "[key]", for a problem with the key itself, is left out: the path names the key."""
     parts = list(location[1:] if location and location[0] == "body" else location)
     text = ""
     for part in parts:
@@ -191,8 +189,7 @@ def _field(location: tuple | list) -> str:
         if isinstance(part, int):
             text += f"[{part}]"
             continue
-        name = str(part)
-        name = name if len(name) <= _MAX_PART_CHARS else name[:_MAX_PART_CHARS] + "…"
+        name = key_text(str(part))
         text += f".{name}" if text else name
     return text or "body"
 

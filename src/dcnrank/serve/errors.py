@@ -8,7 +8,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["RequestError", "error_content", "send_error"]
+from dcnrank.config.errors import MAX_LISTED
+
+__all__ = ["MAX_KEY_CHARS", "RequestError", "error_content", "key_text", "send_error"]
+
+# The longest a request's own key (an unknown field, a feature name) is echoed in a field
+# path: a key may be as long as the body.
+MAX_KEY_CHARS = 100
 
 
 class RequestError(ValueError):
@@ -30,8 +36,23 @@ class RequestError(ValueError):
         self.message = message
 
 
+def key_text(key: str) -> str:
+    r"""A key of the request as a field path shows it: as it is, or as its `repr` when it
+    holds a line break or another unprintable character (an answer, like a log line, stays
+    one line), cut to :data:`MAX_KEY_CHARS` characters and "…".
+
+    Example:
+        >>> key_text("movie_id"), key_text("a\nb"), len(key_text("k" * 5000))
+        ('movie_id', "'a\\nb'", 101)
+    """
+    text = key if key.isprintable() else repr(key)
+    return text if len(text) <= MAX_KEY_CHARS else text[:MAX_KEY_CHARS] + "…"
+
+
 def error_content(problems: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """The body of every error response: the first problem as one line, and all of them.
+    """The body of every error response: the first problem as one line, and the first
+    :data:`~dcnrank.config.errors.MAX_LISTED` of them, then (field `"body"`) how many more
+    there are: 10,000 bad rows make one short answer, not a megabyte.
 
     Args:
         problems: (field, message) pairs, at least one; the field is a path such as
@@ -46,11 +67,16 @@ def error_content(problems: Sequence[tuple[str, str]]) -> dict[str, Any]:
     Example:
         >>> error_content([("top", "must be positive")])
         {'error': 'top: must be positive', 'errors': [{'field': 'top', 'message': 'must be positive'}]}
+        >>> error_content([(f"rows[{i}]", "bad") for i in range(100)])["errors"][-1]
+        {'field': 'body', 'message': '... and 80 more problems'}
     """
     if len(problems) == 0:
         raise ValueError("`problems` must hold at least one (field, message) pair. Received: []")
     field, message = problems[0]
-    return {"error": f"{field}: {message}", "errors": [{"field": f, "message": m} for f, m in problems]}
+    listed = [{"field": f, "message": m} for f, m in problems[:MAX_LISTED]]
+    if len(problems) > MAX_LISTED:
+        listed.append({"field": "body", "message": f"... and {len(problems) - MAX_LISTED} more problems"})
+    return {"error": f"{field}: {message}", "errors": listed}
 
 
 async def send_error(

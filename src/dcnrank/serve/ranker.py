@@ -13,7 +13,7 @@ import torch
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.data.vocabulary import OOV_INDEX
 from dcnrank.limits import MAX_STRING_CHARS
-from dcnrank.serve.errors import RequestError
+from dcnrank.serve.errors import RequestError, key_text
 from dcnrank.serve.limits import DEFAULT_TOP
 from dcnrank.workflows.catalog import MOVIE_COLUMNS, USER_COLUMNS, MovieLensCatalog
 
@@ -217,7 +217,8 @@ class Ranker:
                 extra = [key for key in row if key not in wanted]
                 if extra:
                     raise RequestError(
-                        f"rows[{i}].{extra[0]}", f"is not a feature of this model; its features are {', '.join(names)}"
+                        f"rows[{i}].{key_text(str(extra[0]))}",
+                        f"is not a feature of this model; its features are {', '.join(names)}",
                     )
                 absent = [name for name in names if name not in row]
                 raise RequestError(
