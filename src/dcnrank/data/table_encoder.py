@@ -33,6 +33,8 @@ from dcnrank.metrics.classification import validate_binary_labels
 
 __all__ = ["EncodedRows", "TableEncoder", "checked_groups", "checked_labels", "fit_and_encode", "parse_columns"]
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 log = logging.getLogger(__name__)
 
 Parsed = Numbers | Categories | Items
@@ -269,7 +271,9 @@ class TableEncoder:
             numbers = cast(Numbers, parsed[column.name])
             values = log1p_values(cast(NumericColumn, column), numbers, source)
             mean, std = self.numeric[column.name]
-            numeric[:, j] = np.where(numbers.missing, 0.0, (values - mean) / std)
+            standardised = np.where(numbers.missing, 0.0, (values - mean) / std)
+            # a value far outside the training range stays finite in float32 (no inf into the model)
+            numeric[:, j] = np.clip(standardised, -_FLOAT32_MAX, _FLOAT32_MAX)
             missing[:, j] = numbers.missing
         multi_hot = tuple(
             torch.from_numpy(self._item_matrix(cast(MultiHotColumn, column), cast(Items, parsed[column.name]), source))
