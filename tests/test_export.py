@@ -107,6 +107,19 @@ def test_export_path_errors(exported, tmp_path):
         export_bundle(unsaved, "onnx")
 
 
+def test_export_replaces_only_its_own_onnx_file(exported, tmp_path):
+    bundle, onnx_path = exported
+    users = tmp_path / "ratings.csv"
+    users.write_text("user,item\n1,2\n")
+    with pytest.raises(ValueError, match=r"ratings\.csv: exists and is not an ONNX model exported by dcnrank"):
+        export_onnx(bundle, users)
+    assert users.read_text() == "user,item\n1,2\n"
+    again = tmp_path / "again.onnx"
+    again.write_bytes(onnx_path.read_bytes())
+    assert export_onnx(bundle, again) == again  # a dcnrank export is replaced
+    onnx.checker.check_model(onnx.load(str(again)))
+
+
 def test_a_mismatch_with_eager_is_an_error_and_writes_nothing(exported, tmp_path, monkeypatch):
     bundle, _ = exported
     monkeypatch.setattr("dcnrank.export.onnx_export.ONNX_TOLERANCE", -1.0)  # nothing can pass

@@ -243,10 +243,14 @@ def test_predict_never_writes_over_its_input(scoring, tmp_path, capsys, how):
     assert data.read_bytes() == before and hidden(tmp_path) == []
 
 
-def test_predict_replaces_another_existing_file_and_refuses_a_folder(scoring, tmp_path, capsys):
+def test_predict_replaces_only_a_predictions_file_and_refuses_a_folder(scoring, tmp_path, capsys):
     model, data = scoring
     out = tmp_path / "p.csv"
     out.write_text("old predictions\n")
+    assert main(["predict", "--model", str(model), "--data", str(data), "--out", str(out), "--keep", "id"]) == 2
+    assert "p.csv: exists and is not a predictions file" in error_line(capsys)
+    assert out.read_text() == "old predictions\n"
+    out.write_text("id,prediction\n1,0.5\n")  # an earlier run's predictions: replaced
     assert main(["predict", "--model", str(model), "--data", str(data), "--out", str(out), "--keep", "id"]) == 0
     assert out.read_text().splitlines()[0] == '"id","prediction"' and len(out.read_text().splitlines()) == 41
     (tmp_path / "dir.csv").mkdir()

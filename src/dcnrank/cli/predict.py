@@ -19,8 +19,9 @@ binary task, the predicted value for regression), one row per input row in input
 When the table has the label column, the predictions are also measured (AUC, logloss and
 group AUC for binary; RMSE and MAE for regression).
 
---out appears only once every row is written; an existing file of that name is then
-replaced. --out may not be the --data table itself (nor a link to it) or a folder, and
+--out appears only once every row is written; an existing predictions file of that name
+(a table whose last column is `{PREDICTION_COLUMN}`) is then replaced, any other existing
+file is refused. --out may not be the --data table itself (nor a link to it) or a folder, and
 --keep may not name `{PREDICTION_COLUMN}` or a column twice: these are refused before
 anything is scored.
 """
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", required=True, metavar="FILE", help="the table to score (.csv, .tsv, .parquet)")
     parser.add_argument(
         "--out", required=True, metavar="FILE",
-        help="where to write predictions (.parquet, .csv or .tsv); an existing file is replaced, never --data",
+        help="where to write predictions (.parquet, .csv or .tsv); only an earlier predictions file is replaced",
     )  # fmt: skip
     parser.add_argument(
         "--keep", nargs="+", default=[], metavar="COLUMN",

@@ -23,6 +23,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,7 +65,8 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
         The file written.
 
     Raises:
-        ValueError: if `path` is an existing folder or its parent does not exist.
+        ValueError: if `path` is an existing folder, an existing file that is not an ONNX
+            model dcnrank exported (never replaced), or its parent does not exist.
         ImportError: if `onnx`, `onnxscript` (or, with `check`, `onnxruntime`) is missing
             (`pip install 'dcnrank[onnx]'`).
         ExportError: if onnxruntime's scores differ from the eager model's.
@@ -90,6 +92,7 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
         import onnxscript  # noqa: F401 - the dynamo exporter's dependency; fail early and clearly
     except ImportError as error:
         raise ImportError(f"ONNX export needs {error.name}: pip install 'dcnrank[onnx]'") from None
+    _check_replaceable(target, onnx)
 
     model_proto = _export_proto(bundle)
     config = bundle.config
@@ -118,6 +121,24 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
     fsync_folder(target.parent)
     log.debug("exported %s (%d bytes, opset %d)", target, len(data), ONNX_OPSET)
     return target
+
+
+def _check_replaceable(target: Path, onnx: Any) -> None:
+    """Refuse an existing `target` unless it is an ONNX model that dcnrank exported (its
+    metadata carries `dcnrank_version`): anything else there is the user's, never replaced."""
+    if not target.exists() and not target.is_symlink():
+        return
+    try:
+        ours = not target.is_symlink() and any(
+            prop.key == "dcnrank_version" for prop in onnx.load(str(target), load_external_data=False).metadata_props
+        )
+    except Exception:  # noqa: BLE001 - any file onnx cannot read is not one of our exports
+        ours = False
+    if not ours:
+        raise ValueError(
+            f"{target}: exists and is not an ONNX model exported by dcnrank; refusing to replace it: "
+            "give a new path with --out"
+        )
 
 
 def _export_proto(bundle: Bundle):  # noqa: ANN202 - onnx.ModelProto, imported lazily

@@ -139,8 +139,9 @@ def check_predictions_out(data: str | Path, out: str | Path) -> Path:
     """Refuse, before anything is scored, an `out` that predictions cannot be written to
     without destroying the table being scored or a folder.
 
-    An existing file at `out` that is not `data` is fine: :func:`predict_file`
-    replaces it whole once every row is written.
+    An existing file at `out` is replaced (whole, once every row is written by
+    :func:`predict_file`) only if it is a predictions file, i.e. a table whose last
+    column is :data:`PREDICTION_COLUMN`; any other file there is the user's and refused.
 
     Args:
         data: the table to score.
@@ -152,7 +153,8 @@ def check_predictions_out(data: str | Path, out: str | Path) -> Path:
     Raises:
         ValueError: if `out`'s name gives no table format, `out` is `data` (the same
             file by path, through a symbolic link, or a hard link: same device and
-            inode), a folder, or a path under a file.
+            inode), an existing file that is not a predictions file, a folder, or a
+            path under a file.
 
     Example:
         >>> import tempfile
@@ -179,12 +181,29 @@ def check_predictions_out(data: str | Path, out: str | Path) -> Path:
             f"{target}: is the table being scored ({how} {data}); refusing to write the predictions over it: "
             "give another output file"
         )
+    if target.exists() and not _holds_predictions(target):
+        raise ValueError(
+            f"{target}: exists and is not a predictions file (its last column is not {PREDICTION_COLUMN!r}); "
+            "refusing to replace it: give a new output file"
+        )
     ancestor = target.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise ValueError(f"{target}: cannot create it: {ancestor} is not a folder")
     return target
+
+
+def _holds_predictions(path: Path) -> bool:
+    """Whether the existing file `path` reads as a table whose last column is the predictions'
+    (one that `predict` wrote, which it may replace); a symbolic link never counts."""
+    if path.is_symlink():
+        return False
+    try:
+        names = TableStream(path).column_names
+    except (OSError, ValueError):  # not a table dcnrank can read: not one it wrote
+        return False
+    return bool(names) and names[-1] == PREDICTION_COLUMN
 
 
 def _chunks(
