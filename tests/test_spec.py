@@ -281,3 +281,33 @@ def test_check_columns_names_every_missing_column_with_suggestions():
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+_ROLE_COLUMNS = {"u": "categorical", "i": "categorical", "g": "multi_hot", "a": "numeric"}
+
+
+def test_roles_round_trip_and_name_their_positions() -> None:
+    spec = FeatureSpec.from_dict(
+        {"task": "regression", "label": "r", "user": "u", "item": "i", "user_columns": ["a"],
+         "item_columns": ["g"], "columns": _ROLE_COLUMNS}
+    )  # fmt: skip
+    assert (spec.user, spec.item, spec.user_columns, spec.item_columns) == ("u", "i", ("a",), ("g",))
+    assert spec.role_positions() == {"user": 0, "item": 1}
+    assert FeatureSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize(
+    ("roles", "message"),
+    [
+        ({"user": "usr_id"}, "user: 'usr_id' is not one of the spec's input columns"),
+        ({"item": "a"}, "item: the item column 'a' must be categorical"),
+        ({"user": "u", "item": "u"}, "item: must differ from user"),
+        ({"item_columns": ["gg"]}, r"item_columns: 'gg' is not one of the spec's input columns \(did you mean 'g'\?\)"),
+        ({"user": "u", "user_columns": ["u"]}, "user_columns: 'u' is the user column itself"),
+        ({"user_columns": ["g"], "item_columns": ["g"]}, "item_columns: 'g' is also in user_columns"),
+        ({"item_columns": "g"}, "item_columns: must be a list of column names"),
+    ],
+)
+def test_a_role_that_names_no_fitting_column_is_refused_by_name(roles: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        FeatureSpec.from_dict({"task": "regression", "label": "r", "columns": _ROLE_COLUMNS, **roles})

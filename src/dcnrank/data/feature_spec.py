@@ -7,6 +7,11 @@ A spec is frozen dataclasses (:class:`CategoricalColumn`, :class:`NumericColumn`
     label = "clicked"
     group = "user_id"          # optional: per-group AUC (GAUC) over this column
 
+    user = "user_id"           # optional roles: the user (or query) column and the item
+    item = "item_id"           # column (categorical), which turn on bias terms, histories
+    user_columns = ["age"]     # and recommendation; the columns that describe the user
+    item_columns = ["genres"]  # and those that describe the item
+
     [defaults.categorical]     # optional: options every column of a type starts from
     min_count = 5              # (not given to hashed columns, which keep no counts)
 
@@ -39,6 +44,7 @@ from dcnrank.config.run_config import _unknown_key_message
 __all__ = [
     "COLUMN_TYPES",
     "POOLINGS",
+    "ROLE_KEYS",
     "TASKS",
     "CategoricalColumn",
     "Column",
@@ -224,7 +230,8 @@ COLUMN_TYPES: Mapping[str, type] = {
     "numeric": NumericColumn,
     "multi_hot": MultiHotColumn,
 }
-_TOP_LEVEL_KEYS = ("task", "label", "group", "columns", "defaults")
+_TOP_LEVEL_KEYS = ("task", "label", "group", "user", "item", "user_columns", "item_columns", "columns", "defaults")
+ROLE_KEYS = ("user", "item", "user_columns", "item_columns")
 
 
 def _to_dict(column: Any) -> dict[str, Any]:
@@ -247,10 +254,21 @@ class FeatureSpec:
             with logits; AUC, log loss).
         group: str or None, a column grouping rows (e.g. a user) for per-group AUC.
             It may also be an input column. Defaults to None.
+        user: str or None, the categorical input column naming the user (or query)
+            of a row: the owner of a user history, a bias term, whom `recommend`
+            ranks items for. Defaults to None.
+        item: str or None, the categorical input column naming the item of a row:
+            the member of a user history, the catalogue `recommend` ranks. Defaults to None.
+        user_columns: names of input columns that describe the user (a user's value
+            is the same on all their rows), taken from the training rows when a
+            request names only the user. Defaults to ().
+        item_columns: names of input columns that describe the item, stored in the
+            catalogue with each item. Defaults to ().
 
     Raises:
         ConfigError: listing every problem: a field out of range, no columns, a
-            column named twice, or the label also used as an input.
+            column named twice, the label also used as an input, or a role naming a
+            column that is not an input (or, for `user` and `item`, not categorical).
 
     Example:
         >>> spec = FeatureSpec((NumericColumn("age"), CategoricalColumn("city")), label="clicked", task="binary")
@@ -264,6 +282,10 @@ class FeatureSpec:
     label: str
     task: str
     group: str | None = None
+    user: str | None = None
+    item: str | None = None
+    user_columns: tuple[str, ...] = ()
+    item_columns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         columns = tuple(self.columns) if isinstance(self.columns, Sequence) else self.columns
@@ -290,8 +312,53 @@ class FeatureSpec:
                 f"label: the label column {echo(self.label)} must not also be an input column "
                 "(the model would see the answer)"
             )
+        problems += self._role_problems(columns)
         if problems:
             raise ConfigError(problems)
+
+    def _role_problems(self, columns: tuple[Column, ...]) -> list[str]:
+        """Problems of the roles: each must name an input column; `user` and `item` categorical ones."""
+        problems: list[str] = []
+        by_name = {c.name: c for c in columns if isinstance(c, CategoricalColumn | NumericColumn | MultiHotColumn)}
+        for key in ("user", "item"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{key}: must be a non-empty column name, or none. Received: {echo(value)}")
+            elif value not in by_name:
+                problems.append(_not_an_input(key, value, by_name))
+            elif not isinstance(by_name[value], CategoricalColumn):
+                problems.append(
+                    f"{key}: the {key} column {echo(value)} must be categorical (ids). "
+                    f"Received: a {by_name[value].type} column"
+                )
+        if self.user is not None and self.user == self.item:
+            problems.append(f"item: must differ from user. Received: both {echo(self.user)}")
+        claimed: dict[str, str] = {}
+        for key in ("user_columns", "item_columns"):
+            raw = getattr(self, key)
+            names = tuple(raw) if isinstance(raw, list | tuple) else raw
+            if not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+                problems.append(f"{key}: must be a list of column names. Received: {echo(raw)}")
+                continue
+            object.__setattr__(self, key, names)
+            for name in names:
+                if name not in by_name:
+                    problems.append(_not_an_input(key, name, by_name))
+                elif name in (self.user, self.item):
+                    problems.append(f"{key}: {echo(name)} is the {'user' if name == self.user else 'item'} column itself")
+                elif name in claimed:
+                    problems.append(f"{key}: {echo(name)} is also in {claimed[name]}; a column describes one side")
+                else:
+                    claimed[name] = key
+        return problems
+
+    def role_positions(self) -> dict[str, int]:
+        """The positions of the `user` and `item` columns among the categorical columns
+        (the columns of `TableBatch.categorical`), for the roles that are set."""
+        names = [c.name for c in self.of_type("categorical")]
+        return {key: names.index(getattr(self, key)) for key in ("user", "item") if getattr(self, key) is not None}
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -309,6 +376,12 @@ class FeatureSpec:
         out: dict[str, Any] = {"task": self.task, "label": self.label}
         if self.group is not None:
             out["group"] = self.group
+        for key in ("user", "item"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        for key in ("user_columns", "item_columns"):
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
         out["columns"] = {c.name: c.to_dict() for c in self.columns}
         return out
 
@@ -317,7 +390,8 @@ class FeatureSpec:
         """Build a spec from the tables of a spec TOML, checking everything first.
 
         Args:
-            data: ``{"task", "label", "group"?, "columns": {name: type or {type, ...}},
+            data: ``{"task", "label", "group"?, "user"?, "item"?, "user_columns"?,
+                "item_columns"?, "columns": {name: type or {type, ...}},
                 "defaults"?: {type: {option: value}}}``.
 
         Returns:
@@ -346,7 +420,10 @@ class FeatureSpec:
             top, _ = _top_level_problems(given.get("label", "?"), given.get("task", TASKS[0]), data.get("group"))
             raise ConfigError(problems + top)
         try:
-            return cls(columns=tuple(columns), label=data["label"], task=data["task"], group=data.get("group"))
+            roles = {key: data[key] for key in ROLE_KEYS if key in data}
+            return cls(
+                columns=tuple(columns), label=data["label"], task=data["task"], group=data.get("group"), **roles
+            )
         except ConfigError as error:
             raise ConfigError(problems + error.errors) from None
 
@@ -382,6 +459,12 @@ class FeatureSpec:
             f"the table has {len(available)} columns: {', '.join(list(available)[:50])}"
             + (" ..." if len(available) > 50 else "")
         )
+
+
+def _not_an_input(key: str, name: Any, by_name: Mapping[str, Any]) -> str:
+    close = difflib.get_close_matches(name, list(by_name), n=1) if isinstance(name, str) else []
+    hint = f" (did you mean {echo(close[0])}?)" if close else ""
+    return f"{key}: {echo(name)} is not one of the spec's input columns{hint}; roles name columns under [columns]"
 
 
 def _top_level_problems(label: Any, task: Any, group: Any) -> tuple[list[str], dict[str, Any]]:
