@@ -347,7 +347,8 @@ class FeatureSpec:
                 if name not in by_name:
                     problems.append(_not_an_input(key, name, by_name))
                 elif name in (self.user, self.item):
-                    problems.append(f"{key}: {echo(name)} is the {'user' if name == self.user else 'item'} column itself")
+                    side = "user" if name == self.user else "item"
+                    problems.append(f"{key}: {echo(name)} is the {side} column itself")
                 elif name in claimed:
                     problems.append(f"{key}: {echo(name)} is also in {claimed[name]}; a column describes one side")
                 else:
@@ -421,9 +422,7 @@ class FeatureSpec:
             raise ConfigError(problems + top)
         try:
             roles = {key: data[key] for key in ROLE_KEYS if key in data}
-            return cls(
-                columns=tuple(columns), label=data["label"], task=data["task"], group=data.get("group"), **roles
-            )
+            return cls(columns=tuple(columns), label=data["label"], task=data["task"], group=data.get("group"), **roles)
         except ConfigError as error:
             raise ConfigError(problems + error.errors) from None
 
