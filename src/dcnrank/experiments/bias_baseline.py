@@ -81,9 +81,9 @@ class BiasBaseline:
         for name, value in (("num_users", num_users), ("num_items", num_items), ("sweeps", sweeps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-        for name, value in (("reg_user", reg_user), ("reg_item", reg_item)):
-            if not (isinstance(value, int | float) and value >= 0):
-                raise ValueError(f"`{name}` must be a number ≥ 0. Received: {name}={value!r}")
+        for name, reg in (("reg_user", reg_user), ("reg_item", reg_item)):
+            if not (isinstance(reg, int | float) and reg >= 0):
+                raise ValueError(f"`{name}` must be a number ≥ 0. Received: {name}={reg!r}")
         u, i = _codes("users", np.asarray(users), num_users), _codes("items", np.asarray(items), num_items)
         r = np.asarray(labels, dtype=np.float64)
         if not (len(u) == len(i) == len(r)) or len(r) == 0 or not np.isfinite(r).all():
