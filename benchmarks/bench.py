@@ -24,6 +24,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import os
@@ -34,13 +35,15 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from dcnrank.data import load_movielens, locate_movielens
-from dcnrank.experiments.movielens import MOVIELENS_MODELS, MOVIELENS_TRAIN, prepare_movielens
+from dcnrank.data import locate_movielens
+from dcnrank.data.sources import load_movielens_source
+from dcnrank.experiments.movielens import MOVIELENS_MODELS, MOVIELENS_TRAIN, encode_seed_features
 from dcnrank.experiments.protocol import run_trials
 from dcnrank.experiments.toy import TOY_FEATURES, TOY_MODELS, TOY_TRAIN, mixer_data
 from dcnrank.models import build_dcn
@@ -94,20 +97,20 @@ def forward_matmul_flops(model: nn.Module) -> int:
 def load_arrays(seed: int) -> dict[str, np.ndarray]:
     """The toy and MovieLens arrays both frameworks train on."""
     x, y = mixer_data(100_000, seed)
-    ratings = load_movielens(locate_movielens())
+    source = load_movielens_source(locate_movielens())
     # vocabularies on all rows, as the seed (so table sizes and #params equal Keras'); disjoint split
-    prepared = prepare_movielens(ratings, "random", "all", seed)
-    train, test = prepared.train, prepared.test
+    features = encode_seed_features(source, "random", "all", seed)
+    (train_x, train_y), (test_x, test_y) = features.train, features.test
     return {
         "toy_train_x": x[:90_000].numpy(),
         "toy_train_y": y[:90_000].numpy(),
         "toy_test_x": x[90_000:].numpy(),
         "toy_test_y": y[90_000:].numpy(),
-        "ml_train_x": train.features.numpy(),
-        "ml_train_y": train.labels.numpy(),
-        "ml_test_x": test.features.numpy(),
-        "ml_test_y": test.labels.numpy(),
-        "ml_vocabulary_sizes": np.array(train.vocabulary_sizes),
+        "ml_train_x": train_x.numpy(),
+        "ml_train_y": train_y.numpy(),
+        "ml_test_x": test_x.numpy(),
+        "ml_test_y": test_y.numpy(),
+        "ml_vocabulary_sizes": np.array(features.vocabulary_sizes),
     }
 
 
@@ -124,6 +127,7 @@ def run_part(part: str, arrays: dict, trials: int, epochs: int, precision: str, 
 
         def build(c):
             return build_dcn(c, vocabulary_sizes=sizes)
+
     prefix = "toy" if part == "toy" else "ml"
     train = (torch.from_numpy(arrays[f"{prefix}_train_x"]), torch.from_numpy(arrays[f"{prefix}_train_y"]))
     test = (torch.from_numpy(arrays[f"{prefix}_test_x"]), torch.from_numpy(arrays[f"{prefix}_test_y"]))
@@ -133,7 +137,7 @@ def run_part(part: str, arrays: dict, trials: int, epochs: int, precision: str, 
     out = {}
     for name, model_config in models.items():
         result, model = run_trials(
-            name, lambda c=model_config: build(c), train, test, config, trials, seed, device=DEVICE
+            name, functools.partial(build, model_config), train, test, config, trials, seed, device=DEVICE
         )
         flops = 3 * forward_matmul_flops(model) * len(train[0]) * epochs * trials  # forward + 2 backward
         out[name] = {
@@ -297,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nms per model-step of the stacked DCN (MovieLens shape, batch 1024):")
     for name, ms in ablation.items():
         print(f"  {name:28s} {ms:.2f} ms")
-    summary = {
+    summary: dict[str, Any] = {
         "device": str(DEVICE),
         "peak_gflops": peaks,
         "ours": ours,

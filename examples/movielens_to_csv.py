@@ -1,11 +1,16 @@
-"""Write MovieLens 100K as one flat table: each rating joined with its user and movie.
+"""Write MovieLens 100K's GroupLens folds u1…u5 as flat CSV tables: each rating with its user and movie.
 
-The output is a CSV (or TSV / Parquet, by --out's suffix) that `dcnrank train --data`
-reads with examples/movielens_table.toml: ids, gender, occupation and zip code as
-categories, age bucket and release year as numbers, genres as `|`-joined text. The data
-is read from the folder you give (GroupLens' files are not redistributed here):
+For N in 1..5 the folder gets ``ml100k_uN_base.csv`` (the fold's training rows) and
+``ml100k_uN_test.csv`` (its test rows), one row per rating with the columns of
+`dcnrank.data.sources.movielens` (genres as `|`-joined text, an unknown release year as
+an empty cell); examples/movielens_table.toml is their spec. The data is read from the
+folder you give, $DCNRANK_DATA or the cache (GroupLens' files are not redistributed here):
 
-    python examples/movielens_to_csv.py --data-dir ~/data/ml-100k --out runs/movielens.csv
+    python examples/movielens_to_csv.py --data-dir ~/data/ml-100k --out runs/ml100k
+    dcnrank train --data runs/ml100k/ml100k_u1_base.csv --spec examples/movielens_table.toml --out runs/ml_u1
+    dcnrank evaluate --model runs/ml_u1 --data runs/ml100k/ml100k_u1_test.csv
+
+Files already there are refused (naming them) unless --replace is given.
 """
 
 from __future__ import annotations
@@ -15,44 +20,50 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # The script runs from a source checkout without installing dcnrank.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from dcnrank.data.movielens import load_movielens, locate_movielens  # noqa: E402
-from dcnrank.data.ratings import Ratings  # noqa: E402
+from dcnrank.data.sources import load_movielens_source  # noqa: E402
 from dcnrank.data.table_writer import write_table  # noqa: E402
 
+FOLDS = ("u1", "u2", "u3", "u4", "u5")
 
-def ratings_table(ratings: Ratings) -> pa.Table:
-    """One row per rating, in u.data's order; an unknown release year (0) is an empty cell."""
-    genres = [
-        "|".join(name for name, flag in zip(ratings.genre_names, row, strict=True) if flag) for row in ratings.genres
-    ]
-    return pa.table(
-        {
-            "rating": pa.array(ratings.user_rating.astype(float)),
-            "user_id": pa.array(ratings.user_id),
-            "movie_id": pa.array(ratings.movie_id),
-            "gender": pa.array(["M" if g else "F" for g in ratings.user_gender]),
-            "age": pa.array(ratings.bucketized_user_age),
-            "occupation": pa.array(ratings.user_occupation_text),
-            "zip_code": pa.array(ratings.user_zip_code),
-            "release_year": pa.array(ratings.release_year, mask=ratings.release_year == 0),
-            "genres": pa.array(genres),
-        }
-    )
+
+def flat(table: pa.Table) -> pa.Table:
+    """`table` with its list column `genres` as `|`-joined text, which a CSV cell can hold."""
+    genres = pc.binary_join(table.column("genres"), "|")
+    return table.set_column(table.column_names.index("genres"), "genres", genres)
+
+
+def fold_files(out: Path) -> list[Path]:
+    """The files written, in order: ``ml100k_u1_base.csv``, ``ml100k_u1_test.csv``, …, ``ml100k_u5_test.csv``."""
+    return [out / f"ml100k_{fold}_{part}.csv" for fold in FOLDS for part in ("base", "test")]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", required=True, help="ml-100k itself, a folder holding ml-100k/, or ml-100k.zip")
-    parser.add_argument("--out", required=True, help="output file: .csv, .tsv or .parquet (optionally .gz)")
+    parser.add_argument(
+        "--data-dir", default=None, help="ml-100k itself, a folder holding ml-100k/, or ml-100k.zip (default: "
+        "$DCNRANK_DATA or the cache)",
+    )  # fmt: skip
+    parser.add_argument("--out", required=True, help="the folder to write the ten CSV files into")
+    parser.add_argument("--replace", action="store_true", help="replace files of those names already there")
     args = parser.parse_args(argv)
-    folder = locate_movielens(args.data_dir, download=False)
-    table = ratings_table(load_movielens(folder))
-    path = write_table(table, args.out)
-    print(f"wrote {table.num_rows:,} ratings × {table.num_columns} columns from {folder} to {path}")
+    out = Path(args.out)
+    existing = [path for path in fold_files(out) if path.exists()]
+    if existing and not args.replace:
+        print(f"error: {', '.join(map(str, existing))} already exist(s); pass --replace or choose another --out",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    source = load_movielens_source("movielens-100k", data_dir=args.data_dir, download=False)
+    table = flat(source.table)
+    paths = iter(fold_files(out))
+    for fold in FOLDS:
+        for rows in source.split_rows(fold):
+            path = write_table(table.take(pa.array(rows)), next(paths))
+            print(f"wrote {len(rows):,} ratings × {table.num_columns} columns to {path}")
     return 0
 
 

@@ -23,7 +23,9 @@ w = "numeric"
 a = "categorical"
 b = "categorical"
 """
-QUICK = ["model.embedding_dim=2", "train.epochs=8", "train.batch_size=64", "--quiet"]
+# One full-rank cross layer and no levers: the test reads that layer's learned matrix.
+QUICK = ["model.embedding_dim=2", "model.num_cross_layers=1", "model.projection_dim=none", "model.dropout=0",
+         "model.use_bias_terms=false", "train.epochs=8", "train.batch_size=64", "--quiet"]  # fmt: skip
 
 
 def run_cli(*args):

@@ -12,9 +12,11 @@ from dcnrank.bundle import load_table
 from dcnrank.cli.main import main
 from dcnrank.config import TrainRunConfig
 from dcnrank.data.table_readers import read_table
+from dcnrank.data.validation_split import held_out
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
+HELD_OUT = int(held_out(0, 3000, 0.1, seed=0).sum())  # the recipe's data.validation="random" of 3,000 rows
 QUICK = ["model.structure=cross_only", "model.embedding_dim=4", "train.epochs=2", "train.batch_size=256"]
 
 
@@ -57,11 +59,14 @@ def test_train_writes_a_table_bundle_with_spec_and_config(trained, criteo_like):
     assert bundle.spec.task == "binary" and bundle.spec.group == "C1" and len(bundle.spec.columns) == 39
     config = TrainRunConfig.from_dict(bundle.train)
     assert config.model.structure == "cross_only" and config.train.epochs == 2
+    # without --config, the recipe's settings (not the seed's), its MovieLens-only keys at their defaults
+    assert config.train.learning_rate == 0.002 and config.train.weight_decay == 0.02 and config.data.patience == 4
+    assert config.data.split == "random" and config.data.data_dir is None
     assert summary["bundle"] == str(out) and summary["task"] == "binary"
-    assert summary["validation"] == bundle.metrics["validation"] and summary["validation"]["rows"] == 300
+    assert summary["validation"] == bundle.metrics["validation"] and summary["validation"]["rows"] == HELD_OUT
     assert 0.5 < summary["validation"]["auc"] <= 1 and summary["validation"]["logloss"] > 0
     assert 1 <= summary["best_epoch"] <= summary["epochs_run"] <= 2
-    assert bundle.metrics["data"]["n_fit"] == 2700 and bundle.metrics["data"]["table_sizes"]["C3"] == 4097
+    assert bundle.metrics["data"]["n_fit"] == 3000 - HELD_OUT and bundle.metrics["data"]["table_sizes"]["C3"] == 4097
 
 
 def test_train_prints_metrics_as_text(criteo_like, tmp_path):
@@ -69,7 +74,7 @@ def test_train_prints_metrics_as_text(criteo_like, tmp_path):
                *QUICK, "train.epochs=1", "--out", tmp_path / "b", "--quiet")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "best epoch 1 of 1 run" in proc.stdout
-    assert "validation (300 held-out rows): AUC 0." in proc.stdout and "GAUC" in proc.stdout
+    assert f"validation ({HELD_OUT} held-out rows): AUC 0." in proc.stdout and "GAUC" in proc.stdout
     assert f"saved bundle {tmp_path / 'b'}" in proc.stdout
 
 

@@ -130,6 +130,16 @@ def test_real_movielens_train_evaluate_recommend(movielens_dir, movielens_rating
         assert titles[movie] in line
 
 
+def test_help_shows_dataset_runs_and_the_recipe_defaults():
+    proc = run_cli("train", "--help")
+    assert proc.returncode == 0
+    assert "dcnrank train --dataset movielens-100k --out runs/ml" in proc.stdout
+    assert "without --config, every run starts from the recipe" in proc.stdout
+    assert "--dataset {movielens-100k,movielens-1m,movielens-10m,movielens-latest,movielens-latest-small}" in (
+        " ".join(proc.stdout.split())
+    )
+
+
 def test_resume_without_checkpoint_dir_exits_2(tmp_path):
     proc = run_cli("train", "--resume", "--out", tmp_path / "b")
     assert proc.returncode == 2

@@ -30,8 +30,8 @@ def test_defaults_are_the_seeds_stacked_dcn():
 def test_toml_sections_then_overrides_win(tmp_path):
     path = write(
         tmp_path,
-        '[model]\nprojection_dim = 20\ndeep_units = [64, 32]\n'
-        '[train]\nepochs = 3\nlearning_rate = 1\n'
+        "[model]\nprojection_dim = 20\ndeep_units = [64, 32]\n"
+        "[train]\nepochs = 3\nlearning_rate = 1\n"
         '[data]\nsplit = "u1"\n',
     )
     config = load_config(path, ["train.epochs=5", "model.deep_units=[256,128]", "data.data_dir=/data/ml 100k"])
@@ -76,8 +76,7 @@ def test_unknown_key_suggests_the_closest():
     with pytest.raises(ConfigError) as info:
         load_config(overrides=["train.learning_rat=0.1"])
     assert info.value.errors == [
-        "unknown key 'train.learning_rat' (did you mean 'train.learning_rate'?) "
-        "(override 'train.learning_rat=0.1')"
+        "unknown key 'train.learning_rat' (did you mean 'train.learning_rate'?) (override 'train.learning_rat=0.1')"
     ]
 
 
@@ -191,6 +190,18 @@ def test_dict_round_trip():
 
 def test_shipped_seed_config_is_the_default():
     assert load_config(REPO / "configs" / "seed_dcn.toml") == TrainRunConfig()
+
+
+def test_movielens_key_resets_restore_the_defaults_and_let_later_overrides_win():
+    from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, movielens_key_resets, refuse_changed
+
+    changed = ["data.split=u1", "data.vocab=all", 'data.data_dir="/data/ml"']
+    config = load_config(overrides=[*changed, *movielens_key_resets()])
+    assert config.data == DataConfig()
+    refuse_changed(config.data, MOVIELENS_ONLY_KEYS, "applies to MovieLens runs")  # nothing left to refuse
+    config = load_config(overrides=[*movielens_key_resets(), "data.split=u2"])
+    with pytest.raises(ConfigError, match=r"data\.split: applies to MovieLens runs\. Received: 'u2'"):
+        refuse_changed(config.data, MOVIELENS_ONLY_KEYS, "applies to MovieLens runs")
 
 
 @pytest.mark.parametrize("module", ["loading", "run_config", "data_config", "errors"])

@@ -2,7 +2,8 @@
 
 Property tests (Hypothesis, bounded by `fuzz_support.FUZZ`):
 
-- bundles: one small MovieLens-style bundle and one small table bundle are saved once;
+- bundles: one small MovieLens-style bundle, one small table bundle and one small table
+  bundle with a catalogue (`catalog.json`, `catalog.safetensors`) are saved once;
   each example copies one, damages its files (truncations, flipped, inserted and
   deleted bytes, a file deleted or turned into a folder, a stray file added, a JSON
   file replaced by other JSON or changed anywhere inside, the safetensors header
@@ -51,6 +52,8 @@ from hypothesis import strategies as st
 
 from dcnrank.bundle import (
     BUNDLE_FILES,
+    CATALOG_FILE,
+    CATALOG_TENSORS_FILE,
     CONFIG_FILE,
     MANIFEST_FILE,
     METRICS_FILE,
@@ -58,6 +61,7 @@ from dcnrank.bundle import (
     WEIGHTS_FILE,
     Bundle,
     BundleError,
+    Catalog,
     TableBundle,
     load,
     load_any,
@@ -65,7 +69,6 @@ from dcnrank.bundle import (
     save,
     save_table,
 )
-from dcnrank.bundle.format import DATA_FILES
 from dcnrank.data import Vocabulary
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.data.table_encoder import TableEncoder
@@ -92,7 +95,11 @@ TABLE_TRAINING_ROWS = {
     "y": [0, 1, 0, 1],
 }
 TABLE_ROWS = {"x": [0.2, None, 2.0], "c": ["a", "zz", "b"], "h": ["p", "new", "q"], "tags": ["u", "w|v", ""]}
+# A table bundle with roles and a catalogue: user `c` (with `x`), item `h` (with `tags`).
+CATALOG_SPEC = FeatureSpec(TABLE_SPEC.columns, label="y", task="binary", user="c", item="h", user_columns=("x",),
+                           item_columns=("tags",))  # fmt: skip
 JSON_FILES = (CONFIG_FILE, VOCAB_FILE, METRICS_FILE, MANIFEST_FILE)
+CATALOG_NAMES = (*BUNDLE_FILES, CATALOG_FILE, CATALOG_TENSORS_FILE)
 LOADERS: dict[str, Callable[[Path], Any]] = {"load": load, "load_table": load_table, "load_any": load_any}
 
 
@@ -100,7 +107,7 @@ LOADERS: dict[str, Callable[[Path], Any]] = {"load": load, "load_table": load_ta
 class Original:
     """A saved bundle: its files, the rows it scores and its scores of them."""
 
-    kind: str  # "plain" or "table"
+    kind: str  # "plain", "table" or "catalog" (a table bundle with a catalogue)
     folder: Path
     files: dict[str, bytes]
     rows: Mapping[str, list]
@@ -112,6 +119,20 @@ class Original:
     @property
     def loader(self) -> str:
         return "load" if self.kind == "plain" else "load_table"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every file of the bundle."""
+        return CATALOG_NAMES if self.kind == "catalog" else BUNDLE_FILES
+
+    @property
+    def data_names(self) -> tuple[str, ...]:
+        """The files its manifest vouches for."""
+        return tuple(name for name in self.names if name != MANIFEST_FILE)
+
+    @property
+    def json_names(self) -> tuple[str, ...]:
+        return (*JSON_FILES, CATALOG_FILE) if self.kind == "catalog" else JSON_FILES
 
     def document(self, name: str) -> Any:
         return json.loads(self.files[name])
@@ -140,14 +161,21 @@ def originals(work: Path) -> dict[str, Original]:
         build_table_dcn(config, TABLE_SPEC, encoder.table_sizes), work / "originals" / "table",
         model_config=config, encoder=encoder, train_config={"epochs": 1},
     )  # fmt: skip
+    encoder = TableEncoder.fit(CATALOG_SPEC, TABLE_TRAINING_ROWS)
+    with_catalog = save_table(
+        build_table_dcn(config, CATALOG_SPEC, encoder.table_sizes), work / "originals" / "catalog",
+        model_config=config, encoder=encoder, catalog=Catalog.build(CATALOG_SPEC, encoder, TABLE_TRAINING_ROWS),
+    )  # fmt: skip
     return {
         "plain": Original("plain", plain, _files(plain), PLAIN_ROWS, load(plain).predict(PLAIN_ROWS)),
         "table": Original("table", table, _files(table), TABLE_ROWS, load_table(table).predict(TABLE_ROWS)),
-    }
+        "catalog": Original("catalog", with_catalog, _files(with_catalog, CATALOG_NAMES), TABLE_ROWS,
+                            load_table(with_catalog).predict(TABLE_ROWS)),
+    }  # fmt: skip
 
 
-def _files(folder: Path) -> dict[str, bytes]:
-    return {name: (folder / name).read_bytes() for name in BUNDLE_FILES}
+def _files(folder: Path, names: tuple[str, ...] = BUNDLE_FILES) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in names}
 
 
 _counter = iter(range(10**9))
@@ -218,7 +246,7 @@ def _is_stray_name(name: str) -> bool:
         and "\x00" not in name
         and name not in (".", "..")
         and len(name.encode("utf-8")) <= 200
-        and name.lower() not in {n.lower() for n in BUNDLE_FILES}
+        and name.lower() not in {n.lower() for n in CATALOG_NAMES}
     )
 
 
@@ -272,16 +300,17 @@ def one_damage(draw: Callable[..., Any], original: Original, hostile: bool = Fal
     kind = draw(st.sampled_from(kinds))
     rerecord = True if hostile else draw(st.booleans())
     if kind == "bytes":
-        name = draw(st.sampled_from(BUNDLE_FILES))
+        name = draw(st.sampled_from(original.names))
         return Damage(("write", name, draw(damaged_bytes(original.files[name])), rerecord))
     if kind in ("delete", "folder"):
-        return Damage((kind, draw(st.sampled_from(BUNDLE_FILES))))
+        return Damage((kind, draw(st.sampled_from(original.names))))
     if kind == "stray":
         return Damage(("stray", draw(STRAY_NAMES), draw(st.none() | st.binary(max_size=16))))
     if kind == "header":
         header, body = safetensors_parts(original.files[WEIGHTS_FILE])
         return Damage(("write", WEIGHTS_FILE, safetensors_bytes(draw(header_mutation(header)), body), rerecord))
-    name = draw(st.sampled_from(JSON_FILES if not hostile or kind == "mutate" else DATA_FILES[1:]))
+    json_data = tuple(name for name in original.json_names if name != MANIFEST_FILE)
+    name = draw(st.sampled_from(original.json_names if not hostile or kind == "mutate" else json_data))
     if kind == "odd":
         return Damage(("write", name, draw(ODD_JSON).encode("utf-8"), rerecord))
     document = draw(json_values(6) if kind == "json" else mutated_json(original.document(name), HOSTILE_VALUES))
@@ -312,9 +341,9 @@ def reads_as_original(folder: Path, original: Original) -> bool:
     """Whether the loader reads what it read from the original: every bundle file there,
     with the original's bytes or (a JSON file with its checksum re-recorded) the
     original's JSON, types and all; the manifest's sums aside."""
-    if not all((folder / name).is_file() for name in BUNDLE_FILES):
+    if not all((folder / name).is_file() for name in original.names):
         return False
-    files = _files(folder)
+    files = _files(folder, original.names)
     manifest = _json(files[MANIFEST_FILE])
     before = original.document(MANIFEST_FILE)
     if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), dict):
@@ -323,23 +352,24 @@ def reads_as_original(folder: Path, original: Original) -> bool:
         return False
     if not strictly_equal({**manifest, "sha256": None}, {**before, "sha256": None}):
         return False
-    for name in DATA_FILES:
+    for name in original.data_names:
         if manifest["sha256"].get(name) != sha256(files[name]):
             return False
         same = files[name] == original.files[name]
-        if not same and not (name in JSON_FILES and strictly_equal(_json(files[name]), original.document(name))):
+        as_before = name in original.json_names and strictly_equal(_json(files[name]), original.document(name))
+        if not same and not as_before:
             return False
     return True
 
 
-def checksums_hold(folder: Path) -> bool:
+def checksums_hold(folder: Path, original: Original) -> bool:
     """Whether every data file is there and has the SHA-256 the manifest records."""
     manifest = _json((folder / MANIFEST_FILE).read_bytes()) if (folder / MANIFEST_FILE).is_file() else None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("sha256"), dict):
         return False
     return all(
         (folder / name).is_file() and manifest["sha256"].get(name) == sha256((folder / name).read_bytes())
-        for name in DATA_FILES
+        for name in original.data_names
     )
 
 
@@ -371,7 +401,7 @@ def check_damaged_bundle(work: Path, original: Original, damages: list[Damage]) 
     for damage in damages:
         apply(folder, damage)
     unchanged = reads_as_original(folder, original)
-    intact = checksums_hold(folder)
+    intact = checksums_hold(folder, original)
     before = snapshot(case)
     outcomes = {loader: load_outcome(loader, folder) for loader in LOADERS}
     assert snapshot(case) == before, "loading wrote into or beside the bundle folder"
@@ -394,7 +424,7 @@ def check_damaged_bundle(work: Path, original: Original, damages: list[Damage]) 
     shutil.rmtree(case)
 
 
-KINDS = st.sampled_from(["plain", "table"])
+KINDS = st.sampled_from(["plain", "table", "catalog"])
 
 
 @FUZZ
@@ -448,13 +478,21 @@ def sweep_documents(original: Original) -> list[tuple[str, Any, Callable[[Any], 
     def as_json(document: Any) -> bytes:
         return json.dumps(document).encode("utf-8")
 
-    return [
-        *((name, original.document(name), as_json) for name in JSON_FILES),
+    documents = [
+        *((name, original.document(name), as_json) for name in original.json_names),
         (WEIGHTS_FILE, {"__metadata__": header["__metadata__"], first: header[first]}, weights),
     ]
+    if original.kind == "catalog":  # the catalogue's tensors: each entry of their header
+        pairs_header, pairs_body = safetensors_parts(original.files[CATALOG_TENSORS_FILE])
+
+        def pairs(entries: dict[str, Any]) -> bytes:
+            return safetensors_bytes({**pairs_header, **entries}, pairs_body)
+
+        documents.append((CATALOG_TENSORS_FILE, {k: v for k, v in pairs_header.items() if k != "__metadata__"}, pairs))
+    return documents
 
 
-@pytest.mark.parametrize("kind", ["plain", "table"])
+@pytest.mark.parametrize("kind", ["plain", "table", "catalog"])
 def test_every_field_of_a_bundle_swapped_for_any_value_behind_good_checksums(work, originals, kind):
     """Exhaustive where the fuzzing is random: each field of each parsed file (config,
     vocabularies, metrics, manifest, safetensors header), swapped for each of
@@ -737,7 +775,7 @@ def test_a_config_claiming_billions_of_cross_layers_is_refused_at_once(originals
         ("plain", lambda c: c["model"].update(embedding_dim=2**63 - 1), "Storage size calculation overflowed"),
         ("plain", lambda c: c["model"].update(dropout="x"), "'<=' not supported"),
         ("plain", lambda c: c["model"].update(deep_units=[0]), r"`units` must be positive ints"),
-        ("table", lambda c: c["model"].update(use_bias_terms=True), r"need `vocabulary_sizes`"),
+        ("table", lambda c: c["model"].update(structure="stacked", deep_units=[0]), r"`units` must be positive ints"),
         ("table", lambda c: c["spec"]["columns"]["c"].update(embedding_dim=2**31), "Storage size calculation"),
     ],
 )

@@ -19,6 +19,7 @@ import dcnrank.models.interaction_history
 from dcnrank.bundle import load, save
 from dcnrank.config import load_config
 from dcnrank.data import Vocabulary, split_indices
+from dcnrank.data.interactions import Interactions
 from dcnrank.experiments.recipe import RECIPE_FILE, load_recipe, recipe_text
 from dcnrank.explain.model_interactions import input_blocks
 from dcnrank.models import DCNConfig, build_dcn
@@ -40,6 +41,12 @@ def filled_history() -> InteractionHistory:
     return history
 
 
+def stored_pairs(history: InteractionHistory) -> list[list[int]]:
+    """The history's `(owner, member)` pairs, from its CSR buffers."""
+    owners, members = history.interactions.pairs()
+    return torch.stack([owners, members], dim=1).tolist()
+
+
 # --------------------------------------------------------------------------- the module
 
 
@@ -57,15 +64,17 @@ def test_history_sums_the_other_members_over_the_square_root_of_their_count():
         ]
     )
     assert_close(history(owners, members), expected)
-    assert history.interacted.dtype == torch.bool  # which members, never a rating value
+    assert history.members.dtype == torch.int32  # which members, never a rating value
+    assert stored_pairs(history) == [[1, 1], [1, 2], [1, 3], [2, 3]]
+    assert "indptr" not in history.state_dict() and "members" not in history.state_dict()  # the bundle stores them
 
 
 def test_set_history_replaces_and_ignores_out_of_vocabulary_pairs():
     history = filled_history()
     history.set_history(torch.tensor([[0, 2], [2, 0], [2, 1]]))
-    assert history.interacted.nonzero().tolist() == [[2, 1]]
+    assert stored_pairs(history) == [[2, 1]]
     history.set_history(torch.zeros(0, 2, dtype=torch.long))
-    assert not history.interacted.any()
+    assert stored_pairs(history) == [] and history.indptr.tolist() == [0, 0, 0, 0]
 
 
 def test_history_gradient_reaches_the_members_in_the_history_only():
@@ -92,6 +101,9 @@ def test_history_validation():
         history.set_history(torch.tensor([[3, 1], [1, 1]]))
     with pytest.raises(ValueError, match=r"Received: owners 1..1, members -1..-1"):
         history.set_history(torch.tensor([[1, -1]]))
+    other_sizes = Interactions.from_pairs(torch.tensor([1]), torch.tensor([1]), 4, 4)
+    with pytest.raises(ValueError, match=r"`interactions` must be 3 owners × 4 members. Received: 4 × 4"):
+        history.set_history(other_sizes)
 
 
 # --------------------------------------------------------------------------- in the DCN
@@ -102,8 +114,8 @@ def test_dcn_appends_the_user_and_item_histories_to_x0():
     assert model.cross.in_features == 2 * 2 + 2 + 2
     rows = torch.tensor([[1, 1], [2, 1], [3, 2]])  # (item, user)
     model.set_histories(rows)
-    assert model.user_history.interacted.nonzero().tolist() == [[1, 1], [1, 2], [2, 3]]  # (user, item)
-    assert model.item_history.interacted.nonzero().tolist() == [[1, 1], [2, 1], [3, 2]]  # (item, user)
+    assert stored_pairs(model.user_history) == [[1, 1], [1, 2], [2, 3]]  # (user, item)
+    assert stored_pairs(model.item_history) == [[1, 1], [2, 1], [3, 2]]  # (item, user)
     assert model.eval()(rows).shape == (3,)
     blocks = input_blocks(model, ["movie_id", "user_id"])
     assert [name for name, _ in blocks] == ["movie_id", "user_id", "user's rated items", "item's raters"]
@@ -114,7 +126,8 @@ def test_histories_off_keep_the_seed_models_and_validate():
     sizes = [1683, 944, 3, 8, 796, 22]
     assert count_parameters(build_dcn(DCNConfig(), vocabulary_sizes=sizes)) == 221_953
     only_user = build_dcn(DCNConfig(user_history=True), vocabulary_sizes=sizes)
-    assert only_user.item_history is None and only_user.user_history.interacted.shape == (944, 1683)
+    assert only_user.item_history is None and only_user.user_history.indptr.shape == (945,)
+    assert only_user.state_dict()["user_history.interacted"].shape == (944, 1683)  # how MovieLens bundles store N
     with pytest.raises(ValueError, match=r"`user_history` must be a bool. Received: user_history=1"):
         DCNConfig(user_history=1)
     with pytest.raises(ValueError, match=r"need `vocabulary_sizes` .* item_history=True"):
@@ -133,8 +146,8 @@ def test_bundle_with_histories_saves_loads_and_predicts_identically(tmp_path):
     folder = save(model, tmp_path / "b", model_config=HISTORIES, vocabularies=vocabularies)
     loaded = load(folder)
     assert loaded.config.model == HISTORIES
-    assert torch.equal(loaded.model.user_history.interacted, model.user_history.interacted)
-    assert torch.equal(loaded.model.item_history.interacted, model.item_history.interacted)
+    assert stored_pairs(loaded.model.user_history) == stored_pairs(model.user_history) == [[1, 1], [1, 2], [2, 3]]
+    assert stored_pairs(loaded.model.item_history) == stored_pairs(model.item_history)
     x = torch.tensor([[1, 1], [3, 1], [2, 2], [0, 0]])
     assert_close(loaded.predict(x), model.eval()(x), rtol=0, atol=0)
     by_id = loaded.predict({"movie_id": [10, 30, 20], "user_id": [1, 1, 2]})
@@ -171,23 +184,25 @@ def test_histories_hold_exactly_the_fit_rows(tmp_path, tiny_movielens_dir, monke
     model = load(train_run(config, tmp_path / "bundle").bundle_path).model
     fit_pairs = {tuple(pair) for pair in seen["fit"][:, :2].tolist()}  # (item, user)
     assert len(fit_pairs) == 3 and len(seen["validation"]) == 1
-    assert {tuple(p) for p in model.item_history.interacted.nonzero().tolist()} == fit_pairs
-    assert {tuple(p[::-1]) for p in model.user_history.interacted.nonzero().tolist()} == fit_pairs
+    assert {tuple(p) for p in stored_pairs(model.item_history)} == fit_pairs
+    assert {tuple(p[::-1]) for p in stored_pairs(model.user_history)} == fit_pairs
     held_out = tuple(seen["validation"][0, :2].tolist())
-    assert not model.item_history.interacted[held_out]  # the validation row is not in the history
+    assert held_out not in fit_pairs  # the validation row is not in the history
 
 
 def test_real_fold_histories_come_from_its_fit_rows_only(movielens_dir, movielens_ratings):
     config = load_recipe(["train.epochs=1", "data.max_train_rows=4096", "data.split=u1"])
     fitted = fit_movielens(config, movielens_ratings, movielens_dir)
     model, vocabularies = fitted.model, fitted.prepared.vocabularies
-    rated = model.item_history.interacted  # (item, user)
-    assert torch.equal(model.user_history.interacted, rated.T)
-    assert int(rated.sum()) == fitted.n_fit  # one pair per fit row (no user rates a movie twice)
+    rated = model.item_history.interactions  # (item, user)
+    assert stored_pairs(model.user_history) == sorted(p[::-1] for p in stored_pairs(model.item_history))
+    assert len(rated.members) == fitted.n_fit  # one pair per fit row (no user rates a movie twice)
     test_rows = split_indices(movielens_ratings, "u1", 0, movielens_dir).test  # read here, after training
     items = torch.from_numpy(vocabularies["movie_id"].encode(movielens_ratings.movie_id[test_rows]))
     users = torch.from_numpy(vocabularies["user_id"].encode(movielens_ratings.user_id[test_rows]))
-    assert not rated[items, users].any()
+    dense = torch.zeros(rated.num_owners, rated.num_members, dtype=torch.bool)
+    dense[rated.pairs()] = True
+    assert not dense[items, users].any()
 
 
 # --------------------------------------------------------------------------- the shipped recipe
@@ -202,4 +217,3 @@ def test_package_recipe_is_the_configs_file():
 def test_docstring_examples_run():
     for module in (dcnrank.models.interaction_history, dcnrank.experiments.recipe):
         assert doctest.testmod(module).failed == 0
-

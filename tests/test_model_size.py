@@ -44,11 +44,19 @@ CONFIGS = [
     DCNConfig(structure="parallel", embedding_dim=3, deep_units=(5, 2), projection_dim=2),
     DCNConfig(structure="cross_only", embedding_dim=2, num_cross_layers=3, cross_type="vector"),
     DCNConfig(structure="deep_only", embedding_dim=2, deep_units=(4, 4, 1)),
-    DCNConfig(embedding_dim=2, deep_units=(3,), cross_type="mixture", num_experts=3, projection_dim=2,
-              num_cross_layers=2),  # fmt: skip
+    DCNConfig(
+        embedding_dim=2, deep_units=(3,), cross_type="mixture", num_experts=3, projection_dim=2, num_cross_layers=2
+    ),  # fmt: skip
     DCNConfig(structure="parallel", embedding_dim=2, deep_units=(3,), cross_type="mixture", num_experts=2),
-    DCNConfig(embedding_dim=2, deep_units=(3,), use_bias_terms=True, clip_output=True, item_features=True,
-              user_history=True, item_history=True),  # fmt: skip
+    DCNConfig(
+        embedding_dim=2,
+        deep_units=(3,),
+        use_bias_terms=True,
+        clip_output=True,
+        item_features=True,
+        user_history=True,
+        item_history=True,
+    ),  # fmt: skip
     DCNConfig(embedding_dim=3, deep_units=(2,), user_history=True),
 ]
 
@@ -248,10 +256,26 @@ def test_the_train_command_refuses_a_huge_model_in_one_line(tmp_path):
     spec.write_text('task = "binary"\nlabel = "label"\n[columns]\nx = "numeric"\nc = "categorical"\n')
     out = tmp_path / "d"
     proc = subprocess.run(
-        [sys.executable, "-m", "dcnrank", "train", "--data", str(table), "--spec", str(spec), "--out", str(out),
-         "--quiet", "model.embedding_dim=10000000"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "dcnrank",
+            "train",
+            "--data",
+            str(table),
+            "--spec",
+            str(spec),
+            "--out",
+            str(out),
+            "--quiet",
+            "model.embedding_dim=10000000",
+            "model.projection_dim=none",
+            "model.num_cross_layers=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip  (full rank, one layer: the recipe's low-rank layers would make the deep network the largest)
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()

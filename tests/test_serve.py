@@ -314,7 +314,7 @@ def test_internal_error_is_a_500_and_the_server_survives(tiny, monkeypatch):
 
 
 def test_create_app_argument_errors(tiny):
-    with pytest.raises(ValueError, match=r"`bundle` must be a dcnrank.bundle.Bundle\. Received: str"):
+    with pytest.raises(ValueError, match=r"`bundle` must be a dcnrank.bundle.TableBundle or Bundle\. Received: str"):
         create_app("runs/dcn")
     with pytest.raises(ValueError, match=r"`catalog` must be a MovieLensCatalog or None\. Received: dict"):
         create_app(tiny[0], {})

@@ -43,6 +43,9 @@ SPEC = FeatureSpec(
     task="binary",
     group="user",
 )
+
+DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE  # as tests/test_docs.py runs them
+
 ROWS = {
     "x": [1.0, 3.0, None, 5.0],
     "count": [0, 3, 1, None],
@@ -437,9 +440,9 @@ def test_table_bundle_files(tmp_path):
         *small_model(encoder)[:1], tmp_path / "b", model_config=small_model(encoder)[1], encoder=encoder
     )
     config = json.loads((folder / "config.json").read_text())
-    assert config["format"] == "dcnrank.table_bundle" and config["format_version"] == 2
+    assert config["format"] == "dcnrank.table_bundle" and config["format_version"] == 3
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "dcnrank.table_bundle" and manifest["format_version"] == 2
+    assert manifest["format"] == "dcnrank.table_bundle" and manifest["format_version"] == 3
     assert manifest["sha256"]["config.json"] == hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
     assert config["spec"] == SPEC.to_dict() and config["table_sizes"] == {"city": 4, "site": 8, "tags": 4}
     assert config["numeric"]["x"] == {"mean": 3.0, "std": math.sqrt(8 / 3)}
@@ -466,8 +469,9 @@ def test_each_loader_refuses_the_other_kind(tmp_path):
     table_folder = save_table(model, tmp_path / "t", model_config=config, encoder=encoder)
     with pytest.raises(
         BundleError,
-        match=r"holds a table bundle \(trained by `dcnrank train --data FILE --spec SPEC`\), which `dcnrank predict` "
-        r"and `explain` take \(Python: dcnrank\.bundle\.load_table\), not a MovieLens-style bundle",
+        match=r"holds a table bundle \(trained by `dcnrank train --data FILE --spec SPEC`\), which `dcnrank predict`, "
+        r"`recommend`, `serve`, `export` and `explain` take \(Python: dcnrank\.bundle\.load_table\), "
+        r"not a MovieLens-style bundle",
     ):
         load(table_folder)
     plain_config = DCNConfig(embedding_dim=2, deep_units=(3,))
@@ -611,7 +615,7 @@ def test_train_table_rejects_movielens_settings_and_tiny_tables(tmp_path):
     frame, spec = click_table(10)
     with pytest.raises(ConfigError, match=r"data\.data_dir: applies to MovieLens runs, not to --data tables"):
         train_table(load_config(overrides=["data.data_dir=/x"]), spec, frame, tmp_path / "b")
-    with pytest.raises(ValueError, match=r"DataFrame: 1 rows are too few to hold out data\.validation_fraction=0\.1"):
+    with pytest.raises(ValueError, match=r"DataFrame has 1 rows: too few to hold out data\.validation_fraction=0\.1"):
         train_table(load_config(), spec, frame.iloc[:1], tmp_path / "b")
 
 
@@ -629,11 +633,11 @@ def test_train_table_rejects_movielens_settings_and_tiny_tables(tmp_path):
     ],
 )
 def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(module))
+    result = doctest.testmod(importlib.import_module(module), optionflags=DOCTEST_FLAGS)
     assert result.failed == 0 and result.attempted > 0
 
 
 def test_table_bundle_and_save_load_examples_run():
     for module in ("dcnrank.bundle.save", "dcnrank.bundle.load"):
-        result = doctest.testmod(importlib.import_module(module))
+        result = doctest.testmod(importlib.import_module(module), optionflags=DOCTEST_FLAGS)
         assert result.failed == 0

@@ -10,17 +10,24 @@ which also holds the feature spec and the numeric statistics:
 
     bundle = dcnrank.bundle.load_table("runs/ctr")
     bundle.predict("new_rows.parquet")                # or a DataFrame, an Arrow table
+
+A table bundle whose spec names a user and an item also holds its catalogue
+(`bundle.catalog`), from which `dcnrank.bundle.ranking.rank_items` ranks items for a user.
 """
 
 from dcnrank.bundle.bundle import Bundle, BundleConfig
+from dcnrank.bundle.catalog import Catalog
 from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import (
     BUNDLE_FILES,
+    CATALOG_FILE,
+    CATALOG_TENSORS_FILE,
     CONFIG_FILE,
     FORMAT_VERSION,
     MANIFEST_FILE,
     METRICS_FILE,
     TABLE_FORMAT_NAME,
+    TABLE_FORMAT_VERSION,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
@@ -31,16 +38,20 @@ from dcnrank.bundle.target import check_bundle_target
 
 __all__ = [
     "BUNDLE_FILES",
+    "CATALOG_FILE",
+    "CATALOG_TENSORS_FILE",
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "MANIFEST_FILE",
     "METRICS_FILE",
     "TABLE_FORMAT_NAME",
+    "TABLE_FORMAT_VERSION",
     "VOCAB_FILE",
     "WEIGHTS_FILE",
     "Bundle",
     "BundleConfig",
     "BundleError",
+    "Catalog",
     "TableBundle",
     "check_bundle_target",
     "load",

@@ -140,9 +140,7 @@ class Bundle:
                 continue
             values = np.atleast_1d(np.asarray(columns[name]))
             if values.ndim != 1:
-                raise ValueError(
-                    f"feature {name!r} must be 1-D. Received: shape={values.shape}"
-                )
+                raise ValueError(f"feature {name!r} must be 1-D. Received: shape={values.shape}")
             try:
                 out[:, j] = self.vocabularies[name].encode(values)
             except ValueError as error:
@@ -165,8 +163,7 @@ class Bundle:
             )
         if indices.dim() != 2 or indices.shape[1] != len(self.feature_names):
             raise ValueError(
-                f"`features` must have shape (N, {len(self.feature_names)}). "
-                f"Received: shape={tuple(indices.shape)}"
+                f"`features` must have shape (N, {len(self.feature_names)}). Received: shape={tuple(indices.shape)}"
             )
         if indices.numel() == 0:
             return
@@ -210,6 +207,4 @@ class Bundle:
         self.check_indices(features)
         if len(features) == 0:
             return torch.zeros(0, dtype=torch.float32)
-        return torch.cat(
-            [self.model(features[i : i + batch_size]) for i in range(0, len(features), batch_size)]
-        )
+        return torch.cat([self.model(features[i : i + batch_size]) for i in range(0, len(features), batch_size)])

@@ -12,20 +12,26 @@ import safetensors.torch
 import torch
 
 from dcnrank.bundle.bundle import Bundle, BundleConfig
+from dcnrank.bundle.catalog import Catalog, CatalogTensorError
 from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import (
     BUNDLE_FILES,
+    CATALOG_FILE,
+    CATALOG_FILES,
+    CATALOG_TENSORS_FILE,
     CONFIG_FILE,
     DATA_FILES,
     FORMAT_NAME,
     FORMAT_VERSION,
+    FORMAT_VERSIONS,
     MANIFEST_FILE,
     METRICS_FILE,
     TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.manifest import parse_json, read_bytes, read_manifest, verify_files, version_text
+from dcnrank.bundle.manifest import Manifest, parse_json, read_bytes, read_manifest, verify_files, version_text
+from dcnrank.bundle.save import catalog_counts, has_histories
 from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
 from dcnrank.config.errors import ConfigError
@@ -61,11 +67,24 @@ _KINDS = {
     ),
     TABLE_FORMAT_NAME: _Kind(
         "a table bundle (trained by `dcnrank train --data FILE --spec SPEC`)",
-        "`dcnrank predict` and `explain`",
-        "dcnrank train --data FILE --spec SPEC [KEY=VALUE ...]",
+        "`dcnrank predict`, `recommend`, `serve`, `export` and `explain`",
+        "dcnrank train --data FILE --spec SPEC",
         "dcnrank.bundle.load_table",
     ),
 }
+
+
+@dataclass(frozen=True)
+class _Files:
+    """The decoded files of a complete, intact bundle: config, vocabularies, metrics,
+    weights and, for a table bundle that has one, the catalogue (JSON and tensors)."""
+
+    folder: Path
+    config: dict
+    vocab: Any
+    metrics: Any
+    tensors: dict
+    catalog: tuple[Any, dict] | None = None
 
 
 def load(path: str | Path) -> Bundle:
@@ -102,7 +121,14 @@ def load(path: str | Path) -> Bundle:
         >>> load(folder).predict({"movie_id": [10, 20, 30]}).shape
         torch.Size([3])
     """
-    folder, raw_config, raw_vocab, metrics, tensors = _read_checked(path, FORMAT_NAME)
+    files = _read_checked(path, FORMAT_NAME)
+    folder, raw_config, raw_vocab, metrics, tensors = (
+        files.folder,
+        files.config,
+        files.vocab,
+        files.metrics,
+        files.tensors,
+    )
     config = _parse_config(folder / CONFIG_FILE, raw_config)
     vocabularies = _parse_vocabularies(folder / VOCAB_FILE, raw_vocab, config)
     _check_metrics(folder, metrics)
@@ -120,7 +146,10 @@ def load_table(path: str | Path) -> TableBundle:
 
     The same checks as :func:`load` (files, format, checksums, JSON, tensors and
     shapes), plus the feature spec, the numeric statistics and the vocabularies, which
-    must agree with each other and with the recorded table sizes.
+    must agree with each other and with the recorded table sizes, and the catalogue
+    (`catalog.json`, `catalog.safetensors`) when `config.json` records one: its columns,
+    value kinds, lengths and the ranges of its user -> item pairs. A model with user or
+    item histories gets them from the catalogue's pairs (`model.set_histories`).
 
     Args:
         path: the bundle folder.
@@ -130,7 +159,8 @@ def load_table(path: str | Path) -> TableBundle:
 
     Raises:
         BundleError: naming the folder or file and the problem, as :func:`load`; also
-            when the folder holds a MovieLens-style bundle (which `load` reads).
+            when the folder holds a MovieLens-style bundle (which `load` reads), a table
+            bundle of an older format version (retrain it), or a damaged catalogue.
 
     Example:
         >>> import tempfile
@@ -144,9 +174,10 @@ def load_table(path: str | Path) -> TableBundle:
         >>> load_table(folder).predict({"c": ["a", "zz"]}).shape
         torch.Size([2])
     """
-    folder, raw, raw_vocab, metrics, tensors = _read_checked(path, TABLE_FORMAT_NAME)
+    files = _read_checked(path, TABLE_FORMAT_NAME)
+    folder, raw, raw_vocab, metrics, tensors = files.folder, files.config, files.vocab, files.metrics, files.tensors
     path_config = folder / CONFIG_FILE
-    absent = [key for key in ("model", "spec", "numeric", "table_sizes", "train") if key not in raw]
+    absent = [key for key in ("model", "spec", "numeric", "table_sizes", "train", "catalog") if key not in raw]
     if absent:
         raise BundleError(f"{path_config}: missing key(s) {', '.join(absent)}")
     model_config = _model_config(path_config, raw["model"])
@@ -166,14 +197,20 @@ def load_table(path: str | Path) -> TableBundle:
             f"records table_sizes={raw['table_sizes']!r:.300}"
         )
     _check_metrics(folder, metrics)
+    catalog = _parse_catalog(folder, raw["catalog"], files.catalog, encoder)
     _check_layer_count(folder, model_config, tensors)
-    expected = _architecture(
-        folder, lambda: expected_table_tensors(model_config, encoder.spec, encoder.table_sizes)
-    )
+    expected = _architecture(folder, lambda: expected_table_tensors(model_config, encoder.spec, encoder.table_sizes))
     _check_weights(folder, weight_problems(expected, tensors))
     with torch.random.fork_rng(devices=[]):
         model = build_table_dcn(model_config, encoder.spec, encoder.table_sizes, memory_check=_SCORING)
     model.load_state_dict(tensors, strict=True)
+    if has_histories(model):
+        if catalog is None:
+            raise BundleError(
+                f"{path_config}: the model has user or item histories, but the bundle holds no catalogue "
+                f"({CATALOG_FILE}, {CATALOG_TENSORS_FILE}) to fill them from"
+            )
+        model.set_histories(catalog.interactions)
     return TableBundle(
         model,
         model_config,
@@ -182,6 +219,7 @@ def load_table(path: str | Path) -> TableBundle:
         metrics,
         path=folder,
         dcnrank_version=str(raw.get("dcnrank_version", "")),
+        catalog=catalog,
     )
 
 
@@ -203,8 +241,8 @@ def load_any(path: str | Path) -> Bundle | TableBundle:
     return load(folder)
 
 
-def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, Any, Any, dict]:
-    """Folder, config, vocabularies, metrics and tensors of a complete, intact bundle of `expected_format`."""
+def _read_checked(path: str | Path, expected_format: str) -> _Files:
+    """The decoded files of a complete, intact bundle of `expected_format`."""
     folder = Path(path)
     if not folder.is_dir():
         raise BundleError(f"{folder}: bundle folder not found")
@@ -213,24 +251,26 @@ def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, A
         _refuse_without_manifest(folder)
     if missing:
         raise BundleError(
-            f"{folder}: not a complete bundle: missing {', '.join(missing)} "
-            f"(a bundle holds {', '.join(BUNDLE_FILES)})"
+            f"{folder}: not a complete bundle: missing {', '.join(missing)} (a bundle holds {', '.join(BUNDLE_FILES)})"
         )
     manifest = read_manifest(folder)
     if manifest.format != expected_format:
         raise BundleError(f"{folder}: {_wrong_kind(manifest.format, expected_format)}")
-    contents = {name: read_bytes(folder / name) for name in DATA_FILES}
+    _refuse_older(folder, manifest)
+    names = _file_names(folder, manifest)
+    contents = {name: read_bytes(folder / name) for name in names}
     # Decode everything first (a truncated file says so), then compare checksums (a file
     # changed in a way that still decodes), then check meaning.
     raw_config = parse_json(folder / CONFIG_FILE, contents[CONFIG_FILE])
     raw_vocab = parse_json(folder / VOCAB_FILE, contents[VOCAB_FILE])
     metrics = parse_json(folder / METRICS_FILE, contents[METRICS_FILE])
-    try:
-        tensors = safetensors.torch.load(contents[WEIGHTS_FILE])
-    except Exception as error:  # safetensors raises its own SafetensorError, or others
-        raise BundleError(
-            f"{folder / WEIGHTS_FILE}: truncated or corrupt safetensors file ({_printable(error)})"
-        ) from None
+    tensors = _safetensors(folder / WEIGHTS_FILE, contents[WEIGHTS_FILE])
+    catalog = None
+    if CATALOG_FILE in contents:
+        catalog = (
+            parse_json(folder / CATALOG_FILE, contents[CATALOG_FILE]),
+            _safetensors(folder / CATALOG_TENSORS_FILE, contents[CATALOG_TENSORS_FILE]),
+        )
     verify_files(folder, manifest, contents)
     if not isinstance(raw_config, dict):
         raise BundleError(f"{folder / CONFIG_FILE}: must hold a JSON object. Received: {raw_config!r:.200}")
@@ -240,7 +280,76 @@ def _read_checked(path: str | Path, expected_format: str) -> tuple[Path, dict, A
             f"{folder / CONFIG_FILE}: records format {recorded[0]!r} version {recorded[1]!r}, but {MANIFEST_FILE} "
             f"says {manifest.format!r} version {manifest.format_version}"
         )
-    return folder, raw_config, raw_vocab, metrics, tensors
+    return _Files(folder, raw_config, raw_vocab, metrics, tensors, catalog)
+
+
+def _file_names(folder: Path, manifest: Manifest) -> tuple[str, ...]:
+    """The files to read and check: the data files, and the catalogue's when the manifest
+    of a table bundle lists them (both or neither, and present)."""
+    if manifest.format != TABLE_FORMAT_NAME or not any(name in manifest.sha256 for name in CATALOG_FILES):
+        return DATA_FILES
+    absent = [name for name in CATALOG_FILES if name not in manifest.sha256 or not (folder / name).is_file()]
+    if absent:
+        raise BundleError(
+            f"{folder}: not a complete bundle: missing {', '.join(absent)} (its {MANIFEST_FILE} records a catalogue, "
+            f"which is {' and '.join(CATALOG_FILES)})"
+        )
+    return (*DATA_FILES, *CATALOG_FILES)
+
+
+def _safetensors(path: Path, data: bytes) -> dict:
+    try:
+        return safetensors.torch.load(data)
+    except Exception as error:  # safetensors raises its own SafetensorError, or others
+        raise BundleError(f"{path}: truncated or corrupt safetensors file ({_printable(error)})") from None
+
+
+def _refuse_older(folder: Path, manifest: Manifest) -> None:
+    """Refuse a table bundle of a format version before this dcnrank's (no catalogue, no roles)."""
+    wanted = FORMAT_VERSIONS[manifest.format]
+    if manifest.format == TABLE_FORMAT_NAME and manifest.format_version < wanted:
+        kind = _KINDS[manifest.format]
+        raise BundleError(
+            f"{folder}: {kind.what} of bundle format version {manifest.format_version} (written by dcnrank "
+            f"{version_text(manifest.dcnrank_version or '?')}); this dcnrank reads version {wanted} only: "
+            f"retrain it with `{kind.retrain} --out DIR`"
+        )
+
+
+def _parse_catalog(
+    folder: Path, recorded: Any, files: tuple[Any, dict] | None, encoder: TableEncoder
+) -> Catalog | None:
+    """The catalogue `config.json` records, from its files, checked against the spec and table sizes."""
+    if recorded is None and files is None:
+        return None
+    if files is None:
+        raise BundleError(
+            f"{folder / CONFIG_FILE}: records a catalogue ({recorded!r:.100}), but {MANIFEST_FILE} lists no "
+            f"{CATALOG_FILE} and {CATALOG_TENSORS_FILE}"
+        )
+    if recorded is None:
+        raise BundleError(
+            f"{folder / CONFIG_FILE}: records no catalogue (catalog=null), but {MANIFEST_FILE} lists {CATALOG_FILE}"
+        )
+    spec = encoder.spec
+    if spec.user is None or spec.item is None:
+        raise BundleError(
+            f"{folder / CATALOG_FILE}: a catalogue needs a spec naming a user and an item; the spec in "
+            f"{CONFIG_FILE} has user={spec.user!r}, item={spec.item!r}"
+        )
+    raw, tensors = files
+    try:
+        catalog = Catalog.from_parts(raw, tensors, spec, encoder.table_sizes)
+    except CatalogTensorError as error:
+        raise BundleError(f"{folder / CATALOG_TENSORS_FILE}: {_one_line(error)}") from None
+    except (ValueError, OverflowError) as error:
+        raise BundleError(f"{folder / CATALOG_FILE}: {_one_line(error)}") from None
+    if recorded != catalog_counts(catalog):
+        raise BundleError(
+            f"{folder / CATALOG_FILE}: holds {catalog_counts(catalog)}, but {CONFIG_FILE} records "
+            f"catalog={recorded!r:.200}"
+        )
+    return catalog
 
 
 def _refuse_without_manifest(folder: Path) -> None:
@@ -336,17 +445,20 @@ def _parse_config(path: Path, raw: dict) -> BundleConfig:
         raise BundleError(f"{path}: missing key(s) {', '.join(absent)}")
     model = _model_config(path, raw["model"])
     features = raw["features"]
-    if not isinstance(features, list) or not features or not all(
-        isinstance(f, dict)
-        and isinstance(f.get("name"), str)
-        and isinstance(f.get("vocabulary_size"), int)
-        and not isinstance(f.get("vocabulary_size"), bool)
-        and f["vocabulary_size"] >= 1
-        for f in features
+    if (
+        not isinstance(features, list)
+        or not features
+        or not all(
+            isinstance(f, dict)
+            and isinstance(f.get("name"), str)
+            and isinstance(f.get("vocabulary_size"), int)
+            and not isinstance(f.get("vocabulary_size"), bool)
+            and f["vocabulary_size"] >= 1
+            for f in features
+        )
     ):
         raise BundleError(
-            f"{path}: `features` must be a non-empty list of {{name, vocabulary_size ≥ 1}}. "
-            f"Received: {features!r:.200}"
+            f"{path}: `features` must be a non-empty list of {{name, vocabulary_size ≥ 1}}. Received: {features!r:.200}"
         )
     if not isinstance(raw["train"], dict):
         raise BundleError(f"{path}: `train` must be a JSON object. Received: {raw['train']!r:.200}")
@@ -375,8 +487,7 @@ def _parse_vocabularies(path: Path, raw: Any, config: BundleConfig) -> dict[str,
             raise BundleError(f"{path}: feature {name!r}: {_one_line(error)}") from None
         if vocabulary.size != size:
             raise BundleError(
-                f"{path}: feature {name!r} has {vocabulary.size} indices but {CONFIG_FILE} "
-                f"says vocabulary_size={size}"
+                f"{path}: feature {name!r} has {vocabulary.size} indices but {CONFIG_FILE} says vocabulary_size={size}"
             )
         vocabularies[name] = vocabulary
     return vocabularies

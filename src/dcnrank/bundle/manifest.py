@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from dcnrank.bundle.errors import BundleError
-from dcnrank.bundle.format import DATA_FILES, FORMAT_NAMES, FORMAT_VERSION, MANIFEST_FILE
+from dcnrank.bundle.format import FORMAT_NAMES, FORMAT_VERSION, FORMAT_VERSIONS, MANIFEST_FILE
 
 __all__ = ["Manifest", "manifest_bytes", "parse_json", "read_bytes", "read_manifest", "verify_files", "version_text"]
 
@@ -25,7 +25,8 @@ class Manifest:
 
     Args:
         format: the bundle's format name (:data:`~dcnrank.bundle.format.FORMAT_NAMES`).
-        format_version: its format version, 1 to :data:`~dcnrank.bundle.format.FORMAT_VERSION`.
+        format_version: its format version, 1 to the format's own
+            (:data:`~dcnrank.bundle.format.FORMAT_VERSIONS`).
         sha256: file name -> hex SHA-256, for every file of the bundle but the manifest.
         dcnrank_version: the dcnrank version that wrote it.
     """
@@ -37,7 +38,8 @@ class Manifest:
 
 
 def manifest_bytes(format_name: str, files: Mapping[str, bytes], dcnrank_version: str) -> bytes:
-    """The `manifest.json` of a bundle of `format_name` made of `files` (name -> content).
+    """The `manifest.json` of a bundle of `format_name` made of `files` (name -> content),
+    at the version that format is written with (:data:`~dcnrank.bundle.format.FORMAT_VERSIONS`).
 
     Example:
         >>> text = manifest_bytes("dcnrank.bundle", {"config.json": b"{}"}, "1.0").decode()
@@ -46,7 +48,7 @@ def manifest_bytes(format_name: str, files: Mapping[str, bytes], dcnrank_version
     """
     document = {
         "format": format_name,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSIONS.get(format_name, FORMAT_VERSION),
         "dcnrank_version": dcnrank_version,
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
@@ -71,15 +73,16 @@ def read_manifest(folder: Path) -> Manifest:
             f"Received: format={raw.get('format')!r:.200}"
         )
     version = raw.get("format_version")
+    newest = FORMAT_VERSIONS[raw["format"]]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise BundleError(
             f"{path}: unknown bundle format version: `format_version` must be an int from 1 "
-            f"to {FORMAT_VERSION}. Received: format_version={version!r:.200}"
+            f"to {newest}. Received: format_version={version!r:.200}"
         )
-    if version > FORMAT_VERSION:
+    if version > newest:
         raise BundleError(
             f"{path}: bundle format version {version} is newer than this dcnrank reads "
-            f"({FORMAT_VERSION}); it was written by dcnrank {version_text(raw.get('dcnrank_version', '?'))}: "
+            f"({newest}); it was written by dcnrank {version_text(raw.get('dcnrank_version', '?'))}: "
             "upgrade dcnrank to load it"
         )
     sums = raw.get("sha256")
@@ -89,13 +92,14 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def verify_files(folder: Path, manifest: Manifest, contents: Mapping[str, bytes]) -> None:
-    """Refuse the first of `contents` (name -> bytes read) whose SHA-256 is not the manifest's.
+    """Refuse the first of `contents` (name -> bytes read, in the order they are checked)
+    whose SHA-256 is not the manifest's.
 
     Raises:
         BundleError: naming the file, its actual sum and the recorded one.
     """
-    for name in DATA_FILES:
-        actual = hashlib.sha256(contents[name]).hexdigest()
+    for name, data in contents.items():
+        actual = hashlib.sha256(data).hexdigest()
         recorded = manifest.sha256.get(name)
         if recorded != actual:
             raise BundleError(

@@ -14,10 +14,14 @@ import safetensors.torch
 from torch import nn
 
 from dcnrank import __version__, atomic
+from dcnrank.bundle.catalog import Catalog
 from dcnrank.bundle.format import (
+    CATALOG_FILE,
+    CATALOG_TENSORS_FILE,
     CONFIG_FILE,
     FORMAT_NAME,
     FORMAT_VERSION,
+    FORMAT_VERSIONS,
     MANIFEST_FILE,
     METRICS_FILE,
     TABLE_FORMAT_NAME,
@@ -31,7 +35,7 @@ from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models.config import DCNConfig
 
-__all__ = ["save", "save_table"]
+__all__ = ["catalog_counts", "has_histories", "save", "save_table"]
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +126,19 @@ def save_table(
     encoder: TableEncoder,
     train_config: Mapping[str, Any] | Any | None = None,
     metrics: Mapping[str, Any] | None = None,
+    catalog: Catalog | None = None,
 ) -> Path:
     """Save a DCN trained on a table (`build_table_dcn`) as a table bundle folder, atomically.
 
     The same files, checks and atomic swap as :func:`save`; `config.json` holds
-    the format name ``dcnrank.table_bundle``, the model config, the feature `spec`, the
-    `numeric` statistics (mean, std per numeric column), the embedding `table_sizes`
-    and the training config; `vocab.json` the vocabularies of the categorical and
-    multi-hot columns. Load it with `dcnrank.bundle.load_table`.
+    the format name ``dcnrank.table_bundle`` (format version
+    :data:`~dcnrank.bundle.format.TABLE_FORMAT_VERSION`), the model config, the feature
+    `spec`, the `numeric` statistics (mean, std per numeric column), the embedding
+    `table_sizes`, the training config and `catalog` (its users, items and pairs, or
+    null); `vocab.json` the vocabularies of the categorical and multi-hot columns. With a
+    `catalog`, `catalog.json` holds its users and items with their columns' raw values
+    and `catalog.safetensors` the user -> item pairs (CSR). Load it with
+    `dcnrank.bundle.load_table`.
 
     Args:
         model: a DCN built by `build_table_dcn(model_config, encoder.spec, encoder.table_sizes)`.
@@ -138,14 +147,18 @@ def save_table(
         encoder: the fitted spec, vocabularies and statistics.
         train_config: how the model was trained: a mapping or an object with `to_dict()`.
         metrics: what the run measured; a JSON-serialisable mapping without NaN.
+        catalog: the users and items of the fit rows (`Catalog.build`), for a spec with
+            `user` and `item` roles; required when the model has user or item histories
+            (they are filled from its pairs when the bundle loads). Defaults to none.
 
     Returns:
         The bundle folder.
 
     Raises:
         ValueError: if an argument is of the wrong type, the model's tensors do not
-            match the architecture (every mismatch listed), or the metrics or training
-            config are not JSON-serialisable.
+            match the architecture (every mismatch listed), the metrics or training
+            config are not JSON-serialisable, or `catalog` does not fit the spec and
+            table sizes (or is missing for a model with histories).
         BundleError: if `path` is a file, a link or a folder that is not a dcnrank
             bundle (it is never replaced), or cannot be created.
         OSError: if writing fails; the previous bundle, if any, is left in place.
@@ -174,17 +187,61 @@ def save_table(
         )
     fitted = encoder.to_dict()
     files = _data_files(tensors, fitted["vocabularies"], metrics)
+    files.update(_catalog_files(model, encoder, catalog))
     config = {
         "format": TABLE_FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSIONS[TABLE_FORMAT_NAME],
         "dcnrank_version": __version__,
         "model": model_config.to_dict(),
         "spec": fitted["spec"],
         "numeric": fitted["numeric"],
         "table_sizes": encoder.table_sizes,
         "train": _train_dict(train_config),
+        "catalog": None if catalog is None else catalog_counts(catalog),
     }
     return _write_bundle(Path(path), files, config)
+
+
+def catalog_counts(catalog: Catalog) -> dict[str, int]:
+    """What `config.json`'s `catalog` records: how many users, items and pairs the catalogue holds."""
+    return {"users": catalog.num_users, "items": catalog.num_items, "pairs": len(catalog.interactions.members)}
+
+
+def has_histories(model: nn.Module) -> bool:
+    """Whether `model` has user or item histories (on the model, or on a table model's
+    inputs), which a bundle's catalogue fills: they are not in the state dict."""
+    holders = (model, getattr(model, "inputs", None))
+    return any(
+        getattr(holder, name, None) is not None for holder in holders for name in ("user_history", "item_history")
+    )
+
+
+def _catalog_files(model: nn.Module, encoder: TableEncoder, catalog: Catalog | None) -> dict[str, bytes]:
+    """`catalog.json` and `catalog.safetensors` of `catalog` (checked as loading checks them), or none."""
+    if catalog is None:
+        if has_histories(model):
+            raise ValueError(
+                "`catalog` is required for a model with user or item histories: loading fills them from its pairs. "
+                "Received: catalog=None"
+            )
+        return {}
+    if not isinstance(catalog, Catalog):
+        raise ValueError(f"`catalog` must be a dcnrank.bundle.catalog.Catalog. Received: {type(catalog).__name__}")
+    spec = encoder.spec
+    if spec.user is None or spec.item is None:
+        raise ValueError(
+            f"`catalog` needs a spec naming a user and an item. Received: user={spec.user!r}, item={spec.item!r}"
+        )
+    document = catalog.to_dict()
+    tensors = catalog.tensors()
+    try:
+        Catalog.from_parts(json.loads(_json_bytes(document, "catalog")), tensors, spec, encoder.table_sizes)
+    except ValueError as error:
+        raise ValueError(f"`catalog` does not fit the encoder's spec and table sizes: {error}") from None
+    return {
+        CATALOG_FILE: _json_bytes(document, "catalog"),
+        CATALOG_TENSORS_FILE: safetensors.torch.save(tensors, metadata={"format": "pt"}),
+    }
 
 
 def _check_model(model: Any, model_config: Any) -> None:

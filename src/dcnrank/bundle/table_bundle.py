@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from dcnrank.bundle.catalog import Catalog
 from dcnrank.data.feature_spec import FeatureSpec
 from dcnrank.data.table_encoder import EncodedRows, TableEncoder
 from dcnrank.data.table_readers import read_table
@@ -33,6 +34,8 @@ class TableBundle:
         metrics: what was measured when it was trained.
         path: the folder it was loaded from, if any.
         dcnrank_version: the dcnrank version that wrote it.
+        catalog: the users and items of the fit rows (for a spec with user and item
+            roles), which `recommend` and `/rank` rank from; None when absent.
 
     Example:
         >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
@@ -55,6 +58,7 @@ class TableBundle:
         metrics: Mapping[str, Any] | None = None,
         path: Path | None = None,
         dcnrank_version: str = "",
+        catalog: Catalog | None = None,
     ) -> None:
         self.model = model.eval().requires_grad_(False)
         self.model_config = model_config
@@ -63,6 +67,7 @@ class TableBundle:
         self.metrics = dict(metrics or {})
         self.path = path
         self.dcnrank_version = dcnrank_version
+        self.catalog = catalog
 
     @property
     def spec(self) -> FeatureSpec:
@@ -113,6 +118,10 @@ class TableBundle:
             TableDataError: on missing columns or cells that do not fit the spec.
             ValueError: if `batch_size` is not a positive int.
         """
+        return self.predictions(self.encode(data, source=source), batch_size=batch_size)
+
+    def predictions(self, rows: EncodedRows, *, batch_size: int = 16384) -> torch.Tensor:
+        """Predictions `(N,)` of encoded rows: probabilities for a binary task, values for regression."""
         from dcnrank.workflows.table_task import task_predictions  # workflows/ sits above bundle/
 
-        return task_predictions(self.spec.task, self.outputs(self.encode(data, source=source), batch_size=batch_size))
+        return task_predictions(self.spec.task, self.outputs(rows, batch_size=batch_size))

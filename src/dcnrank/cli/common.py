@@ -1,9 +1,13 @@
-"""Pieces every subcommand shares: common flags and the seed-style results table."""
+"""Pieces every subcommand shares: common flags, `--dataset` sources, metric lines and the seed-style results table."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+import numpy as np
+
+from dcnrank.data.sources import DATASETS, MovieLensSource, load_movielens_source
 from dcnrank.experiments.report import format_rmse
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.experiments.seed_reference import SEED_RESULTS
@@ -49,3 +53,60 @@ def results_table(result: ExperimentResult, labels: dict[str, str]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def add_dataset_flags(parser: argparse.ArgumentParser, data_dir_help: str) -> None:
+    """`--dataset NAME`, `--split NAME`, `--data-dir DIR`: a MovieLens release as a table source."""
+    parser.add_argument(
+        "--dataset", choices=tuple(DATASETS), default=None,
+        help="a MovieLens release as one table with its shipped spec (dcnrank.data.sources.movielens)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--split", default=None,
+        help="with --dataset: u1-u5, ua, ub (GroupLens' files, 100K only), random, temporal, leaky (100K); "
+        "default: u1 for 100K, else random",
+    )  # fmt: skip
+    parser.add_argument("--data-dir", default=None, metavar="DIR", help=data_dir_help)
+
+
+def dataset_split(
+    dataset: str, split: str | None, seed: int, data_dir: str | None
+) -> tuple[MovieLensSource, str, np.ndarray, np.ndarray]:
+    """Read `--dataset` and cut its `--split` (default: the release's): the source, the split's
+    name, and its training and test rows."""
+    source = load_movielens_source(dataset, data_dir=data_dir)
+    name = split if split is not None else source.default_split
+    train_rows, test_rows = source.split_rows(name, seed)
+    return source, name, train_rows, test_rows
+
+
+def refuse_dataset_with_data(args: argparse.Namespace) -> None:
+    """`--dataset` and `--data`/`--spec` name two different tables: refuse the pair."""
+    given = [flag for flag, value in (("--data", args.data), ("--spec", getattr(args, "spec", None))) if value]
+    if args.dataset is not None and given:
+        raise ValueError(
+            f"--dataset and {' and '.join(given)} do not go together: a run reads a MovieLens release "
+            f"(--dataset {args.dataset}, with its own spec) or your table (--data FILE). Received both"
+        )
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """`AUC 0.7712, logloss 0.4521, GAUC 0.7013 (812 groups)` or `RMSE 0.91, MAE 0.72`, then
+    `NDCG@10 0.81, MAP@10 0.70` when there are ranking metrics.
+
+    Example:
+        >>> format_metrics({"rmse": 0.9, "mae": 0.7, "ndcg@10": 0.8, "map@10": 0.75})
+        'RMSE 0.9000, MAE 0.7000, NDCG@10 0.8000, MAP@10 0.7500'
+    """
+    if "rmse" in metrics:
+        text = f"RMSE {metrics['rmse']:.4f}, MAE {metrics['mae']:.4f}"
+    else:
+        auc = "n/a (one class only)" if metrics["auc"] is None else f"{metrics['auc']:.4f}"
+        text = f"AUC {auc}, logloss {metrics['logloss']:.4f}"
+        if "group_auc" in metrics:
+            gauc = "n/a" if metrics["group_auc"] is None else f"{metrics['group_auc']:.4f}"
+            text += f", GAUC {gauc} ({metrics['groups']:,} groups)"
+    for name in metrics:
+        if name.startswith(("ndcg@", "map@")):
+            text += f", {name.upper()} {metrics[name]:.4f}"
+    return text

@@ -23,7 +23,8 @@ EXIT_UNEXPECTED = 1
 EXIT_INTERRUPTED = 130
 
 EPILOG = f"""environment:
-  DCNRANK_DATA=DIR          where MovieLens 100K is (a folder holding ml-100k/)
+  DCNRANK_DATA=DIR          where MovieLens is (a folder holding ml-100k/, or for
+                            --dataset also ml-1m/, ml-10M100K/, ml-latest/, ml-latest-small/)
   {MEMORY_LIMIT_ENV}=64G  memory a model may take, weights, gradients and optimizer
                             state together (bytes, or with K, M, G, T); default: the
                             memory available. A larger model is refused before it is built.

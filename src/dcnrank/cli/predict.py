@@ -6,13 +6,13 @@ import argparse
 import json
 
 from dcnrank.bundle import load_table
-from dcnrank.cli.common import positive_int
-from dcnrank.cli.train import format_metrics
+from dcnrank.cli.common import add_dataset_flags, dataset_split, format_metrics, positive_int, refuse_dataset_with_data
 from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, check_predictions_out, predict_file
 
 EXAMPLES = f"""examples:
   dcnrank predict --model runs/ctr --data new_clicks.parquet --out preds.parquet
   dcnrank predict --model runs/ctr --data test.csv --out preds.csv --keep request_id --json
+  dcnrank predict --model runs/ml --dataset movielens-100k --split u1 --out u1_test_preds.csv --keep user_id movie_id
 
 The output holds the --keep columns, then `{PREDICTION_COLUMN}` (a click probability for a
 binary task, the predicted value for regression), one row per input row in input order.
@@ -38,7 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, metavar="DIR", help="the table bundle folder")
-    parser.add_argument("--data", required=True, metavar="FILE", help="the table to score (.csv, .tsv, .parquet)")
+    parser.add_argument("--data", default=None, metavar="FILE", help="the table to score (.csv, .tsv, .parquet)")
+    add_dataset_flags(parser, "with --dataset: the folder holding the release")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="with --dataset: seeds its split (default: the bundle's)"
+    )
     parser.add_argument(
         "--out", required=True, metavar="FILE",
         help="where to write predictions (.parquet, .csv or .tsv); only an earlier predictions file is replaced",
@@ -53,9 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    refuse_dataset_with_data(args)
+    if args.data is None and args.dataset is None:
+        raise ValueError("give the rows to score: --data FILE, or --dataset NAME [--split S] for a split's test rows")
     check_predictions_out(args.data, args.out)  # before the model is even loaded
     bundle = load_table(args.model)
-    rows, metrics = predict_file(bundle, args.data, args.out, keep=args.keep, batch_size=args.batch_size)
+    data = args.data
+    if args.dataset is not None:
+        seed = args.seed if args.seed is not None else int(bundle.train.get("data", {}).get("seed", 0))
+        source, split, _, test_rows = dataset_split(args.dataset, args.split, seed, args.data_dir)
+        data, args.data = source.table.take(test_rows), f"{args.dataset} split {split}'s test rows"
+    rows, metrics = predict_file(bundle, data, args.out, keep=args.keep, batch_size=args.batch_size)
     if args.json:
         print(json.dumps({"out": str(args.out), "rows": rows, "metrics": metrics}, indent=2))
         return 0

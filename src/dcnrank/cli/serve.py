@@ -8,17 +8,20 @@ import math
 import sys
 from pathlib import Path
 
-from dcnrank.bundle import Bundle, load
+from dcnrank.bundle import Bundle, TableBundle, load_any
 from dcnrank.data import MovieLensNotFoundError, load_movielens, locate_movielens
 from dcnrank.serve.connection_limits import ConnectionLimits
 from dcnrank.workflows import MovieLensCatalog
 
 EXAMPLES = """examples:
-  dcnrank serve --model runs/dcn                        # http://127.0.0.1:8000
-  dcnrank serve --model runs/dcn --port 0               # a free port, printed on start
-  dcnrank serve --model runs/dcn --data-dir ~/data      # the catalog from ~/data/ml-100k
-  dcnrank serve --model runs/dcn --max-connections 64 --header-timeout 5
+  dcnrank serve --model runs/ctr                        # http://127.0.0.1:8000
+  dcnrank serve --model runs/ctr --port 0               # a free port, printed on start
+  dcnrank serve --model runs/ctr --max-connections 64 --header-timeout 5
+  dcnrank serve --model runs/dcn --data-dir ~/data      # a MovieLens-style bundle, ~/data/ml-100k
   curl -s localhost:8000/rank -H 'content-type: application/json' -d '{"user_id": 42, "top": 5}'
+
+A table bundle carries its catalogue (the users and items of its training rows), and
+its request fields are its spec's columns.
 
 The API and its limits are in docs/serving.md (and live at http://HOST:PORT/docs).
 Needs the serve extra: pip install 'dcnrank[serve]'.
@@ -64,10 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "serve",
         help="serve a bundle over HTTP: /rank, /predict, /health",
-        description="Serve a bundle over HTTP (FastAPI + uvicorn): POST /rank ranks movies for a "
-        "user (by id or by features), POST /predict scores explicit rows, GET /health describes "
-        "the model. With the MovieLens catalog (found like `dcnrank recommend` finds it, never "
-        "downloaded), /rank defaults to the movies the user has not rated and returns titles.",
+        description="Serve a bundle over HTTP (FastAPI + uvicorn): POST /rank ranks the catalogue's "
+        "items for a user (those the user did not interact with in the training rows, unless "
+        "candidates are given), POST /predict scores explicit rows, GET /health describes the model. "
+        "A table bundle holds its catalogue and its spec types the requests; a MovieLens-style "
+        "bundle takes the MovieLens catalog (found like `dcnrank recommend` finds it, never downloaded).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -77,10 +81,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data-dir",
         default=None,
-        help="folder with ml-100k/ for the catalog (default: the bundle's, else $DCNRANK_DATA or the cache)",
+        help="MovieLens-style bundles only: folder with ml-100k/ for the catalog (default: the bundle's, "
+        "else $DCNRANK_DATA or the cache)",
     )
     parser.add_argument(
-        "--no-catalog", action="store_true", help="serve without the MovieLens catalog (/rank then needs candidates)"
+        "--no-catalog",
+        action="store_true",
+        help="MovieLens-style bundles only: serve without the MovieLens catalog (/rank then needs candidates)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
     defaults = ConnectionLimits()
@@ -143,12 +150,21 @@ def run(args: argparse.Namespace) -> int:
     # naming host:port) before the bundle and the catalog are loaded.
     sock = bind_socket(args.host, args.port)
     try:
-        bundle = load(args.model)
-        catalog = None if args.no_catalog else load_catalog(bundle, args.data_dir)
+        bundle = load_any(args.model)
+        if isinstance(bundle, TableBundle):
+            if args.data_dir is not None or args.no_catalog:
+                raise ValueError("--data-dir and --no-catalog apply to MovieLens-style bundles; "
+                                 "a table bundle holds its catalogue")  # fmt: skip
+            catalog = None
+            where = "no catalogue" if bundle.catalog is None else (
+                f"catalogue of {bundle.catalog.num_users} users, {bundle.catalog.num_items} items"
+            )  # fmt: skip
+        else:
+            catalog = None if args.no_catalog else load_catalog(bundle, args.data_dir)
+            where = "no catalog" if catalog is None else (
+                f"catalog of {len(catalog.users['user_id'])} users, {len(catalog.movies['movie_id'])} movies"
+            )  # fmt: skip
         host = f"[{args.host}]" if ":" in args.host else args.host
-        where = "no catalog" if catalog is None else (
-            f"catalog of {len(catalog.users['user_id'])} users, {len(catalog.movies['movie_id'])} movies"
-        )  # fmt: skip
         # The first line says where it listens (with the port that --port 0 picked); the
         # socket already listens, so a client may connect as soon as it reads this line.
         print(f"dcnrank serve: listening on http://{host}:{sock.getsockname()[1]} ({args.model}, {where})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 from dataclasses import dataclass, fields
 from typing import Any
@@ -12,14 +13,19 @@ from dcnrank.config.rules import check_field
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data side of a training run on MovieLens 100K.
+    """The data side of a training run: MovieLens' split and vocabularies, and, for every run,
+    the validation slice, early stopping and (own tables) streaming.
+
+    `split`, `vocab` and `data_dir` (:data:`MOVIELENS_ONLY_KEYS`) are read by the MovieLens
+    run alone; a table run (`--data`, `--dataset`) refuses them when set.
 
     Args:
         split: str, the train/test split (`random`, `leaky`, `u1`…`u5`, `ua`, `ub`,
             `temporal`). Defaults to `"random"` (disjoint 80/20).
         vocab: str, fit vocabularies on the `"train"` rows (default) or on `"all"` rows
             (the seed's choice).
-        seed: int, seeds the split. Defaults to 0.
+        seed: int, seeds the split (MovieLens, and `--dataset`'s `random` split) and a
+            table run's held-out validation rows. Defaults to 0.
         data_dir: str or None, where MovieLens is (None: `$DCNRANK_DATA`, the cache, or
             a download).
         validation_fraction: float in (0, 1), the last share of the training split held
@@ -78,6 +84,27 @@ class DataConfig:
 # The `data.*` keys only one kind of run reads; the other kind refuses them when set.
 MOVIELENS_ONLY_KEYS = ("split", "vocab", "data_dir")
 TABLE_ONLY_KEYS = ("stream", "shuffle_buffer", "validation_max_rows")
+
+
+def movielens_key_resets() -> tuple[str, ...]:
+    """`data.*` overrides that set each MovieLens-only key back to its default.
+
+    A table run that starts from the MovieLens recipe applies these before the user's
+    own overrides: the recipe's `data.split = "u1"` then neither leaks into the run nor
+    trips the refusal of MovieLens-only keys, while a `data.split` the user sets still does.
+
+    Returns:
+        One `data.NAME=VALUE` string per key of :data:`MOVIELENS_ONLY_KEYS`.
+
+    Example:
+        >>> movielens_key_resets()
+        ('data.split="random"', 'data.vocab="train"', 'data.data_dir=none')
+    """
+    defaults = DataConfig()
+    return tuple(
+        f"data.{name}={'none' if getattr(defaults, name) is None else json.dumps(getattr(defaults, name))}"
+        for name in MOVIELENS_ONLY_KEYS
+    )
 
 
 def refuse_changed(data: DataConfig, names: tuple[str, ...], why: str) -> None:

@@ -5,11 +5,11 @@ bounded shuffle buffer.
 Memory holds one chunk, the shuffle buffer, the validation rows (at most
 `validation_max_rows`) and the vocabularies; it does not grow with the file's rows.
 
-The hold-out is decided row by row from the row's number in the file and a seed (a
-splitmix64 hash), so it is the same in every pass and on every rank, whatever order
-the chunks are read in: a row is held out when its hash falls below
-`validation_fraction`, until `validation_max_rows` rows are held out; every later row
-trains.
+The hold-out is `data.validation_split`'s ``"random"`` policy (`held_out`), decided row by
+row from the row's number in the file and a seed, so it is the same in every pass, on
+every rank, whatever order the chunks are read in, and the same as a run that reads the
+file whole: a row is held out when its hash falls below `validation_fraction`, until
+`validation_max_rows` rows are held out; every later row trains.
 """
 
 from __future__ import annotations
@@ -34,38 +34,15 @@ from tqdm.auto import tqdm
 from dcnrank.data.feature_spec import FeatureSpec
 from dcnrank.data.table_encoder import EncodedRows, TableEncoder, checked_groups, checked_labels, parse_columns
 from dcnrank.data.table_error import rows_from
-from dcnrank.data.table_statistics import TableStatistics
+from dcnrank.data.table_statistics import LabelRange, TableStatistics
 from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
+from dcnrank.data.validation_split import check_held_out, held_out
 from dcnrank.training.distributed import World
 from dcnrank.training.progress import progress_enabled
 
-__all__ = ["StreamedTable", "TrainingStream", "held_out", "prefetched", "shuffled_batches"]
+__all__ = ["StreamedTable", "TrainingStream", "prefetched", "shuffled_batches"]
 
 T = TypeVar("T")
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(values: np.ndarray) -> np.ndarray:
-    """A well-mixed 64-bit hash of each uint64 (Steele et al.'s SplitMix64 finaliser)."""
-    with np.errstate(over="ignore"):
-        z = values + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def held_out(first_row: int, rows: int, fraction: float, seed: int) -> np.ndarray:
-    """Whether each of the rows `first_row … first_row + rows − 1` is drawn for validation.
-
-    Example:
-        >>> mask = held_out(0, 100_000, 0.1, seed=0)
-        >>> round(float(mask.mean()), 2), bool((held_out(50_000, 10, 0.1, 0) == mask[50_000:50_010]).all())
-        (0.1, True)
-    """
-    key = np.uint64(int(hashlib.sha256(f"holdout:{seed}".encode()).hexdigest()[:16], 16) & _MASK64)
-    numbers = np.arange(first_row, first_row + rows, dtype=np.uint64) ^ key
-    return (_splitmix64(numbers) >> np.uint64(11)).astype(np.float64) / float(1 << 53) < fraction
 
 
 def shuffled_batches(
@@ -192,6 +169,8 @@ class StreamedTable:
         holdout_end: rows from this one on all train (the validation cap was reached).
         unit_train_rows: training rows in each unit of the file.
         label_mean: the mean label over all rows of the file.
+        fit_label_mean: the mean label over the training rows (the levers' offset).
+        label_min, label_max: the smallest and largest training label (the clamp's range).
     """
 
     stream: TableStream
@@ -203,6 +182,9 @@ class StreamedTable:
     holdout_end: int
     unit_train_rows: tuple[int, ...]
     label_mean: float
+    fit_label_mean: float
+    label_min: float
+    label_max: float
 
     @property
     def train_rows(self) -> int:
@@ -242,6 +224,7 @@ class StreamedTable:
         validation_parts: list[pa.Table] = []
         held = 0
         label_sum = 0.0
+        fit_labels = LabelRange()
         holdout_end: int | None = None
         unit_rows: dict[int, int] = {}  # training rows per unit
         total_rows: dict[int, int] = {}  # all rows per unit
@@ -255,7 +238,8 @@ class StreamedTable:
                 n = chunk.table.num_rows
                 with rows_from(chunk.first_row):
                     parsed = parse_columns(spec, chunk.table, source, with_label=True)
-                    label_sum += float(checked_labels(spec, parsed[spec.label], source).sum())  # type: ignore[arg-type]
+                    labels = checked_labels(spec, parsed[spec.label], source)  # type: ignore[arg-type]
+                    label_sum += float(labels.sum())
                     if spec.group is not None:
                         checked_groups(spec.group, parsed[spec.group], source)  # type: ignore[arg-type]
                     hold = held_out(chunk.first_row, n, validation_fraction, seed)
@@ -267,16 +251,13 @@ class StreamedTable:
                         holdout_end = chunk.first_row + int(last) + 1
                     held += int(hold.sum())
                     statistics.add(parsed, ~hold, source)
+                    fit_labels.add(labels[~hold])
                 if hold.any():
                     validation_parts.append(chunk.table.filter(pa.array(hold)))
                 unit_rows[chunk.unit] = unit_rows.get(chunk.unit, 0) + n - int(hold.sum())
                 total_rows[chunk.unit] = total_rows.get(chunk.unit, 0) + n
                 bar.update(n)
-        if held == 0 or statistics.rows == 0:
-            raise ValueError(
-                f"{source}: {held + statistics.rows} rows are too few to hold out data.validation_fraction="
-                f"{validation_fraction} for validation and still train"
-            )
+        check_held_out(held + statistics.rows, held, validation_fraction, what=source)
         encoder = TableEncoder.from_statistics(statistics, source)
         validation = encoder.encode(pa.concat_tables(validation_parts), source=f"{source} (validation rows)")
         unit_count = max(total_rows) + 1
@@ -284,7 +265,10 @@ class StreamedTable:
         units = tuple(unit_rows.get(u, 0) for u in range(unit_count))
         end = holdout_end if holdout_end is not None else held + statistics.rows
         label_mean = label_sum / (held + statistics.rows)
-        return cls(stream, spec, encoder, validation, validation_fraction, seed, end, units, label_mean)
+        return cls(
+            stream, spec, encoder, validation, validation_fraction, seed, end, units, label_mean,
+            fit_labels.mean, fit_labels.low, fit_labels.high,
+        )  # fmt: skip
 
     def training(
         self, batch_size: int, *, shuffle: bool, shuffle_buffer: int, seed: int, world: World | None = None

@@ -22,7 +22,7 @@ from dcnrank.data.table_columns import Categories, Items, Numbers
 from dcnrank.data.table_error import TableDataError, describe_rows
 from dcnrank.data.vocabulary import TEXT, Vocabulary, is_text
 
-__all__ = ["Moments", "TableStatistics", "ValueCounts", "log1p_values"]
+__all__ = ["LabelRange", "Moments", "TableStatistics", "ValueCounts", "log1p_values"]
 
 
 @dataclass
@@ -57,6 +57,37 @@ class Moments:
     def std(self) -> float:
         """The population standard deviation (`np.std`'s), 0 for fewer than two values."""
         return math.sqrt(self.m2 / self.count) if self.count else 0.0
+
+
+@dataclass
+class LabelRange:
+    """Count, sum, smallest and largest of the training labels, merged chunk by chunk.
+
+    Example:
+        >>> labels = LabelRange()
+        >>> labels.add(np.array([4.0, 1.0])); labels.add(np.array([2.0])); labels.add(np.array([]))
+        >>> labels.mean, labels.low, labels.high
+        (2.3333333333333335, 1.0, 4.0)
+    """
+
+    count: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+
+    def add(self, values: np.ndarray) -> None:
+        """Merge in `values` (1-D float)."""
+        if values.size == 0:
+            return
+        self.count += int(values.size)
+        self.total += float(values.sum())
+        self.low = min(self.low, float(values.min()))
+        self.high = max(self.high, float(values.max()))
+
+    @property
+    def mean(self) -> float:
+        """The mean label (NaN before any)."""
+        return self.total / self.count if self.count else math.nan
 
 
 class ValueCounts:
@@ -246,4 +277,3 @@ class TableStatistics:
             std = moments.std
             out[name] = (moments.mean, std if std > 0 and math.isfinite(std) else 1.0)
         return out
-

@@ -1,52 +1,86 @@
 """`export_onnx`: a bundle's model as one ONNX file with a fixed input signature.
 
-The signature (documented in docs/serving.md):
+The signature of a table bundle (documented in docs/serving.md): the tensors
+`TableEncoder.encode` makes (`TableBatch`), each present only when the spec has such columns:
 
-- input `features`: int64 `(batch, F)`, the vocabulary indices of the bundle's features
-  in their order (`Bundle.encode` computes them; 0 is out-of-vocabulary, column `j`
-  must lie in `0..vocabulary_sizes[j]-1`);
-- output `score`: float32 `(batch,)`, the predicted rating;
-- `batch` is a dynamic axis.
+- `categorical`: int64 `(batch, Fc)`, the embedding rows of the categorical columns in
+  spec order (0 out of vocabulary or missing; column `j` in `0..table_sizes[j]-1`);
+- `numeric`: float32 `(batch, Fn)`, the standardised numeric values (0 where missing),
+  and `missing`: bool `(batch, Fn)`, True where a value is missing;
+- `multi_hot_<j>`: int64 `(batch, L_j)` per multi-hot column `j`, its item rows then −1
+  padding (`L_j` a dynamic axis);
+- output `score`: float32 `(batch,)`: the probability for a binary task, else the prediction.
 
-The file's metadata (`metadata_props`) records the feature names, vocabulary sizes,
-structure and dcnrank version, so a consumer can check the column order; the raw-value
--> index lookup stays in the bundle's `vocab.json`.
+User and item histories go in as constants: per owner, the pooled embeddings of the
+members it interacted with in the fit rows (the catalogue's pairs). Leaving the scored
+member out applies only to fit pairs, so a fit pair scores as the eager model scores a
+row outside the fit pairs; every other row scores exactly as the eager model.
+
+A MovieLens-style bundle (until MovieLens trains through the table path) takes one input
+`features`: int64 `(batch, F)`, the vocabulary indices of the bundle's features in their
+order (`Bundle.encode`), and returns `score`, the predicted rating.
+
+`batch` is a dynamic axis. The file's metadata (`metadata_props`) records the columns of
+each input, the table or vocabulary sizes, the structure and the dcnrank version, so a
+consumer can check the column order; the raw-value -> row lookup stays in the bundle.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from dcnrank import __version__, atomic
 from dcnrank.atomic import fsync_folder, write_file
 from dcnrank.bundle.bundle import Bundle
+from dcnrank.bundle.save import has_histories
+from dcnrank.bundle.table_bundle import TableBundle
+from dcnrank.data.table_batch import PADDING, TableBatch
 from dcnrank.export.errors import ExportError
 
-__all__ = ["ONNX_INPUT", "ONNX_OPSET", "ONNX_OUTPUT", "ONNX_TOLERANCE", "export_onnx"]
+__all__ = ["ONNX_INPUT", "ONNX_OPSET", "ONNX_OUTPUT", "ONNX_TOLERANCE", "export_onnx", "onnx_inputs"]
 
 log = logging.getLogger(__name__)
 
-ONNX_INPUT = "features"  # int64 (batch, F): vocabulary indices, the bundle's feature order
-ONNX_OUTPUT = "score"  # float32 (batch,): predicted ratings
+ONNX_INPUT = "features"  # MovieLens-style bundles: int64 (batch, F), vocabulary indices in feature order
+ONNX_OUTPUT = "score"  # float32 (batch,): probabilities (binary) or predictions
 ONNX_OPSET = 20  # what torch 2.13's torch.export-based exporter writes by default
 ONNX_TOLERANCE = 1e-5  # largest |onnxruntime - eager| the export check accepts
 # The exporter's progress chatter (INFO) and notes such as "torchvision is not installed"
 # (WARNING) say nothing about this model; they are silenced while it runs.
 _EXPORTER_LOGGERS = ("torch.onnx", "torch.export", "onnxscript", "onnx_ir")
+_CHECK_BATCHES = (1, 2, 7)  # the batch sizes onnxruntime is checked on
 
 
-def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path:
+@dataclass(frozen=True)
+class _Signature:
+    """What exporting one kind of bundle takes: the module to trace and its example
+    inputs, the inputs' names and dynamic axes, the metadata, random valid inputs of a
+    batch size for the check, and the eager scores of such inputs."""
+
+    module: nn.Module
+    example: tuple[torch.Tensor, ...]
+    input_names: list[str]
+    dynamic_shapes: tuple[Any, ...]
+    metadata: dict[str, str]
+    sample: Callable[[int, torch.Generator], tuple[torch.Tensor, ...]]
+    eager: Callable[[tuple[torch.Tensor, ...]], np.ndarray]
+
+
+def export_onnx(bundle: TableBundle | Bundle, path: str | Path, *, check: bool = True) -> Path:
     """Write `bundle.model` as an ONNX file with the signature of this module's docstring.
 
     Uses torch's torch.export-based exporter (`torch.onnx.export(..., dynamo=True)`, the
@@ -57,7 +91,7 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
     within :data:`ONNX_TOLERANCE`.
 
     Args:
-        bundle: the model to export.
+        bundle: the model to export: a table bundle or a MovieLens-style bundle.
         path: the `.onnx` file to write (its parent must exist).
         check: bool, verify the file with onnxruntime. Defaults to `True`.
 
@@ -93,19 +127,12 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
     except ImportError as error:
         raise ImportError(f"ONNX export needs {error.name}: pip install 'dcnrank[onnx]'") from None
     _check_replaceable(target, onnx)
+    signature = _table_signature(bundle) if isinstance(bundle, TableBundle) else _movielens_signature(bundle)
 
-    model_proto = _export_proto(bundle)
-    config = bundle.config
-    metadata = {
-        "dcnrank_version": __version__,
-        "feature_names": json.dumps(list(config.feature_names)),
-        "vocabulary_sizes": json.dumps(list(config.vocabulary_sizes)),
-        "structure": config.model.structure,
-        "signature": f"{ONNX_INPUT}: int64 (batch, {len(config.feature_names)}) vocabulary indices -> "
-        f"{ONNX_OUTPUT}: float32 (batch,) predicted ratings",
-    }
+    model_proto = _export_proto(signature)
+    metadata = signature.metadata
     onnx.helper.set_model_props(model_proto, metadata)
-    model_proto.doc_string = f"dcnrank DCN ({config.model.structure}); {metadata['signature']}"
+    model_proto.doc_string = f"dcnrank DCN ({metadata['structure']}); {metadata['signature']}"
     onnx.checker.check_model(model_proto, full_check=True)
     data = model_proto.SerializeToString()
 
@@ -114,7 +141,7 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
     try:
         write_file(staged, data)
         if check:
-            _check(bundle, staged)
+            _check(signature, staged)
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
@@ -141,21 +168,190 @@ def _check_replaceable(target: Path, onnx: Any) -> None:
         )
 
 
-def _export_proto(bundle: Bundle):  # noqa: ANN202 - onnx.ModelProto, imported lazily
-    """The model as an ONNX ModelProto, batch axis dynamic."""
-    sizes = bundle.config.vocabulary_sizes
+def onnx_inputs(bundle: TableBundle) -> list[str]:
+    """The input names of a table bundle's ONNX file, in order: `categorical` (when the spec
+    has categorical columns), `numeric` and `missing` (numeric columns), `multi_hot_<j>`.
+
+    Example:
+        >>> from dcnrank.data.feature_spec import FeatureSpec, MultiHotColumn, NumericColumn
+        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((NumericColumn("x"), MultiHotColumn("tags")), label="y", task="binary")
+        >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "tags": ["a|b", "b"], "y": [0, 1]})
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> onnx_inputs(TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder))
+        ['numeric', 'missing', 'multi_hot_0']
+    """
+    spec = bundle.spec
+    names = ["categorical"] if spec.of_type("categorical") else []
+    names += ["numeric", "missing"] if spec.of_type("numeric") else []
+    return names + [f"multi_hot_{j}" for j in range(len(spec.of_type("multi_hot")))]
+
+
+class _TableScorer(nn.Module):
+    """A table model taking the encoded tensors one by one (ONNX has no `TableBatch`) and
+    returning predictions: probabilities for a binary task."""
+
+    def __init__(self, model: nn.Module, names: list[str], binary: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.names = names
+        self.binary = binary
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        given = dict(zip(self.names, inputs, strict=True))
+        rows = inputs[0].shape[0]
+        categorical = given.get("categorical", torch.zeros(rows, 0, dtype=torch.int64))  # (B, Fc)
+        numeric = given.get("numeric", torch.zeros(rows, 0))  # (B, Fn)
+        missing = given.get("missing", torch.zeros(rows, 0, dtype=torch.bool))  # (B, Fn)
+        multi_hot = tuple(given[name] for name in self.names if name.startswith("multi_hot_"))  # (B, L_j) each
+        out = self.model(TableBatch(categorical, numeric, missing, multi_hot))  # (B,)
+        return torch.sigmoid(out) if self.binary else out
+
+
+class _PooledHistory(nn.Module):
+    """A history as a table of per-owner pooled vectors `h(u) = Σ_{j ∈ N(u)} y_j / sqrt(|N(u)|)`,
+    computed once from the catalogue's pairs: what a served row gets (its member is not
+    in `N(u)`, so leaving it out, which only applies to fit pairs, changes nothing)."""
+
+    pooled: torch.Tensor
+
+    def __init__(self, history: nn.Module, num_owners: int) -> None:
+        super().__init__()
+        owners = torch.arange(num_owners)
+        with torch.no_grad():  # member 0 (OOV) is never in a history: nothing is left out
+            self.register_buffer("pooled", history(owners, torch.zeros_like(owners)).detach().clone())
+
+    def forward(self, owners: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+        return self.pooled[owners]  # (B, E)
+
+
+def _exportable(bundle: TableBundle) -> nn.Module:
+    """The bundle's model with its histories (if any) as pooled vectors per owner."""
+    model = bundle.model
+    if getattr(model, "user_history", None) is not None or getattr(model, "item_history", None) is not None:
+        raise ValueError("cannot export this model to ONNX: its histories sit outside its inputs (a MovieLens model)")
+    if not has_histories(model):
+        return model
+    model = copy.deepcopy(model)
+    sizes, spec = bundle.encoder.table_sizes, bundle.spec
+    for name, owner in (("user_history", spec.user), ("item_history", spec.item)):
+        history = getattr(model.inputs, name, None)
+        if history is not None:
+            setattr(model.inputs, name, _PooledHistory(history, sizes[str(owner)]))
+    return model.eval()
+
+
+def _table_sample(bundle: TableBundle, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """Random valid encoded inputs of `batch` rows, in :func:`onnx_inputs` order."""
+    spec, sizes = bundle.spec, bundle.encoder.table_sizes
+    inputs: list[torch.Tensor] = []
+    categorical = spec.of_type("categorical")
+    if categorical:
+        bounds = torch.tensor([sizes[c.name] for c in categorical])
+        inputs.append((torch.rand(batch, len(bounds), generator=generator) * bounds).long())  # (B, Fc)
+    numeric = len(spec.of_type("numeric"))
+    if numeric:
+        missing = torch.rand(batch, numeric, generator=generator) < 0.3  # (B, Fn)
+        values = torch.randn(batch, numeric, generator=generator).masked_fill(missing, 0.0)  # as the encoder fills
+        inputs += [values, missing]
+    for column in spec.of_type("multi_hot"):
+        width = 3
+        items = (torch.rand(batch, width, generator=generator) * sizes[column.name]).long()  # (B, L)
+        lengths = (torch.rand(batch, 1, generator=generator) * (width + 1)).long()  # 0..L items per row
+        inputs.append(items.masked_fill(torch.arange(width) >= lengths, PADDING))
+    return tuple(inputs)
+
+
+def _table_signature(bundle: TableBundle) -> _Signature:
+    names = onnx_inputs(bundle)
+    scorer = _TableScorer(_exportable(bundle), names, bundle.spec.task == "binary").eval()
+    spec = bundle.spec
+    example = _table_sample(bundle, 2, torch.Generator().manual_seed(0))  # 2 rows: export specialises 0 and 1
+    batch = torch.export.Dim("batch")
+    shapes = tuple(
+        {0: batch, 1: torch.export.Dim(f"items_{name[len('multi_hot_') :]}")} if name.startswith("multi_hot_")
+        else {0: batch}
+        for name in names
+    )  # fmt: skip
+    columns = {
+        "categorical": [c.name for c in spec.of_type("categorical")],
+        "numeric": [c.name for c in spec.of_type("numeric")],
+        "multi_hot": [c.name for c in spec.of_type("multi_hot")],
+    }
+    what = "probabilities" if spec.task == "binary" else "predictions"
+    metadata = {
+        "dcnrank_version": __version__,
+        "inputs": json.dumps(names),
+        "columns": json.dumps(columns),
+        "table_sizes": json.dumps(bundle.encoder.table_sizes),
+        "task": spec.task,
+        "structure": bundle.model_config.structure,
+        "histories": "pooled per owner from the catalogue's pairs, the scored member not left out"
+        if has_histories(bundle.model)
+        else "none",
+        "signature": f"{', '.join(names)} (encoded as TableEncoder.encode does) -> {ONNX_OUTPUT}: float32 (batch,) "
+        f"{what}",
+    }
+
+    def eager(inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
+        with torch.inference_mode():
+            return scorer(*inputs).numpy()
+
+    return _Signature(
+        scorer,
+        example,
+        names,
+        (shapes,),  # forward(*inputs): one argument, a tuple
+        metadata,
+        lambda rows, generator: _table_sample(bundle, rows, generator),
+        eager,
+    )
+
+
+def _movielens_signature(bundle: Bundle) -> _Signature:
+    """The signature of a MovieLens-style bundle; goes when MovieLens trains through the table path."""
+    config = bundle.config
+    sizes = config.vocabulary_sizes
+    metadata = {
+        "dcnrank_version": __version__,
+        "feature_names": json.dumps(list(config.feature_names)),
+        "vocabulary_sizes": json.dumps(list(sizes)),
+        "structure": config.model.structure,
+        "signature": f"{ONNX_INPUT}: int64 (batch, {len(config.feature_names)}) vocabulary indices -> "
+        f"{ONNX_OUTPUT}: float32 (batch,) predicted ratings",
+    }
     # Two rows, not one: torch.export specialises dimensions of size 0 and 1.
     example = torch.tensor([[min(1, size - 1) for size in sizes], [0] * len(sizes)], dtype=torch.int64)
+    bounds = torch.tensor(sizes)
+
+    def sample(rows: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return ((torch.rand(rows, len(bounds), generator=generator) * bounds).long(),)  # (B, F) in range
+
+    return _Signature(
+        bundle.model,
+        (example,),
+        [ONNX_INPUT],
+        ({0: torch.export.Dim("batch")},),
+        metadata,
+        sample,
+        lambda inputs: bundle.predict(inputs[0]).numpy(),
+    )
+
+
+def _export_proto(signature: _Signature):  # noqa: ANN202 - onnx.ModelProto, imported lazily
+    """The model as an ONNX ModelProto, batch axis dynamic."""
     printed = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(printed), _quiet(_EXPORTER_LOGGERS):
         warnings.simplefilter("ignore")  # deprecation chatter from torch.export and onnxscript
         program = torch.onnx.export(
-            bundle.model,
-            (example,),
+            signature.module,
+            signature.example,
             dynamo=True,
-            input_names=[ONNX_INPUT],
+            input_names=signature.input_names,
             output_names=[ONNX_OUTPUT],
-            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            dynamic_shapes=signature.dynamic_shapes,
             opset_version=ONNX_OPSET,
             external_data=False,
             verbose=False,
@@ -181,7 +377,7 @@ def _quiet(names: tuple[str, ...]) -> Iterator[None]:
             logger.setLevel(level)
 
 
-def _check(bundle: Bundle, path: Path) -> None:
+def _check(signature: _Signature, path: Path) -> None:
     """Raise ExportError unless onnxruntime on `path` matches the eager model."""
     try:
         import onnxruntime
@@ -189,12 +385,12 @@ def _check(bundle: Bundle, path: Path) -> None:
         raise ImportError(f"checking the ONNX file needs {error.name}: pip install 'dcnrank[onnx]'") from None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(0)
-    sizes = torch.tensor(bundle.config.vocabulary_sizes)
     worst = 0.0
-    for batch in (1, 2, 7):
-        indices = (torch.rand(batch, len(sizes), generator=generator) * sizes).long()  # (B, F) in range
-        expected = bundle.predict(indices).numpy()
-        (found,) = session.run([ONNX_OUTPUT], {ONNX_INPUT: indices.numpy()})
+    for batch in _CHECK_BATCHES:
+        inputs = signature.sample(batch, generator)
+        expected = signature.eager(inputs)
+        feed = {name: tensor.numpy() for name, tensor in zip(signature.input_names, inputs, strict=True)}
+        (found,) = session.run([ONNX_OUTPUT], feed)
         if found.shape != expected.shape or found.dtype != np.float32:
             raise ExportError(
                 f"{path}: onnxruntime returned {found.dtype} {found.shape} for {batch} rows; "

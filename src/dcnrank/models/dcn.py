@@ -8,16 +8,17 @@ from typing import cast
 import torch
 from torch import nn
 
+from dcnrank.data.interactions import Interactions
 from dcnrank.layers.dense import Dense
 from dcnrank.layers.feature_cross import FeatureCross
 from dcnrank.layers.mixture_cross import MixtureCross
 from dcnrank.layers.mlp import MLP
 from dcnrank.layers.vector_cross import VectorCross
-from dcnrank.models.bias_terms import BiasTerms
+from dcnrank.models.bias_terms import BiasTerms, OutputLevers
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.cross_network import CrossNetwork
 from dcnrank.models.feature_embedding import FeatureEmbedding
-from dcnrank.models.interaction_history import InteractionHistory
+from dcnrank.models.interaction_history import DenseSavedHistory, InteractionHistory
 from dcnrank.models.item_features import ItemFeatures
 from dcnrank.models.size import TRAINING_ON_CPU, MemoryCheck, builds_on_meta, check_model_fits, dcn_size
 
@@ -42,7 +43,13 @@ class DCN(nn.Module):
     The cross and deep networks are passed in, so any cross network with an
     `out_features` attribute (matrix, vector or mixture crosses, a custom one) fits.
 
-    Optional levers (all off by default):
+    `output` (a table model's `OutputLevers`, or None) wraps the head's output:
+    `output(batch, head(...))`, i.e. the offset and bias terms around the network and
+    the eval-mode clamp to the label range; a table model's histories are blocks of
+    its `inputs` (`TableInputs`). :meth:`set_histories` and
+    :meth:`set_label_statistics` fill both after building.
+
+    Optional levers of the MovieLens path (all off by default):
 
     - `item_features`: `x0 = [inputs(batch), item_features(batch[:, 0])]`, the side
       features of the item in input column 0;
@@ -68,6 +75,8 @@ class DCN(nn.Module):
         item_history: an `InteractionHistory` (owners: items, members: users)
             appended to x0, or None; `in_features` counts its width too.
         clip_output: bool, clamp eval-mode outputs to `RATING_RANGE`. Defaults to `False`.
+        output: a module `(batch, (B,)) -> (B,)` applied to the head's output
+            (`OutputLevers`), or None. Defaults to None.
 
     Shape:
         input: whatever `inputs` takes with batch `B`; output `(B,)`.
@@ -90,6 +99,7 @@ class DCN(nn.Module):
         clip_output: bool = False,
         user_history: InteractionHistory | None = None,
         item_history: InteractionHistory | None = None,
+        output: OutputLevers | None = None,
     ) -> None:
         super().__init__()
         wants_cross = structure in ("stacked", "parallel", "cross_only")
@@ -119,6 +129,7 @@ class DCN(nn.Module):
         self.user_history = user_history
         self.item_history = item_history
         self.clip_output = clip_output
+        self.output = output
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         x0 = self.inputs(batch)  # (B, d)
@@ -137,6 +148,8 @@ class DCN(nn.Module):
         else:
             h = self.deep(x0)  # type: ignore[misc]  # (B, units[-1])
         out = self.head(h).squeeze(-1)  # (B,)
+        if self.output is not None:
+            out = self.output(batch, out)  # (B,) offset + Σ b + network, clamped in eval mode
         if self.bias_terms is not None:
             out = out + self.bias_terms(batch)  # (B,)
         if self.clip_output and not self.training:
@@ -144,22 +157,69 @@ class DCN(nn.Module):
         return out
 
     @torch.no_grad()
-    def set_histories(self, rows: torch.Tensor) -> None:
-        """Fill `user_history` and `item_history` (when present) from encoded rows `(N, F)`.
+    def set_histories(self, interactions: Interactions | torch.Tensor) -> None:
+        """Fill the user and item histories (when present) from the fit rows' user → item pairs.
 
-        Give the rows the model trains on, never validation or test rows: the histories
-        then hold which items each user rated there (column 0 item, column 1 user), and
-        no rating value. Without histories this does nothing.
+        Give the pairs of the rows the model trains on, never validation or test rows:
+        the histories then hold which items each user interacted with there, and no
+        label. The user history takes `interactions`, the item history its transpose.
+        Without histories this does nothing.
+
+        Args:
+            interactions: the user → item `Interactions` (a table model's, sized by the
+                spec's `user` and `item` tables); or, for a MovieLens model, its
+                encoded rows `(N, F ≥ 2)` (column 0 item, column 1 user).
+
+        Raises:
+            ValueError: if the rows are not `(N, F ≥ 2)`, or the interactions' sizes
+                are not the histories'.
+
+        Example:
+            >>> model = build_dcn(DCNConfig(embedding_dim=2, deep_units=(2,), user_history=True), [4, 3])
+            >>> model.set_histories(torch.tensor([[1, 2], [3, 2]]))  # (item, user) rows
+            >>> model.user_history.members.tolist()
+            [1, 3]
         """
-        if rows.dim() != 2 or rows.shape[1] < 2:
-            raise ValueError(
-                f"`rows` must be encoded rows of shape (N, F ≥ 2). Received: shape={tuple(rows.shape)}"
-            )
-        pairs = rows[:, :2]  # (N, 2): item, user
+        if isinstance(interactions, torch.Tensor):
+            grouped = self._movielens_interactions(interactions)
+            if grouped is None:
+                return
+            interactions = grouped
+        set_inputs = getattr(self.inputs, "set_histories", None)
+        if set_inputs is not None:  # a table model's histories are input blocks
+            set_inputs(interactions)
         if self.user_history is not None:
-            self.user_history.set_history(pairs.flip(1))
+            self.user_history.set_history(interactions)
         if self.item_history is not None:
-            self.item_history.set_history(pairs)
+            self.item_history.set_history(interactions.transpose())
+
+    def _movielens_interactions(self, rows: torch.Tensor) -> Interactions | None:
+        """The user → item pairs of MovieLens encoded rows (column 0 item, column 1 user)."""
+        if rows.dim() != 2 or rows.shape[1] < 2:
+            raise ValueError(f"`rows` must be encoded rows of shape (N, F ≥ 2). Received: shape={tuple(rows.shape)}")
+        if self.user_history is not None:
+            users, items = self.user_history.num_owners, self.user_history.num_members
+        elif self.item_history is not None:
+            users, items = self.item_history.num_members, self.item_history.num_owners
+        else:
+            return None
+        return Interactions.from_pairs(rows[:, 1], rows[:, 0], users, items)
+
+    @torch.no_grad()
+    def set_label_statistics(self, offset: float, low: float, high: float) -> None:
+        """Set a table model's output levers from its fit rows' labels (no-op without them).
+
+        Args:
+            offset: float, the bias terms' global offset (`label_offset`: the label
+                mean, or a binary task's base-rate logit).
+            low: float, the smallest fit label (the eval-mode clamp's lower end).
+            high: float, the largest fit label.
+
+        Raises:
+            ValueError: as `OutputLevers.set_label_statistics`.
+        """
+        if self.output is not None:
+            self.output.set_label_statistics(offset, low, high)
 
     def first_cross_layer(self):  # noqa: ANN201 - a cross layer, imported lazily by explain/
         """The first cross layer (`FeatureCross`, `VectorCross` or `MixtureCross`), for explanations."""
@@ -215,9 +275,7 @@ def build_dcn(
         )
     if dense_features is not None:
         if isinstance(dense_features, bool) or not isinstance(dense_features, int) or dense_features < 1:
-            raise ValueError(
-                f"`dense_features` must be a positive int. Received: dense_features={dense_features!r}"
-            )
+            raise ValueError(f"`dense_features` must be a positive int. Received: dense_features={dense_features!r}")
         if config.use_bias_terms or config.item_features or config.user_history or config.item_history:
             raise ValueError(
                 "`config.use_bias_terms`, `config.item_features`, `config.user_history` and "
@@ -248,10 +306,10 @@ def build_dcn(
                 f"(column 1) feature. Received: vocabulary_sizes={sizes!r}"
             )
         if config.user_history:
-            user_history = InteractionHistory(sizes[1], sizes[0], config.embedding_dim)
+            user_history = DenseSavedHistory(sizes[1], sizes[0], config.embedding_dim)
             width += user_history.out_features
         if config.item_history:
-            item_history = InteractionHistory(sizes[0], sizes[1], config.embedding_dim)
+            item_history = DenseSavedHistory(sizes[0], sizes[1], config.embedding_dim)
             width += item_history.out_features
     bias_terms = BiasTerms(vocabulary_sizes, label_mean) if config.use_bias_terms and vocabulary_sizes else None
     cross = (

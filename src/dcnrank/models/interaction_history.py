@@ -1,9 +1,17 @@
-"""`InteractionHistory`: SVD++-style implicit feedback, the pooled embeddings of what an owner rated."""
+"""`InteractionHistory`: SVD++-style implicit feedback, the pooled embeddings of what an owner
+interacted with, kept as sparse `Interactions` (CSR)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
+from torch.nn import functional
+
+from dcnrank.data.interactions import Interactions
+
+__all__ = ["DenseSavedHistory", "InteractionHistory"]
 
 
 class InteractionHistory(nn.Module):
@@ -20,11 +28,12 @@ class InteractionHistory(nn.Module):
     scored member out makes a training row look like a validation or test row, whose
     member is never in `N(u)` (the history holds only the rows the model trains on).
 
-    `N` is a persistent bool buffer `(num_owners, num_members)` (saved with the
-    weights), empty until :meth:`set_history` fills it. Row and column 0 (the
-    out-of-vocabulary indices) stay empty, so an unknown owner gets zeros.
-    The dense layout costs `num_owners · num_members` bytes (1.6 MB for
-    MovieLens 100K) and makes one batch a `(B, M) @ (M, E)` product.
+    `N` is an `Interactions` (CSR: `indptr` int64 `(num_owners + 1,)`, `members` int32
+    `(P,)`) held in two non-persistent buffers (they move with `.to(device)` but are not
+    in the state dict: a bundle stores the interactions beside the weights), empty until
+    :meth:`set_history` fills it. Memory grows with the interactions `P`, never with
+    owners × members. A batch gathers its owners' members (`T` of them) and pools them
+    with `embedding_bag` (mode `"sum"`), the scored member weighted 0.
 
     Args:
         num_owners: int ≥ 1, rows of the owner vocabulary (OOV row included).
@@ -36,11 +45,11 @@ class InteractionHistory(nn.Module):
 
     Raises:
         ValueError: if a size is not a positive int, or :meth:`set_history` gets
-            pairs of the wrong shape or out of range.
+            interactions of other sizes or pairs of the wrong shape or out of range.
 
     Example:
         >>> history = InteractionHistory(num_owners=2, num_members=4, embedding_dim=1)
-        >>> history.set_history(torch.tensor([[1, 1], [1, 2], [1, 3]]))
+        >>> history.set_history(Interactions.from_pairs(torch.tensor([1, 1, 1]), torch.tensor([1, 2, 3]), 2, 4))
         >>> with torch.no_grad():
         ...     _ = history.member_embedding.copy_(torch.tensor([[0.0], [1.0], [2.0], [3.0]]))
         >>> out = history(torch.tensor([1, 1]), torch.tensor([0, 3]))  # (1+2+3)/√3, (1+2)/√2
@@ -48,36 +57,66 @@ class InteractionHistory(nn.Module):
         [3.4641, 2.1213]
     """
 
-    interacted: torch.Tensor
+    indptr: torch.Tensor
+    members: torch.Tensor
 
     def __init__(self, num_owners: int, num_members: int, embedding_dim: int) -> None:
         super().__init__()
         for name, value in (("num_owners", num_owners), ("num_members", num_members), ("embedding_dim", embedding_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
-        self.embedding_dim = embedding_dim
-        self.register_buffer("interacted", torch.zeros(num_owners, num_members, dtype=torch.bool))
+        self.num_owners, self.num_members, self.embedding_dim = num_owners, num_members, embedding_dim
+        self.register_buffer("indptr", torch.zeros(num_owners + 1, dtype=torch.int64), persistent=False)
+        self.register_buffer("members", torch.zeros(0, dtype=torch.int32), persistent=False)
         self.member_embedding = nn.Parameter(torch.empty(num_members, embedding_dim))
-        nn.init.uniform_(self.member_embedding, -0.05, 0.05)
+        self.reset_parameters()
 
     @property
     def out_features(self) -> int:
         return self.embedding_dim
 
-    @torch.no_grad()
-    def set_history(self, pairs: torch.Tensor) -> None:
-        """Replace `N` by the `(owner, member)` index pairs `(P, 2)` (duplicates count once).
+    def reset_parameters(self) -> None:
+        """Member embeddings `U(-0.05, 0.05)`, as Keras' embeddings."""
+        nn.init.uniform_(self.member_embedding, -0.05, 0.05)
 
-        Pairs with index 0 (out of vocabulary) on either side are ignored.
+    @property
+    def interactions(self) -> Interactions:
+        """`N` as `Interactions` (on the CPU)."""
+        return Interactions(self.indptr.cpu(), self.members.cpu(), self.num_members)
+
+    @torch.no_grad()
+    def set_history(self, interactions: Interactions | torch.Tensor) -> None:
+        """Replace `N` by `interactions` (owners × members of this module's sizes).
+
+        Args:
+            interactions: an `Interactions`; or, for the MovieLens path's callers,
+                `(owner, member)` index pairs `(P, 2)`, grouped with
+                `Interactions.from_pairs` (duplicates count once, pairs with index 0,
+                out of vocabulary, on either side are ignored).
+
+        Raises:
+            ValueError: if the sizes differ from the module's, or the pairs are not an
+                integer `(P, 2)` tensor within them.
         """
-        owners, members = self.interacted.shape
+        if isinstance(interactions, torch.Tensor):
+            interactions = self._grouped(interactions)
+        if interactions.num_owners != self.num_owners or interactions.num_members != self.num_members:
+            raise ValueError(
+                f"`interactions` must be {self.num_owners} owners × {self.num_members} members. "
+                f"Received: {interactions.num_owners} × {interactions.num_members}"
+            )
+        device = self.member_embedding.device
+        self.indptr = interactions.indptr.to(device)
+        self.members = interactions.members.to(device)
+
+    def _grouped(self, pairs: torch.Tensor) -> Interactions:
         integer = not (pairs.dtype.is_floating_point or pairs.dtype.is_complex or pairs.dtype == torch.bool)
         if pairs.dim() != 2 or pairs.shape[1] != 2 or not integer:
             raise ValueError(
                 "`pairs` must be an integer tensor of shape (P, 2). "
                 f"Received: shape={tuple(pairs.shape)}, dtype={pairs.dtype}"
             )
-        pairs = pairs.long().to(self.interacted.device)
+        owners, members = self.num_owners, self.num_members
         if len(pairs) and (
             int(pairs.min()) < 0 or int(pairs[:, 0].max()) >= owners or int(pairs[:, 1].max()) >= members
         ):
@@ -86,13 +125,71 @@ class InteractionHistory(nn.Module):
                 f"Received: owners {int(pairs[:, 0].min())}..{int(pairs[:, 0].max())}, "
                 f"members {int(pairs[:, 1].min())}..{int(pairs[:, 1].max())}"
             )
-        self.interacted.zero_()
-        self.interacted[pairs[:, 0], pairs[:, 1]] = True
-        self.interacted[0, :] = False
-        self.interacted[:, 0] = False
+        return Interactions.from_pairs(pairs[:, 0], pairs[:, 1], owners, members)
 
     def forward(self, owners: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
-        rows = self.interacted[owners].to(self.member_embedding.dtype)  # (B, M)
-        rows = rows.scatter(1, members.unsqueeze(1), 0.0)  # (B, M), the scored member left out
-        counts = rows.sum(dim=1, keepdim=True).clamp(min=1.0)  # (B, 1)
-        return rows @ self.member_embedding / counts.sqrt()  # (B, E)
+        starts = self.indptr[owners]  # (B,)
+        counts = self.indptr[owners + 1] - starts  # (B,) |N(u)|
+        bag_starts = counts.cumsum(0) - counts  # (B,) where each row's members begin in the flat list
+        row = torch.repeat_interleave(counts)  # (T,) the batch row of each gathered member
+        positions = torch.arange(len(row), device=row.device) - bag_starts[row] + starts[row]  # (T,)
+        history = self.members[positions].long()  # (T,) j ∈ N(u)
+        others = (history != members[row]).to(self.member_embedding.dtype)  # (T,) 0 where j = i
+        pooled = functional.embedding_bag(
+            history, self.member_embedding, bag_starts, mode="sum", per_sample_weights=others
+        )  # (B, E) Σ_{j ≠ i} y_j
+        kept = torch.zeros(len(owners), dtype=others.dtype, device=others.device).index_add(0, row, others)  # (B,)
+        return pooled / kept.clamp(min=1.0).sqrt().unsqueeze(1)  # (B, E)
+
+
+class DenseSavedHistory(InteractionHistory):
+    """An `InteractionHistory` whose state dict also holds `N` as a dense bool
+    `interacted` matrix `(num_owners, num_members)`, as MovieLens bundles store it.
+
+    Only `build_dcn`'s MovieLens models use it: their bundles carry no interactions
+    beside the weights. It goes with that path; table models keep `N` out of the
+    state dict. In memory `N` stays sparse; the matrix exists only while saving or
+    loading.
+
+    Example:
+        >>> history = DenseSavedHistory(num_owners=2, num_members=3, embedding_dim=1)
+        >>> history.set_history(torch.tensor([[1, 2]]))
+        >>> state = history.state_dict()
+        >>> state["interacted"].nonzero().tolist()
+        [[1, 2]]
+        >>> fresh = DenseSavedHistory(2, 3, 1)
+        >>> _ = fresh.load_state_dict(state)
+        >>> fresh.members.tolist()
+        [2]
+    """
+
+    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        dense = torch.zeros(self.num_owners, self.num_members, dtype=torch.bool, device=self.indptr.device)
+        if not dense.is_meta:
+            owners, members = self.interactions.pairs()
+            dense[owners.to(dense.device), members.to(dense.device)] = True
+        destination[prefix + "interacted"] = dense
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        key = prefix + "interacted"
+        dense = state_dict.get(key)
+        if dense is None:
+            missing_keys.append(key)
+        elif tuple(dense.shape) != (self.num_owners, self.num_members):
+            error_msgs.append(
+                f"size mismatch for {key}: expected {(self.num_owners, self.num_members)}, found {tuple(dense.shape)}"
+            )
+        else:
+            self.set_history(dense.nonzero())
+        rest = {name: value for name, value in state_dict.items() if name != key}
+        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

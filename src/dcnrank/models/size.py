@@ -45,6 +45,7 @@ __all__ = [
     "check_model_fits",
     "dcn_size",
     "format_bytes",
+    "history_part",
     "network_parts",
     "parse_memory_limit",
 ]
@@ -106,7 +107,7 @@ class ModelSize:
 
     @property
     def buffer_bytes(self) -> int:
-        """Bytes of every buffer (offsets, item tables, interaction matrices)."""
+        """Bytes of every buffer (offsets, item tables, interaction CSR offsets)."""
         return sum(part.buffer_bytes for part in self.parts)
 
     def bytes(self, training: bool = True) -> int:
@@ -269,20 +270,30 @@ def dcn_size(
                 ("item_history", items, users, "items × users"),
             ):
                 if getattr(config, flag):
-                    parts.append(
-                        SizePart(
-                            f"model.{flag}=true ({owners:,} × {members:,} {kind} interactions, "
-                            f"model.embedding_dim={config.embedding_dim})",
-                            members * dim,
-                            owners * members,  # the bool interaction matrix
-                        )
-                    )
+                    parts.append(history_part(config, flag, owners, members, kind))
                     width += dim
                     note += f" + {flag.replace('_', ' ')}"
         if config.use_bias_terms and sizes:
             parts.append(SizePart(f"model.use_bias_terms=true ({rows:,} biases)", rows, INDEX_BYTES * len(sizes) + 4))
     parts += network_parts(config, width, note)
     return ModelSize(tuple(parts))
+
+
+def history_part(config: DCNConfig, flag: str, owners: int, members: int, kind: str) -> SizePart:
+    """One `InteractionHistory`: `members × embedding_dim` member embeddings and its CSR
+    `indptr` (int64, `owners + 1`). The CSR's members (4 bytes an interaction) are filled
+    after building, from the fit rows, and are not counted here.
+
+    Example:
+        >>> part = history_part(DCNConfig(embedding_dim=2), "user_history", 3, 5, "users × items")
+        >>> part.parameters, part.buffer_bytes
+        (10, 32)
+    """
+    return SizePart(
+        f"model.{flag}=true ({owners:,} × {members:,} {kind} interactions, model.embedding_dim={config.embedding_dim})",
+        members * _count(config.embedding_dim),
+        INDEX_BYTES * (owners + 1),
+    )
 
 
 def format_bytes(count: int) -> str:

@@ -1,20 +1,27 @@
 """`TableInputs`: a table's encoded columns (`TableBatch`) to a DCN's input x0, one block
-per column; `build_table_dcn`, the DCN on top of it; and `table_dcn_size`, its size unbuilt."""
+per column (plus the user and item histories); `build_table_dcn`, the DCN on top of it with
+the recipe's levers; and `table_dcn_size`, its size unbuilt."""
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import cast
 
 import torch
 from torch import nn
 
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
+from dcnrank.data.interactions import Interactions
 from dcnrank.data.table_batch import TableBatch
+from dcnrank.models.bias_terms import OutputLevers
 from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import DCN, build_dcn
 from dcnrank.models.feature_embedding import FeatureEmbedding
+from dcnrank.models.interaction_history import InteractionHistory
 from dcnrank.models.size import (
     INDEX_BYTES,
     TRAINING_ON_CPU,
@@ -23,10 +30,13 @@ from dcnrank.models.size import (
     SizePart,
     builds_on_meta,
     check_model_fits,
+    history_part,
     network_parts,
 )
 
-__all__ = ["TableInputs", "build_table_dcn", "table_dcn_size"]
+__all__ = ["TableInputs", "TableLevers", "build_table_dcn", "network_config", "table_dcn_size", "table_levers"]
+
+log = logging.getLogger(__name__)
 
 
 class TableInputs(nn.Module):
@@ -42,8 +52,18 @@ class TableInputs(nn.Module):
     - multi-hot column: `nn.EmbeddingBag(mode=pooling)` over its items' rows,
       padding excluded (an empty row gives zeros), `E_c` wide.
 
+    - user history (`user_history`, SVD++'s implicit feedback): for the row's user `u`
+      and item `i` (the spec's `user` and `item` columns, read at
+      `spec.role_positions()`), `Σ_{j ∈ N(u), j ≠ i} y_j / sqrt(max(1, |N(u) \\ {i}|))`
+      over the items `N(u)` the user interacted with in the fit rows
+      (`InteractionHistory`), `E` wide;
+    - item history (`item_history`): the same over the users who interacted with the
+      item, the row's user left out, `E` wide.
+
     Blocks are laid out categorical columns first (grouped by width, each group in
-    spec order), then numeric, then multi-hot columns; :attr:`blocks` lists them.
+    spec order), then numeric, then multi-hot columns, then the user and item
+    histories; :attr:`blocks` lists them. The histories are empty until
+    :meth:`set_histories` fills them.
 
     Args:
         spec: the feature spec.
@@ -51,12 +71,15 @@ class TableInputs(nn.Module):
             multi-hot column (`TableEncoder.table_sizes`).
         embedding_dim: int ≥ 1, the width `E` of numeric blocks and of every column
             whose spec leaves `embedding_dim` unset.
+        user_history: bool, append the user history block. Defaults to `False`.
+        item_history: bool, append the item history block. Defaults to `False`.
 
     Shape:
         `TableBatch` of B rows -> `(B, d)`, `d = Σ block widths`.
 
     Raises:
-        ValueError: if a size is missing or not a positive int, or `embedding_dim` is not.
+        ValueError: if a size is missing or not a positive int, or `embedding_dim` is not,
+            or a history is asked for without the spec's `user` and `item` roles.
 
     Example:
         >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
@@ -69,7 +92,14 @@ class TableInputs(nn.Module):
         torch.Size([2, 5])
     """
 
-    def __init__(self, spec: FeatureSpec, table_sizes: Mapping[str, int], embedding_dim: int) -> None:
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        table_sizes: Mapping[str, int],
+        embedding_dim: int,
+        user_history: bool = False,
+        item_history: bool = False,
+    ) -> None:
         super().__init__()
         if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
             raise ValueError(f"`embedding_dim` must be a positive int. Received: embedding_dim={embedding_dim!r}")
@@ -117,6 +147,23 @@ class TableInputs(nn.Module):
             nn.EmbeddingBag(sizes[c.name] + 1, width(c), mode=c.pooling, padding_idx=sizes[c.name]) for c in multi_hot
         )
         blocks += [(c.name, width(c)) for c in multi_hot]
+        self.user_history: InteractionHistory | None = None
+        self.item_history: InteractionHistory | None = None
+        if user_history or item_history:
+            roles = spec.role_positions()
+            if spec.user is None or spec.item is None:
+                raise ValueError(
+                    "`user_history` and `item_history` need the spec's `user` and `item` roles. "
+                    f"Received: user={spec.user!r}, item={spec.item!r}"
+                )
+            self._user_position, self._item_position = roles["user"], roles["item"]
+            users, items = sizes[spec.user], sizes[spec.item]
+            if user_history:
+                self.user_history = InteractionHistory(users, items, embedding_dim)
+                blocks.append((f"history of {spec.user}", embedding_dim))
+            if item_history:
+                self.item_history = InteractionHistory(items, users, embedding_dim)
+                blocks.append((f"history of {spec.item}", embedding_dim))
         self.blocks: tuple[tuple[str, int], ...] = tuple(blocks)
         self.reset_parameters()
 
@@ -140,6 +187,31 @@ class TableInputs(nn.Module):
             nn.init.uniform_(bag.weight, -0.05, 0.05)
             with torch.no_grad():
                 bag.weight[cast(int, bag.padding_idx)].zero_()
+        for history in (self.user_history, self.item_history):
+            if history is not None:
+                history.reset_parameters()
+
+    @torch.no_grad()
+    def set_histories(self, interactions: Interactions) -> None:
+        """Fill the user history with the fit rows' user → item `interactions` and the
+        item history with their transpose (each when present; a no-op without them).
+
+        Raises:
+            ValueError: if the interactions are not users × items of the spec's tables.
+
+        Example:
+            >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
+            >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="regression",
+            ...                    user="u", item="i")
+            >>> inputs = TableInputs(spec, {"u": 3, "i": 4}, embedding_dim=2, item_history=True)
+            >>> inputs.set_histories(Interactions.from_pairs(torch.tensor([1, 2]), torch.tensor([3, 3]), 3, 4))
+            >>> inputs.item_history.interactions.pairs()  # item 3's users
+            (tensor([3, 3]), tensor([1, 2]))
+        """
+        if self.user_history is not None:
+            self.user_history.set_history(interactions)
+        if self.item_history is not None:
+            self.item_history.set_history(interactions.transpose())
 
     def _bag_list(self) -> list[nn.EmbeddingBag]:
         return [cast(nn.EmbeddingBag, bag) for bag in self.bags]
@@ -161,6 +233,13 @@ class TableInputs(nn.Module):
         for bag, items in zip(self._bag_list(), batch.multi_hot, strict=True):
             rows = torch.where(items < 0, cast(int, bag.padding_idx), items)  # (B, L)
             parts.append(bag(rows))  # (B, E_c)
+        if self.user_history is not None or self.item_history is not None:
+            users = batch.categorical[:, self._user_position]  # (B,)
+            items = batch.categorical[:, self._item_position]  # (B,)
+            if self.user_history is not None:
+                parts.append(self.user_history(users, items))  # (B, E) the user's other items
+            if self.item_history is not None:
+                parts.append(self.item_history(items, users))  # (B, E) the item's other users
         return torch.cat(parts, dim=-1)  # (B, d)
 
 
@@ -168,12 +247,74 @@ def _positive(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+@dataclass(frozen=True)
+class TableLevers:
+    """Which of `DCNConfig`'s levers a table model gets, and why the others are off.
+
+    Args:
+        user_history: bool, the user history block (needs the `user` and `item` roles).
+        item_history: bool, the item history block (the same roles).
+        bias_terms: bool, offset and bias terms (need a categorical column).
+        clip: bool, the eval-mode clamp to the label range (regression only).
+        notices: one line for each lever the config asks for that the spec cannot have.
+    """
+
+    user_history: bool
+    item_history: bool
+    bias_terms: bool
+    clip: bool
+    notices: tuple[str, ...]
+
+
+def table_levers(config: DCNConfig, spec: FeatureSpec) -> TableLevers:
+    """The levers of `config` that `spec` allows, so a table without roles trains with the same config.
+
+    - `user_history`, `item_history`: need the spec's `user` and `item` columns;
+    - `use_bias_terms`: needs at least one categorical column;
+    - `clip_output`: regression only (a binary model outputs logits);
+    - `item_features` is MovieLens' (its genres and year); a table's item columns are
+      already in the row, so it is always off here.
+
+    Example:
+        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="binary")
+        >>> levers = table_levers(DCNConfig(user_history=True, clip_output=True), spec)
+        >>> levers.user_history, levers.clip, len(levers.notices)
+        (False, False, 2)
+    """
+    notices = []
+    roles = spec.user is not None and spec.item is not None
+    missing = " and ".join(f"`{key}`" for key in ("user", "item") if getattr(spec, key) is None)
+    for flag in ("user_history", "item_history"):
+        if getattr(config, flag) and not roles:
+            notices.append(f"model.{flag}=true: the spec names no {missing} column; built without the {flag}")
+    categorical = any(isinstance(c, CategoricalColumn) for c in spec.columns)
+    if config.use_bias_terms and not categorical:
+        notices.append("model.use_bias_terms=true: the spec has no categorical column; built without bias terms")
+    regression = spec.task == "regression"
+    if config.clip_output and not regression:
+        notices.append(f"model.clip_output=true applies to regression; off for task={spec.task!r}")
+    if config.item_features:
+        notices.append(
+            "model.item_features=true applies to MovieLens models only; a table's item columns are in its rows"
+        )
+    return TableLevers(
+        user_history=config.user_history and roles,
+        item_history=config.item_history and roles,
+        bias_terms=config.use_bias_terms and categorical,
+        clip=config.clip_output and regression,
+        notices=tuple(notices),
+    )
+
+
 def table_dcn_size(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[str, int]) -> ModelSize:
     """The size of `build_table_dcn(config, spec, table_sizes)`, counted without building it.
 
     One part per categorical and multi-hot column (its rows × its width, named by the
     spec's `hash_buckets` or the column's vocabulary, and the `embedding_dim` that
-    applies), one for the numeric columns, then the cross, deep and head parts of
+    applies), one for the numeric columns, one per history (its member embeddings and
+    CSR offsets, `history_part`), one for the bias terms (a scalar per categorical row)
+    and one for the label range, then the cross, deep and head parts of
     `network_parts`. A malformed size counts nothing: the builder refuses it.
 
     Args:
@@ -192,10 +333,12 @@ def table_dcn_size(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[st
         'columns.c.hash_buckets=2000000000 × model.embedding_dim=4096'
     """
     dim = _positive(config.embedding_dim)
+    levers = table_levers(config, spec)
     parts = []
     width = 0
     widths_used: list[str] = []
-    categorical_widths = {c.embedding_dim or dim for c in spec.columns if isinstance(c, CategoricalColumn)}
+    categorical = [c for c in spec.columns if isinstance(c, CategoricalColumn)]
+    categorical_widths = {c.embedding_dim or dim for c in categorical}
     # a categorical column's row offset, and its position when the columns split into width groups
     index_bytes = INDEX_BYTES * (2 if len(categorical_widths) > 1 else 1)
     for column in spec.columns:
@@ -225,8 +368,50 @@ def table_dcn_size(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[st
         )
         width += numeric * dim
         widths_used.append(f"model.embedding_dim={config.embedding_dim}")
+    if levers.user_history or levers.item_history:
+        users = _positive(table_sizes.get(cast(str, spec.user)))
+        items = _positive(table_sizes.get(cast(str, spec.item)))
+        for flag, owners, members, kind in (
+            ("user_history", users, items, "users × items"),
+            ("item_history", items, users, "items × users"),
+        ):
+            if getattr(levers, flag):
+                parts.append(history_part(config, flag, owners, members, kind))
+                width += dim
+                widths_used.append(f"model.{flag}=true")
+    if levers.bias_terms:
+        rows = sum(_positive(table_sizes.get(c.name)) for c in categorical)
+        # the fused vector, its row offsets and the offset scalar
+        parts.append(SizePart(f"model.use_bias_terms=true ({rows:,} biases)", rows, INDEX_BYTES * len(categorical) + 4))
+    if levers.clip:
+        parts.append(SizePart("model.clip_output=true (the label range)", 0, 8))
     note = f"{len(spec.columns)} columns: " + ", ".join(dict.fromkeys(widths_used))
-    return ModelSize((*parts, *network_parts(config, width, note)))
+    return ModelSize((*parts, *network_parts(network_config(config, width)[0], width, note)))
+
+
+def network_config(config: DCNConfig, width: int) -> tuple[DCNConfig, str | None]:
+    """The cross and deep networks' settings for an x0 `width` wide, and a notice if one changed.
+
+    The levers are the table model's own (`TableInputs`, `OutputLevers`), so they are
+    off here. A `projection_dim` of a matrix or mixture cross at or above `width` is
+    no low-rank factorisation at all (and the layer refuses it): such a cross is built
+    full rank, so the same configuration (the recipe's r = 16) fits narrow tables too.
+
+    Example:
+        >>> network_config(DCNConfig(projection_dim=16, use_bias_terms=True), 10)[0].projection_dim is None
+        True
+        >>> network, notice = network_config(DCNConfig(projection_dim=16), 64)
+        >>> network.projection_dim, notice
+        (16, None)
+    """
+    network = dataclasses.replace(
+        config, use_bias_terms=False, clip_output=False, item_features=False, user_history=False, item_history=False
+    )
+    rank = config.projection_dim
+    if rank is None or config.cross_type == "vector" or not config.uses_cross or rank < width:
+        return network, None
+    notice = f"model.projection_dim={rank} is not below the input width {width}: the cross layers are full rank"
+    return dataclasses.replace(network, projection_dim=None), notice
 
 
 def build_table_dcn(
@@ -235,12 +420,21 @@ def build_table_dcn(
     table_sizes: Mapping[str, int],
     memory_check: MemoryCheck | None = TRAINING_ON_CPU,
 ) -> DCN:
-    """A DCN reading a table: `DCN(inputs=TableInputs(...), in_features=d, cross, deep, structure)`.
+    """A DCN reading a table: `DCN(inputs=TableInputs(...), in_features=d, cross, deep, structure, output)`.
 
     The cross and deep networks are the ones `build_dcn` makes for `d` dense inputs,
-    so every structure and cross type of `DCNConfig` works here. Before anything is
-    allocated, the size (`table_dcn_size`) is checked against memory
-    (`check_model_fits`); a meta-device build is never refused.
+    so every structure and cross type of `DCNConfig` works here. The levers of
+    `config` that `spec` allows (`table_levers`; one `log.info` notice for each it does
+    not) are:
+
+    - `user_history`, `item_history`: blocks of `TableInputs`, empty until
+      `model.set_histories(interactions)` fills them from the fit rows;
+    - `use_bias_terms`, `clip_output`: an `OutputLevers` around the head,
+      `y = clamp(offset + Σ b + head(...), low, high)`, the offset and range set by
+      `model.set_label_statistics(offset, low, high)` from the fit rows' labels.
+
+    Before anything is allocated, the size (`table_dcn_size`) is checked against memory
+    (`check_model_fits`); a meta-device build is never refused, and logs nothing.
 
     Args:
         config: the architecture; `embedding_dim` is the default block width.
@@ -267,9 +461,21 @@ def build_table_dcn(
         >>> model(batch).shape
         torch.Size([3])
     """
-    if memory_check is not None and not builds_on_meta():
+    on_meta = builds_on_meta()
+    if memory_check is not None and not on_meta:
         check_model_fits(table_dcn_size(config, spec, table_sizes), memory_check)
-    inputs = TableInputs(spec, table_sizes, config.embedding_dim)
+    levers = table_levers(config, spec)
+    if not on_meta:  # bundle checks build on the meta device: no notice for them
+        for notice in levers.notices:
+            log.debug(notice)  # `train_table` says it once, at training time
+    inputs = TableInputs(spec, table_sizes, config.embedding_dim, levers.user_history, levers.item_history)
     width = inputs.out_features
-    skeleton = build_dcn(config, dense_features=width, memory_check=None)  # checked whole above
-    return DCN(inputs, width, skeleton.cross, skeleton.deep, config.structure)
+    network, full_rank = network_config(config, width)
+    if full_rank and not on_meta:
+        log.debug(full_rank)
+    skeleton = build_dcn(network, dense_features=width, memory_check=None)  # checked whole above
+    output = None
+    if levers.bias_terms or levers.clip:
+        bias_sizes = [int(table_sizes[c.name]) for c in spec.columns if isinstance(c, CategoricalColumn)]
+        output = OutputLevers(bias_sizes if levers.bias_terms else None, levers.clip)
+    return DCN(inputs, width, skeleton.cross, skeleton.deep, config.structure, output=output)

@@ -1,5 +1,8 @@
 """`create_app`: the FastAPI application of `dcnrank serve` — `POST /rank`,
-`POST /predict`, `GET /health` — around one bundle and, optionally, the MovieLens catalog."""
+`POST /predict`, `GET /health` — around one bundle: a table bundle (its request and
+response schemas derived from its spec, `/rank` served by the one ranking core
+`dcnrank.bundle.ranking.rank_items` from the catalogue in the bundle) or, until MovieLens
+trains through the table path, a MovieLens-style bundle with the MovieLens catalog."""
 
 from __future__ import annotations
 
@@ -13,6 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dcnrank import __version__
 from dcnrank.bundle.bundle import Bundle
+from dcnrank.bundle.ranking import RankingError, rank_items
+from dcnrank.bundle.table_bundle import TableBundle
+from dcnrank.data.table_error import TableDataError
+from dcnrank.data.vocabulary import OOV_INDEX
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.body_limit import BodyLimit
 from dcnrank.serve.errors import RequestError, error_content, key_text
@@ -26,6 +33,7 @@ from dcnrank.serve.schemas import (
     RankRequest,
     RankResponse,
 )
+from dcnrank.serve.table_schemas import table_schemas
 from dcnrank.workflows.catalog import MovieLensCatalog
 
 __all__ = ["create_app"]
@@ -39,17 +47,25 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastAPI:
+def create_app(bundle: TableBundle | Bundle, catalog: MovieLensCatalog | None = None) -> FastAPI:
     """Build the ranking service for `bundle`.
 
-    Endpoints (see docs/serving.md):
+    Endpoints of a table bundle (see docs/serving.md), with schemas derived from its spec
+    (:func:`~dcnrank.serve.table_schemas.table_schemas`):
 
-    - `POST /rank` `{"user_id": 42}` or `{"user": {...features}}`, optional
-      `"candidates": [movie ids]` (default: the catalog movies the user has not
-      rated) and `"top": k` (default 10) -> items best first, with `unknown` values
-      and `missing` features that went through the out-of-vocabulary row;
-    - `POST /predict` `{"rows": [{feature: value, ...}, ...]}` -> one score per row;
-    - `GET /health` -> status, model, catalog, limits and dcnrank version.
+    - `POST /rank` `{"user_id": ID}`, optional `"user": {user column: value}`,
+      `"context": {other column: value}`, `"candidates": [item ids]` (default: the
+      catalogue's items the user did not interact with in the training rows) and
+      `"top": k` (default 10) -> items best first (`rank`, `score`, `item` columns),
+      with the `unknown` values, the `missing` columns and `notices`, as
+      `dcnrank.bundle.ranking.rank_items` returns them (what `dcnrank recommend` prints);
+    - `POST /predict` `{"rows": [{input column: value, ...}, ...]}` -> one score per row
+      (a probability for a binary task); an absent column is missing;
+    - `GET /health` -> status, model, catalogue, limits and dcnrank version.
+
+    A MovieLens-style bundle (until MovieLens trains through the table path) gets the
+    same endpoints with MovieLens' fixed schemas (:mod:`dcnrank.serve.schemas`) and the
+    MovieLens `catalog`.
 
     Each request scores its rows (at most :data:`~dcnrank.serve.limits.MAX_ROWS`) in
     one forward pass. Bad input never takes the server down: malformed JSON is a 400,
@@ -59,15 +75,17 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
     `{"error": "field: message", "errors": [{"field", "message"}, ...]}`.
 
     Args:
-        bundle: the model.
-        catalog: the MovieLens users and movies, for default candidates, known users'
-            features and titles. Defaults to none: `/rank` then needs `candidates`.
+        bundle: the model: a `TableBundle` (its catalogue inside) or a `Bundle`.
+        catalog: for a MovieLens-style `Bundle` only: the MovieLens users and movies, for
+            default candidates, known users' features and titles. Defaults to none:
+            `/rank` then needs `candidates`.
 
     Returns:
         The ASGI app (run it with uvicorn, or :class:`dcnrank.serve.BackgroundServer`).
 
     Raises:
-        ValueError: if `bundle` is not a Bundle or `catalog` not a MovieLensCatalog.
+        ValueError: if `bundle` is neither kind of bundle, or `catalog` is given with a
+            table bundle or is not a MovieLensCatalog.
 
     Example:
         >>> from dcnrank.bundle import Bundle, BundleConfig
@@ -80,18 +98,92 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
         >>> sorted(route.path for route in app.routes if route.path in ("/rank", "/predict", "/health"))
         ['/health', '/predict', '/rank']
     """
-    if not isinstance(bundle, Bundle):
-        raise ValueError(f"`bundle` must be a dcnrank.bundle.Bundle. Received: {type(bundle).__name__}")
+    if isinstance(bundle, TableBundle):
+        if catalog is not None:
+            raise ValueError(
+                "`catalog` is for MovieLens-style bundles; a table bundle holds its own catalogue. "
+                f"Received: {type(catalog).__name__}"
+            )
+        app = _new_app("Rank catalogue items for a user with a Deep & Cross Network table bundle.")
+        _table_routes(app, bundle)
+    elif isinstance(bundle, Bundle):
+        app = _new_app("Rank MovieLens movies for a user with a Deep & Cross Network bundle.")
+        _movielens_routes(app, bundle, catalog)
+    else:
+        raise ValueError(f"`bundle` must be a dcnrank.bundle.TableBundle or Bundle. Received: {type(bundle).__name__}")
+    _error_handlers(app)
+    return app
+
+
+def _new_app(description: str) -> FastAPI:
+    app = FastAPI(title="dcnrank", version=__version__, description=description)
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    return app
+
+
+def _table_routes(app: FastAPI, bundle: TableBundle) -> None:
+    """`/rank`, `/predict` and `/health` of a table bundle, their bodies typed by its spec."""
+    schemas = table_schemas(bundle)
+    health = _table_health(bundle)
+
+    def rank(request: Any) -> dict[str, Any]:
+        user = getattr(request, "user", None)
+        context = getattr(request, "context", None)
+        ranking = rank_items(
+            bundle,
+            request.user_id,
+            user=user.model_dump(by_alias=True, exclude_none=True) if user is not None else None,
+            context=context.model_dump(by_alias=True, exclude_none=True) if context is not None else None,
+            candidates=request.candidates,
+            top=request.top if request.top is not None else DEFAULT_TOP,
+        )
+        return ranking.to_dict()
+
+    def predict(request: Any) -> dict[str, Any]:
+        return _predict_rows(bundle, [row.model_dump(by_alias=True) for row in request.rows])
+
+    # The request models are made at run time: FastAPI reads them from the annotations.
+    rank.__annotations__ = {"request": schemas.rank_request, "return": dict[str, Any]}
+    predict.__annotations__ = {"request": schemas.predict_request, "return": dict[str, Any]}
+    app.post("/rank", response_model=schemas.rank_response, responses=_ERRORS)(rank)
+    app.post("/predict", response_model=schemas.predict_response, responses=_ERRORS)(predict)
+
+    @app.get("/health", response_model=HealthResponse)
+    def get_health() -> dict[str, Any]:
+        return health
+
+
+def _predict_rows(bundle: TableBundle, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Scores of explicit rows (input column -> raw value, None missing), in one pass, and
+    the category values scored through the OOV row."""
+    spec = bundle.spec
+    columns = {name: [row.get(name) for row in rows] for name in spec.input_names}
+    try:
+        encoded = bundle.encode(columns, source="the request's rows")
+    except TableDataError as error:
+        raise RequestError("rows", str(error)) from None
+    except (TypeError, ValueError) as error:  # Arrow: one column of ints and strings
+        raise RequestError("rows", f"each column must hold values of one kind ({error})") from None
+    scores = bundle.predictions(encoded, batch_size=len(rows))
+    unknown: dict[str, list[Any]] = {}
+    categorical = encoded.features.categorical
+    for j, column in enumerate(spec.of_type("categorical")):
+        if column.name not in bundle.encoder.vocabularies:  # hashed: every value has a row
+            continue
+        values = columns[column.name]
+        oov = [values[i] for i in (categorical[:, j] == OOV_INDEX).nonzero().flatten().tolist()]
+        oov = [value for value in dict.fromkeys(oov) if value is not None]
+        if oov:
+            unknown[column.name] = oov
+    return {"scores": scores.tolist(), "unknown": unknown}
+
+
+def _movielens_routes(app: FastAPI, bundle: Bundle, catalog: MovieLensCatalog | None) -> None:
+    """The endpoints of a MovieLens-style bundle; they go when MovieLens trains through the table path."""
     if catalog is not None and not isinstance(catalog, MovieLensCatalog):
         raise ValueError(f"`catalog` must be a MovieLensCatalog or None. Received: {type(catalog).__name__}")
     ranker = Ranker(bundle, catalog)
     health = _health(bundle, catalog)
-    app = FastAPI(
-        title="dcnrank",
-        version=__version__,
-        description="Rank MovieLens movies for a user with a Deep & Cross Network bundle.",
-    )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.post("/rank", response_model=RankResponse, responses=_ERRORS)
     def rank(request: RankRequest) -> dict[str, Any]:
@@ -118,6 +210,11 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
     def get_health() -> dict[str, Any]:
         return health
 
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error as `{"error", "errors"}`: 400 malformed JSON, 422 a wrong field or an
+    unservable request, the HTTP errors as they are, 500 (logged) for anything else."""
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         problems = error.errors()
@@ -133,6 +230,10 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
     async def unservable_request(_: Request, error: RequestError) -> JSONResponse:
         return _error(422, [(error.field, error.message)])
 
+    @app.exception_handler(RankingError)
+    async def unrankable_request(_: Request, error: RankingError) -> JSONResponse:
+        return _error(422, [(error.field, error.message)])
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         headers = getattr(error, "headers", None)
@@ -145,7 +246,36 @@ def create_app(bundle: Bundle, catalog: MovieLensCatalog | None = None) -> FastA
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(500, [("server", f"internal error ({type(error).__name__}); see the server log")])
 
-    return app
+
+def _limits() -> dict[str, Any]:
+    return {
+        "max_rows": MAX_ROWS,
+        "max_body_bytes": MAX_BODY_BYTES,
+        "max_string_chars": MAX_STRING_CHARS,
+        "default_top": DEFAULT_TOP,
+    }
+
+
+def _table_health(bundle: TableBundle) -> dict[str, Any]:
+    spec, catalog = bundle.spec, bundle.catalog
+    return {
+        "status": "ok",
+        "dcnrank_version": __version__,
+        "model": {
+            "path": str(bundle.path) if bundle.path else None,
+            "structure": bundle.model_config.structure,
+            "task": spec.task,
+            "columns": list(spec.input_names),
+            "user": spec.user,
+            "item": spec.item,
+            "table_sizes": bundle.encoder.table_sizes,
+            "parameters": sum(p.numel() for p in bundle.model.parameters()),  # frozen: all of them
+            "trained_with_dcnrank": bundle.dcnrank_version,
+            "validation_metrics": bundle.metrics.get("validation", {}),
+        },
+        "catalog": None if catalog is None else {"users": catalog.num_users, "items": catalog.num_items},
+        "limits": _limits(),
+    }
 
 
 def _health(bundle: Bundle, catalog: MovieLensCatalog | None) -> dict[str, Any]:
@@ -165,12 +295,7 @@ def _health(bundle: Bundle, catalog: MovieLensCatalog | None) -> dict[str, Any]:
         "catalog": None
         if catalog is None
         else {"users": len(catalog.users["user_id"]), "movies": len(catalog.movies["movie_id"])},
-        "limits": {
-            "max_rows": MAX_ROWS,
-            "max_body_bytes": MAX_BODY_BYTES,
-            "max_string_chars": MAX_STRING_CHARS,
-            "default_top": DEFAULT_TOP,
-        },
+        "limits": _limits(),
     }
 
 

@@ -1,4 +1,7 @@
-"""Rank the movies a user has not rated by the rating a bundle predicts."""
+"""Recommend items for a user: with a table bundle, through the one ranking core
+(`dcnrank.bundle.ranking.rank_items`, which `POST /rank` also calls); with a MovieLens-style
+bundle (`recommend`, until MovieLens trains through the table path), the movies the user
+has not rated by predicted rating."""
 
 from __future__ import annotations
 
@@ -7,9 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dcnrank.bundle.bundle import Bundle
+from dcnrank.bundle.ranking import Ranking, id_kind, rank_items
+from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.workflows.catalog import MOVIE_COLUMNS, USER_COLUMNS, MovieLensCatalog
 
-__all__ = ["Recommendation", "Recommendations", "recommend"]
+__all__ = ["Recommendation", "Recommendations", "parse_user_id", "recommend", "recommend_items"]
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,7 @@ def recommend(bundle: Bundle, catalog: MovieLensCatalog, user_id: int, top: int 
             f"cannot recommend with feature(s) {unsupported}: only user columns "
             f"{list(USER_COLUMNS)} and movie columns {list(MOVIE_COLUMNS)} are known"
         )
-    in_vocabulary = "user_id" in bundle.vocabularies and bool(
-        bundle.vocabularies["user_id"].encode([user_id])[0]
-    )
+    in_vocabulary = "user_id" in bundle.vocabularies and bool(bundle.vocabularies["user_id"].encode([user_id])[0])
     user = catalog.user_features(int(user_id))
     candidates = catalog.unrated_movies(int(user_id))
     if len(candidates) == 0:
@@ -97,3 +100,47 @@ def recommend(bundle: Bundle, catalog: MovieLensCatalog, user_id: int, top: int 
         for rank, i in enumerate(best)
     ]
     return Recommendations(int(user_id), in_vocabulary, user is not None, count, items)
+
+
+def parse_user_id(bundle: TableBundle, text: str) -> int | str:
+    """A user id typed on the command line as the table bundle's user column holds it:
+    an int for a column of ints, else the text itself.
+
+    Raises:
+        ValueError: naming `--user`, if the column holds ints and `text` is not one, or the
+            bundle's spec names no user column.
+
+    Example:
+        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary",
+        ...                    user="u", item="i")
+        >>> encoder = TableEncoder.fit(spec, {"u": [1, 2], "i": ["a", "b"], "y": [0, 1]})
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> parse_user_id(TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder), "42")
+        42
+    """
+    user = bundle.spec.user
+    if user is None:
+        raise ValueError(f"--user: this bundle's spec names no user column, so it cannot recommend. Received: {text!r}")
+    if id_kind(bundle, user) == "str":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        if id_kind(bundle, user) == "int":
+            raise ValueError(f"--user must be an integer: the column {user!r} holds ints. Received: {text!r}") from None
+        return text
+
+
+def recommend_items(bundle: TableBundle, user: str, top: int = 10) -> Ranking:
+    """`dcnrank recommend` for a table bundle: the `top` catalogue items for the user whose id
+    is the text `user`, as `POST /rank` ranks them (:func:`dcnrank.bundle.ranking.rank_items`).
+
+    Raises:
+        ValueError: if `user` is not an id of the user column's kind.
+        RankingError: as `rank_items` (e.g. a bundle without a catalogue).
+    """
+    return rank_items(bundle, parse_user_id(bundle, user), top=top)

@@ -92,14 +92,15 @@ def predict_table(
 
 def predict_file(
     bundle: TableBundle,
-    data: str | Path,
+    data: str | Path | pa.Table,
     out: str | Path,
     *,
     keep: Sequence[str] = (),
     batch_size: int = 16384,
     block_rows: int = DEFAULT_BLOCK_ROWS,
 ) -> tuple[int, dict[str, Any] | None]:
-    """Score a CSV/Parquet file chunk by chunk into `out` (.parquet, .csv or .tsv, by name).
+    """Score a CSV/Parquet file chunk by chunk (or an Arrow table slice by slice) into `out`
+    (.parquet, .csv or .tsv, by name).
 
     Memory holds one chunk and a few bytes per row for the metrics, whatever the
     file's size. `out` appears only once every row is written; an existing file there
@@ -109,7 +110,7 @@ def predict_file(
 
     Args:
         bundle: the table bundle.
-        data: the file to score.
+        data: the file to score, or an Arrow table (e.g. a `--dataset` split's test rows).
         out: the predictions file: the `keep` columns, then :data:`PREDICTION_COLUMN`.
         keep: input columns to copy, as :func:`predict_table`.
         batch_size: int ≥ 1, rows per forward pass.
@@ -135,7 +136,7 @@ def predict_file(
     return writer.rows, scorer.metrics()
 
 
-def check_predictions_out(data: str | Path, out: str | Path) -> Path:
+def check_predictions_out(data: Any, out: str | Path) -> Path:
     """Refuse, before anything is scored, an `out` that predictions cannot be written to
     without destroying the table being scored or a folder.
 
@@ -144,7 +145,7 @@ def check_predictions_out(data: str | Path, out: str | Path) -> Path:
     column is :data:`PREDICTION_COLUMN`; any other file there is the user's and refused.
 
     Args:
-        data: the table to score.
+        data: the table to score (a path; an in-memory table is never the same file).
         out: the predictions file.
 
     Returns:
@@ -172,7 +173,7 @@ def check_predictions_out(data: str | Path, out: str | Path) -> Path:
     if target.is_dir():
         raise ValueError(f"{target}: is a folder; the predictions are written to a file (.parquet, .csv or .tsv)")
     try:
-        same = os.path.samefile(data, target)
+        same = isinstance(data, str | Path) and os.path.samefile(data, target)
     except OSError:  # one of them does not exist (yet): they cannot be one file
         same = False
     if same:

@@ -9,22 +9,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
+import pyarrow as pa
 import torch
 
+from dcnrank.bundle.catalog import Catalog
 from dcnrank.bundle.save import save_table
 from dcnrank.bundle.target import check_bundle_target
 from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, refuse_changed
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.feature_spec import FeatureSpec
+from dcnrank.data.interactions import Interactions
 from dcnrank.data.streamed_table import StreamedTable
+from dcnrank.data.table_batch import TableBatch
 from dcnrank.data.table_encoder import EncodedRows, TableEncoder, fit_and_encode
 from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.data.validation_split import validation_split
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
+from dcnrank.models.bias_terms import label_offset
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.size import MemoryCheck
-from dcnrank.models.table_inputs import build_table_dcn
+from dcnrank.models.table_inputs import build_table_dcn, network_config, table_levers
 from dcnrank.training.checkpoint import resume_or_start
 from dcnrank.training.distributed import World, distributed_session, training_device, world_from_env
 from dcnrank.training.trainer import BatchStream
@@ -37,7 +42,8 @@ log = logging.getLogger(__name__)
 
 # The `data.*` keys a table run reads; the others (split, vocab, data_dir) are MovieLens'.
 TABLE_DATA_KEYS = (
-    "seed", "validation_fraction", "patience", "max_train_rows", "stream", "shuffle_buffer", "validation_max_rows",
+    "seed", "validation_fraction", "validation", "patience", "max_train_rows", "stream", "shuffle_buffer",
+    "validation_max_rows",
 )  # fmt: skip
 
 
@@ -51,11 +57,15 @@ class TableRunResult:
         metrics: what the bundle's `metrics.json` holds: `validation` (the best
             epoch's metrics on the held-out rows, group AUC included), per-epoch
             `history`, `data` facts, `parameters` and `seconds`.
+        interactions: the fit rows' distinct user → item pairs (`Interactions`, the
+            histories' source), or None when the spec lacks the `user` or `item` role
+            or the rows were streamed.
     """
 
     bundle_path: Path
     config: TrainRunConfig
     metrics: dict[str, Any]
+    interactions: Interactions | None = None
 
     def summary(self) -> dict[str, Any]:
         """A short machine-readable summary (the CLI's `--json` output)."""
@@ -73,14 +83,31 @@ class TableRunResult:
 
 
 def check_table_config(config: TrainRunConfig) -> None:
-    """Refuse `data.*` settings that only MovieLens runs read, rather than ignore them.
+    """Refuse `data.*` settings that only MovieLens runs read, rather than ignore them, and
+    `data.validation = "last"` with `data.stream` (a stream has no known last rows).
 
     Raises:
-        ConfigError: listing each such key set to anything but its default.
+        ConfigError: listing each such key set to anything but its default, or
+            naming `data.validation` when it is "last" and `data.stream` is true.
+
+    Example:
+        >>> from dcnrank.config import load_config
+        >>> try:
+        ...     check_table_config(load_config(overrides=["data.stream=true", "data.validation=last"]))
+        ... except ConfigError as error:
+        ...     print(error.errors[0][:57])
+        data.validation: "last" does not go with data.stream=true
     """
     reads = ", ".join("data." + k for k in TABLE_DATA_KEYS)
     why = f"applies to MovieLens runs, not to --data tables; table runs read {reads}"
     refuse_changed(config.data, MOVIELENS_ONLY_KEYS, why)
+    if config.data.stream and config.data.validation == "last":
+        raise ConfigError(
+            [
+                'data.validation: "last" does not go with data.stream=true (a stream has no known last rows); '
+                "set data.validation=\"random\". Received: 'last'"
+            ]
+        )
 
 
 def train_table(
@@ -97,8 +124,9 @@ def train_table(
 
     With `data.stream` the file is never read whole (`dcnrank.data.streamed_table`): one
     pass checks it, holds out up to `data.validation_max_rows` rows (a seeded random
-    `data.validation_fraction`) and fits the encoder on the other rows; each epoch then
-    streams the training rows through a shuffle buffer of `data.shuffle_buffer` rows.
+    `data.validation_fraction`; `data.validation` must be "random") and fits the encoder
+    on the other rows; each epoch then streams the training rows through a shuffle
+    buffer of `data.shuffle_buffer` rows.
 
     Under `torchrun` (several processes) the ranks train one model with
     DistributedDataParallel; with `data.stream` each reads its own share of the file's
@@ -110,14 +138,20 @@ def train_table(
     from the beginning).
 
     Steps without `data.stream`: read the table (a path to CSV/Parquet, or a DataFrame /
-    Arrow table); keep its first `data.max_train_rows` rows if set; hold out a seeded random
-    `data.validation_fraction` of the rows (seed `data.seed`); fit vocabularies and
+    Arrow table); keep its first `data.max_train_rows` rows if set; hold out
+    `data.validation_fraction` of the rows by `data.validation` (`validation_split`: the
+    last rows, or a seeded random share, seed `data.seed`, the very rows a streamed run of
+    the same file holds out while under `data.validation_max_rows`); fit vocabularies and
     numeric statistics on the other rows only and encode every row (a bad cell or
     label is an error naming the row in the file); build `build_table_dcn` with weights
-    seeded by `train.seed`; train with the task's loss in the held-out order of the
-    remaining rows (a seeded shuffle), evaluating every epoch and stopping after
+    seeded by `train.seed`; set its levers from the fit rows only (the label offset and
+    range, `metrics["data"]`'s `fit_label_mean`, `label_min`, `label_max`; the distinct
+    user → item pairs when the spec names both roles, their count in
+    `metrics["data"]["interactions"]`); train with the task's loss on the remaining rows in a
+    seeded random order (seed `data.seed`), evaluating every epoch and stopping after
     `data.patience` epochs without a lower validation loss; keep the best epoch; save
-    the bundle with the resolved config and the metrics.
+    the bundle with the resolved config, the metrics and, when the spec names both
+    roles, the fit rows' catalogue (`Catalog.build`: users, items and their pairs).
 
     Args:
         config: the run configuration (`model`, `train`, and the `data` keys in
@@ -137,9 +171,11 @@ def train_table(
         The bundle path, the config and the metrics.
 
     Raises:
-        ConfigError: if a MovieLens-only `data.*` key is set.
+        ConfigError: if a MovieLens-only `data.*` key is set, `data.validation` is
+            "last" with `data.stream`, or a history is asked for with `data.stream` on a
+            spec with user and item roles.
         TableDataError: if the table does not fit the spec (named column and rows).
-        ValueError: if the table is too small to hold out a validation row.
+        ValueError: if the hold-out leaves no validation row or no row to train on.
         BundleError: before training, if `out` is a file or a folder that is not a
             dcnrank bundle, or cannot be created.
         CheckpointError: if resuming from a corrupt or foreign checkpoint, or
@@ -180,9 +216,9 @@ def _train_table(
     settings = config.data
     source = source_name(data)
     if settings.stream:
-        fit_x, fit_labels, val, encoder, facts = _streamed(config, spec, data, progress, world)
+        fit_x, fit_labels, val, encoder, facts, fit_table = _streamed(config, spec, data, progress, world)
     else:
-        fit_x, fit_labels, val, encoder, facts = _in_memory(config, spec, data)
+        fit_x, fit_labels, val, encoder, facts, fit_table = _in_memory(config, spec, data)
     where = training_device(device, world)
     if not isinstance(fit_x, BatchStream):
         fit_x, fit_labels = fit_x.to(where), cast(torch.Tensor, fit_labels).to(where)
@@ -190,6 +226,16 @@ def _train_table(
     log.info("training on %d rows, validating on %d (%s task)", facts["n_fit"], len(val), spec.task)
     torch.manual_seed(config.train.seed)
     model = build_table_dcn(config.model, spec, encoder.table_sizes, memory_check=MemoryCheck(device=where)).to(where)
+    if world.is_main:  # what of the configuration this table leaves out, said once (loading a bundle is quiet)
+        full_rank = network_config(config.model, model.in_features)[1]
+        for notice in (*table_levers(config.model, spec).notices, *([full_rank] if full_rank else [])):
+            log.info(notice)
+    # the levers' statistics, from the fit rows only
+    model.set_label_statistics(label_offset(spec.task, facts["fit_label_mean"]), facts["label_min"], facts["label_max"])
+    interactions = _interactions(spec, fit_x, encoder.table_sizes) if isinstance(fit_x, TableBatch) else None
+    if interactions is not None:
+        model.set_histories(interactions)  # a no-op without histories
+    facts["interactions"] = None if interactions is None else len(interactions.members)
     trainer = TaskTrainer(spec.task, config.train, desc="train")
     stopping = fit_with_early_stopping(
         trainer,
@@ -220,38 +266,61 @@ def _train_table(
     model = model.cpu()
     path = Path(out)
     if world.is_main:  # one writer
-        path = save_table(model, out, model_config=config.model, encoder=encoder, train_config=config, metrics=metrics)
+        catalog = None if fit_table is None else Catalog.build(spec, encoder, fit_table, interactions)
+        path = save_table(
+            model,
+            out,
+            model_config=config.model,
+            encoder=encoder,
+            train_config=config,
+            metrics=metrics,
+            catalog=catalog,
+        )
         if model.cross is not None:  # beside the bundle's files, which load ignores
             log.info("wrote %s", model_interactions(model).plot(path / INTERACTIONS_FILE))
-    return TableRunResult(path, config, metrics)
+    return TableRunResult(path, config, metrics, interactions)
 
 
-Prepared = tuple["torch.Tensor | BatchStream", "torch.Tensor | None", EncodedRows, TableEncoder, dict[str, Any]]
+# fit inputs, fit labels (None: in the stream), validation rows, encoder, facts, and the fit rows' catalogue
+# columns (None without the user and item roles, or streamed)
+Prepared = tuple[
+    "torch.Tensor | BatchStream", "torch.Tensor | None", EncodedRows, TableEncoder, dict[str, Any], "pa.Table | None"
+]
 
 
 def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared:
-    """Read the whole table, hold out a seeded random share, fit and encode."""
+    """Read the whole table, hold out validation rows (`data.validation`), fit and encode."""
     settings = config.data
     source = source_name(data)
     table = read_table(data) if isinstance(data, str | Path) else as_arrow_table(data)
     if settings.max_train_rows is not None and table.num_rows > settings.max_train_rows:
         table = table.slice(0, settings.max_train_rows)
     n = table.num_rows
-    n_val = max(1, int(round(n * settings.validation_fraction)))
-    if n - n_val < 1:
-        raise ValueError(
-            f"{source}: {n} rows are too few to hold out data.validation_fraction="
-            f"{settings.validation_fraction} for validation and still train"
-        )
-    order = np.random.default_rng(settings.seed).permutation(n)
-    val_rows, fit_rows = np.sort(order[:n_val]), order[n_val:]
-    encoder, encoded = fit_and_encode(spec, table, fit_rows, source=source)
-    fit = encoded.take(torch.from_numpy(fit_rows))
-    val = encoded.take(torch.from_numpy(val_rows))
+    fit_rows, val_rows = validation_split(
+        n, settings.validation_fraction, settings.validation, settings.seed, what=source
+    )
+    # the fit rows train in one seeded random order (a sorted file's batches would not mix)
+    fit_rows = fit_rows[torch.randperm(len(fit_rows), generator=torch.Generator().manual_seed(settings.seed))]
+    encoder, encoded = fit_and_encode(spec, table, fit_rows.numpy(), source=source)
+    fit = encoded.take(fit_rows)
+    val = encoded.take(val_rows)
     label_mean = float(_labels(encoded).double().mean())
-    facts = {"rows": n, "n_fit": len(fit), "n_validation": len(val), "label_mean": label_mean}
+    fit_labels = _labels(fit).double()
+    facts = {
+        "rows": n,
+        "n_fit": len(fit),
+        "n_validation": len(val),
+        "label_mean": label_mean,
+        "fit_label_mean": float(fit_labels.mean()),
+        "label_min": float(fit_labels.min()),
+        "label_max": float(fit_labels.max()),
+    }
     # `Trainer` takes a TableBatch wherever it takes an input tensor (len, slices, gathers).
-    return cast(torch.Tensor, fit.features), _labels(fit), val, encoder, facts
+    fit_table = None
+    if spec.user is not None and spec.item is not None:  # the catalogue's columns, in table order
+        columns = list(dict.fromkeys([spec.user, spec.item, *spec.user_columns, *spec.item_columns]))
+        fit_table = table.select(columns).take(pa.array(fit_rows.sort().values.numpy()))
+    return cast(torch.Tensor, fit.features), _labels(fit), val, encoder, facts, fit_table
 
 
 def _streamed(config: TrainRunConfig, spec: FeatureSpec, data: Any, progress: bool | None, world: World) -> Prepared:
@@ -263,6 +332,11 @@ def _streamed(config: TrainRunConfig, spec: FeatureSpec, data: Any, progress: bo
         )
     if settings.max_train_rows is not None:
         raise ConfigError(["data.max_train_rows: does not go with data.stream=true (the whole file streams)"])
+    histories = [f"model.{flag}" for flag in ("user_history", "item_history") if getattr(config.model, flag)]
+    if histories and spec.user is not None and spec.item is not None:
+        raise ConfigError(
+            [f"{' and '.join(histories)}: do not go with data.stream=true yet (set them false, or read the file whole)"]
+        )
     table = StreamedTable.scan(
         spec,
         data,
@@ -283,10 +357,23 @@ def _streamed(config: TrainRunConfig, spec: FeatureSpec, data: Any, progress: bo
         "n_fit": table.train_rows,
         "n_validation": len(table.validation),
         "label_mean": table.label_mean,
+        "fit_label_mean": table.fit_label_mean,
+        "label_min": table.label_min,
+        "label_max": table.label_max,
         "streamed": True,
         "ranks": world.size,
     }
-    return stream, None, table.validation, table.encoder, facts
+    return stream, None, table.validation, table.encoder, facts, None
+
+
+def _interactions(spec: FeatureSpec, fit: TableBatch, table_sizes: dict[str, int]) -> Interactions | None:
+    """The distinct (user, item) pairs of the encoded fit rows, or None without both roles."""
+    if spec.user is None or spec.item is None:
+        return None
+    positions = spec.role_positions()
+    users = fit.categorical[:, positions["user"]].cpu()
+    items = fit.categorical[:, positions["item"]].cpu()
+    return Interactions.from_pairs(users, items, table_sizes[spec.user], table_sizes[spec.item])
 
 
 def _labels(rows: EncodedRows) -> torch.Tensor:

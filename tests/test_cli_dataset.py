@@ -1,0 +1,175 @@
+"""`dcnrank train --dataset`, `dcnrank evaluate` on table bundles, and the fold CSVs, through the real entry point."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import write_tiny_movielens
+
+from dcnrank.bundle import load_table
+from dcnrank.cli.main import main
+from dcnrank.cli.train import table_run_config
+from dcnrank.config import TrainRunConfig
+from dcnrank.data.sources import load_movielens_source
+from dcnrank.data.validation_split import held_out
+from dcnrank.experiments.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+# one quick epoch of a small model; every other setting is the recipe's
+HELD_OUT_OF_U1 = int(held_out(0, 80_000, 0.1, seed=0).sum())  # u1.base's validation slice (random policy)
+TINY = ["train.epochs=1", "model.embedding_dim=4", "model.deep_units=[8]", "model.projection_dim=4",
+        "train.batch_size=1024"]  # fmt: skip
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "dcnrank", *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def dataset_bundle(movielens_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("dataset") / "bundle"
+    proc = run_cli("train", "--dataset", "movielens-100k", "--split", "u1", *TINY, "--data-dir", movielens_dir,
+                   "--out", out, "--json", "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads(proc.stdout)
+
+
+def test_train_dataset_uses_the_recipe_and_the_split(dataset_bundle, movielens_dir):
+    out, summary = dataset_bundle
+    bundle = load_table(out)
+    assert bundle.spec == load_movielens_source(movielens_dir).spec
+    config = TrainRunConfig.from_dict(bundle.train)
+    assert config == table_run_config(None, TINY)  # the recipe, MovieLens-only keys at their defaults
+    assert config.train.learning_rate == 0.002 and config.data.patience == 4 and config.data.split == "random"
+    # u1.base: 80,000 rows, 10% (8,000) held out for early stopping
+    assert bundle.metrics["data"]["rows"] == 80_000 and bundle.metrics["validation"]["rows"] == HELD_OUT_OF_U1
+    assert summary["dataset"] == "movielens-100k" and summary["split"] == "u1"
+    test = summary["test"]
+    assert test["rows"] == 20_000 and test["users"] == 459  # u1.test holds 459 users' ratings
+    assert 0.5 < test["rmse"] < 1.5 and 0 < test["ndcg@10"] <= 1
+
+
+def test_evaluate_dataset_reproduces_the_training_test_metrics(dataset_bundle, movielens_dir):
+    out, summary = dataset_bundle
+    proc = run_cli("evaluate", "--model", out, "--dataset", "movielens-100k", "--split", "u1",
+                   "--data-dir", movielens_dir, "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout)
+    assert metrics == {"dataset": "movielens-100k", "split": "u1", "seed": 0, **summary["test"]}
+    proc = run_cli("evaluate", "--model", out, "--dataset", "movielens-100k", "--data-dir", movielens_dir)
+    assert proc.returncode == 0, proc.stderr  # u1 is 100K's default split
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{out}: movielens-100k split u1 (seed 0), 20,000 test rows, 459 users"
+    assert f"  rmse          {metrics['rmse']:.4f}" in lines and f"  ndcg@10       {metrics['ndcg@10']:.4f}" in lines
+
+
+def test_fold_csvs_train_and_evaluate(movielens_dir, tmp_path):
+    folds = tmp_path / "folds"
+    proc = subprocess.run([sys.executable, EXAMPLES / "movielens_to_csv.py", "--data-dir", movielens_dir,
+                           "--out", folds], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote 80,000 ratings × 11 columns to {folds / 'ml100k_u1_base.csv'}" in proc.stdout
+    assert sorted(p.name for p in folds.iterdir()) == sorted(
+        f"ml100k_u{n}_{part}.csv" for n in range(1, 6) for part in ("base", "test")
+    )
+    again = subprocess.run([sys.executable, EXAMPLES / "movielens_to_csv.py", "--data-dir", movielens_dir,
+                            "--out", folds], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 2 and "already exist(s); pass --replace" in again.stderr
+    out = tmp_path / "bundle"
+    proc = run_cli("train", "--data", folds / "ml100k_u1_base.csv", "--spec", EXAMPLES / "movielens_table.toml",
+                   *TINY, "--out", out, "--quiet")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"validation ({HELD_OUT_OF_U1:,} held-out rows): RMSE" in proc.stdout
+    proc = run_cli("evaluate", "--model", out, "--data", folds / "ml100k_u1_test.csv", "--json")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads(proc.stdout)
+    assert metrics["data"] == str(folds / "ml100k_u1_test.csv")
+    assert metrics["rows"] == 20_000 and metrics["users"] == 459 and 0.5 < metrics["rmse"] < 1.5
+
+
+def write_tiny_1m(folder):
+    folder.mkdir(parents=True)
+    (folder / "ratings.dat").write_text("".join(f"{1 + i % 3}::{1 + i % 4}::{1 + i % 5}::{i}\n" for i in range(40)))
+    (folder / "movies.dat").write_text("".join(f"{m}::Movie {m} (199{m})::Drama\n" for m in range(1, 5)))
+    (folder / "users.dat").write_text("".join(f"{u}::F::25::{u}::0000{u}\n" for u in range(1, 4)))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--dataset", "movielens-1m", "--split", "u1", "--out", "o"],
+         r"`split` must be one of random, temporal for MovieLens 1M\. Received: split='u1'"),
+        (["train", "--dataset", "movielens-1m", "--data", "x.csv", "--out", "o"],
+         r"--dataset and --data do not go together: a run reads a MovieLens release"),
+        (["train", "--dataset", "movielens-1m", "--spec", "s.toml", "--out", "o"], r"--dataset and --spec do not go"),
+        (["train", "--dataset", "movielens-1m", "data.split=u2", "--out", "o"],
+         r"data\.split: a --dataset run takes its split from --split and its folder from --data-dir\. Received: 'u2'"),
+        (["train", "--split", "u1", "--out", "o"], r"--split goes with --dataset"),
+        (["evaluate", "--model", "b", "--dataset", "movielens-1m", "--data", "x.csv"], r"--dataset and --data do not"),
+        (["evaluate", "--model", "b", "--data", "x.csv", "--split", "u1"], r"--split and --data-dir go with --dataset"),
+        (["evaluate", "--model", "b", "--relevant", "3"], r"--relevant goes with table bundles"),
+    ],
+)  # fmt: skip
+def test_cli_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_tiny_1m(tmp_path / "ml-1m")
+    monkeypatch.setenv("DCNRANK_DATA", str(tmp_path))
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dcnrank {args[0]}: error: ")
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_dataset_names_the_choices(tmp_path):
+    proc = run_cli("train", "--dataset", "movielens-2m", "--out", tmp_path / "b")
+    assert proc.returncode == 2
+    assert "argument --dataset: invalid choice: 'movielens-2m' (choose from" in proc.stderr
+    for name in ("movielens-100k", "movielens-1m", "movielens-10m", "movielens-latest", "movielens-latest-small"):
+        assert name in proc.stderr
+
+
+def test_train_and_evaluate_a_tiny_1m_release(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DCNRANK_DATA", str(tmp_path))
+    write_tiny_1m(tmp_path / "ml-1m")
+    out = tmp_path / "b"
+    tiny = ["train.epochs=1", "model.embedding_dim=2", "model.deep_units=[4]", "model.projection_dim=2",
+            "train.batch_size=8"]  # fmt: skip
+    assert main(["train", "--dataset", "movielens-1m", "--split", "temporal", *tiny, "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "test (movielens-1m, split temporal, 8 rows): RMSE" in printed
+    assert main(["evaluate", "--model", str(out), "--dataset", "movielens-1m", "--split", "temporal", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["rows"] == 8 and metrics["split"] == "temporal" and metrics["users"] == 3
+    # a table bundle evaluated the MovieLens way is told what to give instead
+    assert main(["evaluate", "--model", str(out)]) == 2
+    assert "is a table bundle: evaluate it on a labelled table (--data FILE)" in capsys.readouterr().err
+    write_tiny_movielens(tmp_path / "ml-100k")  # without GroupLens' split files
+    assert main(["evaluate", "--model", str(out), "--dataset", "movielens-100k", "--split", "u2"]) == 2
+    assert "u2.base: MovieLens split file not found" in capsys.readouterr().err
+
+
+def test_table_run_config_is_the_recipe_without_movielens_keys():
+    config = table_run_config(None, ["train.epochs=3"])
+    recipe = load_recipe()
+    assert config.model == recipe.model and config.train.learning_rate == 0.002 and config.train.epochs == 3
+    assert config.train.batch_size == 256 and config.train.shuffle and config.train.weight_decay == 0.02
+    assert config.model.use_bias_terms and config.model.user_history and config.model.projection_dim == 16
+    assert (config.data.patience, config.data.validation_fraction, config.data.seed) == (4, 0.1, 0)
+    assert (config.data.split, config.data.vocab, config.data.data_dir) == ("random", "train", None)
+    assert table_run_config(str(ROOT / "configs" / "seed_dcn.toml"), []) == TrainRunConfig()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import dcnrank.cli.common
+
+    result = doctest.testmod(dcnrank.cli.common)
+    assert result.attempted >= 1 and result.failed == 0
