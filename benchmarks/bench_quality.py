@@ -1,33 +1,39 @@
 """Rating quality on GroupLens' folds u1…u5: the recommended configuration beside the seed's
 protocol and Surprise's baselines (`make bench-quality`).
 
-For each fold the recommended configuration (configs/movielens_100k.toml) trains on the
-fold's .base rows only (10% of them, at random, pick the best epoch) and is scored once on
-the fold's .test rows. The seed's protocol (lr 0.01, 10 epochs, batch 1024, no validation)
+For each fold the recommended configuration (configs/movielens_100k.toml) trains through the
+pipeline `dcnrank train --split FOLD` runs: the MovieLens 100K source's rows of the fold's
+.base file, read as a table with the source's spec, into a table bundle (`train_table`; 10% of
+the rows, at random, pick the best epoch); the saved bundle then predicts the fold's .test rows
+once (`evaluate_table`). The seed's protocol (lr 0.01, 10 epochs, batch 1024, no validation)
 runs on the same folds. With scikit-surprise importable (the `quality` extra), its
 BaselineOnly, SVD, SVD++ and KNNBaseline run on the same folds too.
 
     DCNRANK_DATA=/path/holding/ml-100k python benchmarks/bench_quality.py [--config FILE] [--folds u1 u2]
+    python benchmarks/bench_quality.py --folds u1 --no-seed --no-surprise train.epochs=1   # a smoke test
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from dcnrank.config import load_config
-from dcnrank.data import load_movielens, locate_movielens, split_indices
+from dcnrank.bundle import load
+from dcnrank.config import TrainRunConfig, load_config
+from dcnrank.data.sources import MovieLensSource, load_movielens_source
 from dcnrank.experiments.movielens import run_movielens
-from dcnrank.training.metrics import rmse
-from dcnrank.training.trainer import Trainer
-from dcnrank.workflows.train_run import fit_movielens
+from dcnrank.workflows.evaluation import evaluate_table
+from dcnrank.workflows.table_run import train_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
+DATASET = "movielens-100k"
 # Mean RMSE over u1…u5 reported for Surprise's algorithms (issue 6).
 REFERENCE = {
     "Surprise BaselineOnly": 0.946,
@@ -37,18 +43,35 @@ REFERENCE = {
 }
 
 
-def recipe_fold(config_path: Path, fold: str, ratings, folder) -> tuple[float, float, float]:  # noqa: ANN001
-    """Test RMSE, validation RMSE and training seconds of the configuration on one fold."""
-    config = load_config(config_path, [f"data.split={fold}"])
+def train_fold(config: TrainRunConfig, source: MovieLensSource, fold: str, device: str = "cpu") -> dict[str, Any]:
+    """Train `config` on one fold's training rows as `dcnrank train --split FOLD` does, then score
+    the saved bundle on the fold's test rows: validation and test RMSE, best epoch, seconds.
+
+    The test rows are read once, after training; nothing chooses by them.
+    """
+    train_rows, test_rows = source.split_rows(fold, config.data.seed)
     began = time.perf_counter()
-    fitted = fit_movielens(config, ratings, folder)
-    seconds = time.perf_counter() - began
-    test = fitted.prepared.test
-    predictions = Trainer(config.train).predict(fitted.model, test.features)
-    return rmse(predictions, test.labels), fitted.stopping.best_val_rmse, seconds
+    with tempfile.TemporaryDirectory(prefix="dcnrank-bench-") as folder:
+        result = train_table(
+            config,
+            source.spec,
+            source.table.take(train_rows),
+            Path(folder) / "bundle",
+            device=device,
+            dataset={"dataset": DATASET, "split": fold},
+        )
+        seconds = time.perf_counter() - began
+        test = evaluate_table(load(result.bundle_path), source.table.take(test_rows), source=f"{fold} test rows")
+    validation = result.metrics["validation"]
+    return {
+        "val_rmse": validation["rmse"],
+        "best_epoch": validation["best_epoch"],
+        "test_rmse": test["rmse"],
+        "seconds": seconds,
+    }
 
 
-def surprise_fold(fold: str, ratings, folder) -> dict[str, float]:  # noqa: ANN001
+def surprise_fold(fold: str, source: MovieLensSource) -> dict[str, float]:
     """Surprise's baselines on one fold (the issue's reference rows), or {} without scikit-surprise.
 
     BaselineOnly, SVD and SVD++ with Surprise's defaults (seeded), and KNNBaseline on items
@@ -58,15 +81,19 @@ def surprise_fold(fold: str, ratings, folder) -> dict[str, float]:  # noqa: ANN0
         import surprise
     except ImportError:
         return {}
-    parts = split_indices(ratings, fold, 0, folder)
+    train_rows, test_rows = source.split_rows(fold, 0)
+    spec = source.spec
+    users = source.table.column(spec.user).to_pylist()
+    items = source.table.column(spec.item).to_pylist()
+    labels = source.table.column(spec.label).to_pylist()
     reader = surprise.Reader(rating_scale=(1, 5))
 
     def raw(rows) -> list[tuple[str, str, float, None]]:  # noqa: ANN001
-        return [(str(ratings.user_id[i]), str(ratings.movie_id[i]), float(ratings.user_rating[i]), None) for i in rows]
+        return [(str(users[i]), str(items[i]), float(labels[i]), None) for i in rows]
 
     data = surprise.Dataset.load_from_folds([], reader)  # no files: only for its construct_* helpers
-    trainset = data.construct_trainset(raw(parts.train))
-    testset = data.construct_testset(raw(parts.test))
+    trainset = data.construct_trainset(raw(train_rows))
+    testset = data.construct_testset(raw(test_rows))
     algorithms = {
         "BaselineOnly": surprise.BaselineOnly(verbose=False),
         "SVD": surprise.SVD(random_state=0),
@@ -89,36 +116,48 @@ def mean_std(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of --config (quick checks)")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "movielens_100k.toml")
     parser.add_argument("--folds", nargs="+", default=list(FOLDS), choices=FOLDS)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--no-seed", action="store_true", help="skip the seed's protocol")
+    parser.add_argument("--no-surprise", action="store_true", help="skip Surprise's baselines")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    folder = locate_movielens(args.data_dir)
-    ratings = load_movielens(folder)
+    source = load_movielens_source(DATASET, data_dir=args.data_dir)
     rows: dict[str, list[float]] = {"recipe": [], "recipe val": [], "recipe s": [], "seed": [], "seed s": []}
     others: dict[str, list[float]] = {}
     print(f"{'fold':5s} {'recipe RMSE':>11s} {'(val)':>7s} {'s':>6s} {'seed RMSE':>10s} {'s':>6s}  others")
     for fold in args.folds:
-        test, val, seconds = recipe_fold(args.config, fold, ratings, folder)
-        seed = run_movielens(args.data_dir, trials=1, split=fold, models=("cross",))
-        rows["recipe"].append(test)
-        rows["recipe val"].append(val)
-        rows["recipe s"].append(seconds)
-        rows["seed"].append(seed.models["cross"].rmse[0])
-        rows["seed s"].append(seed.models["cross"].seconds)
-        extra = surprise_fold(fold, ratings, folder)
+        config = load_config(args.config, [*args.overrides, f"data.split={fold}"])
+        scores = train_fold(config, source, fold, args.device)
+        rows["recipe"].append(scores["test_rmse"])
+        rows["recipe val"].append(scores["val_rmse"])
+        rows["recipe s"].append(scores["seconds"])
+        seed_cells = ""
+        if not args.no_seed:
+            seed = run_movielens(args.data_dir, trials=1, split=fold, models=("cross",), device=args.device)
+            rows["seed"].append(seed.models["cross"].rmse[0])
+            rows["seed s"].append(seed.models["cross"].seconds)
+            seed_cells = f"{rows['seed'][-1]:10.4f} {rows['seed s'][-1]:6.1f}"
+        extra = {} if args.no_surprise else surprise_fold(fold, source)
         for name, value in extra.items():
             others.setdefault(name, []).append(value)
         print(
-            f"{fold:5s} {test:11.4f} {val:7.4f} {seconds:6.1f} {rows['seed'][-1]:10.4f} {rows['seed s'][-1]:6.1f}  "
-            + " ".join(f"{k} {v:.4f}" for k, v in extra.items())
+            f"{fold:5s} {scores['test_rmse']:11.4f} {scores['val_rmse']:7.4f} {scores['seconds']:6.1f} "
+            f"{seed_cells or '-':>17s}  " + " ".join(f"{k} {v:.4f}" for k, v in extra.items())
         )
     print()
-    print(f"recommended config ({args.config.name}): test RMSE {mean_std(rows['recipe'])} "
-          f"(validation {mean_std(rows['recipe val'])}), {statistics.fmean(rows['recipe s']):.1f} s per fold")
-    print(f"seed protocol (lr 0.01, 10 epochs, no validation): test RMSE {mean_std(rows['seed'])}, "
-          f"{statistics.fmean(rows['seed s']):.1f} s per fold")
+    print(
+        f"recommended config ({args.config.name}): test RMSE {mean_std(rows['recipe'])} "
+        f"(validation {mean_std(rows['recipe val'])}), {statistics.fmean(rows['recipe s']):.1f} s per fold"
+    )
+    if rows["seed"]:
+        print(
+            f"seed protocol (lr 0.01, 10 epochs, no validation): test RMSE {mean_std(rows['seed'])}, "
+            f"{statistics.fmean(rows['seed s']):.1f} s per fold"
+        )
     for name, values in others.items():
         print(f"Surprise {name} (measured here): {mean_std(values)}")
     for name, value in REFERENCE.items():

@@ -1,14 +1,16 @@
 """A bounded load test of `dcnrank serve`: throughput, latency percentiles and errors of
-`POST /rank` scoring every MovieLens movie for one user.
+`POST /rank` scoring every catalogue item for one user.
 
 It starts the server itself (`python -m dcnrank serve --port 0`, on 127.0.0.1 only) on
 the bundle given, sends at most `--requests` requests from `--concurrency` keep-alive
 connections, stops at `--max-seconds` whatever is left, and stops the server. Each
-request is `{"user_id": USER, "candidates": [1, ..., M], "top": 10}` with M the
-catalog's movie count (1,682 for MovieLens 100K): M rows in one forward pass.
+request is `{"user_id": USER, "candidates": [every catalogue item], "top": 10}`, the
+items read from the bundle's catalogue (1,682 movies for MovieLens 100K): that many rows
+in one forward pass. `--user` is the user's id as the bundle's user column holds it (an
+int, or text for a column of strings); an unknown user is scored through the OOV row.
 
 Usage:
-    dcnrank train train.epochs=1 data.max_train_rows=4096 --out /tmp/dcn
+    dcnrank train --dataset movielens-100k train.epochs=1 --out /tmp/dcn
     python benchmarks/load_test.py /tmp/dcn [--requests 5000] [--concurrency 32] [--max-seconds 300]
 
 Timings on a shared 2-core machine swing with whatever else runs, and client and
@@ -35,29 +37,27 @@ HOST = "127.0.0.1"  # never anything but this machine
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="the bundle folder to serve")
-    parser.add_argument("--data-dir", default=None, help="folder with ml-100k/ (default: the bundle's)")
     parser.add_argument("--requests", type=int, default=5000, help="at most this many requests (default 5000)")
     parser.add_argument("--concurrency", type=int, default=32, help="connections in flight (default 32)")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="stop sending after this (default 300)")
-    parser.add_argument("--user", type=int, default=42, help="the user id (default 42)")
+    parser.add_argument("--user", default="42", help="the user id; digits are sent as an int (default 42)")
     parser.add_argument("--top", type=int, default=10, help="items per response (default 10)")
     parser.add_argument("--out", default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
     if args.requests < 1 or args.concurrency < 1 or args.max_seconds <= 0:
         parser.error("--requests, --concurrency and --max-seconds must be positive")
 
+    items = _catalogue_items(Path(args.model))
+    if not items:
+        print(f"{args.model}: the bundle holds no catalogue to rank from (its spec has no user and item)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    user: int | str = int(args.user) if args.user.lstrip("-").isdigit() else args.user
     command = [sys.executable, "-m", "dcnrank", "serve", "--model", args.model, "--host", HOST, "--port", "0"]
-    if args.data_dir:
-        command += ["--data-dir", args.data_dir]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     try:
         port = _read_port(server, timeout=120)
-        health = _get_json(port, "/health")
-        movies = (health.get("catalog") or {}).get("movies")
-        if not movies:
-            print("the server has no MovieLens catalog; give --data-dir", file=sys.stderr)
-            return 2
-        body = json.dumps({"user_id": args.user, "candidates": list(range(1, movies + 1)), "top": args.top})
+        body = json.dumps({"user_id": user, "candidates": items, "top": args.top})
         first = _post(_connect(port), body)
         if first[0] != 200:
             print(f"the first /rank failed: HTTP {first[0]} {first[1][:300]!r}", file=sys.stderr)
@@ -90,7 +90,7 @@ def main() -> int:
         "torch_threads_env": os.environ.get("OMP_NUM_THREADS", "(unset)"),
     }  # fmt: skip
     print(
-        f"/rank, {scored} movies per request, {args.concurrency} connections: {done} requests in "
+        f"/rank, {scored} items per request, {args.concurrency} connections: {done} requests in "
         f"{figures['seconds']} s ({figures['stopped_by']}) -> {figures['requests_per_second']} req/s "
         f"({figures['rows_per_second']:,} rows/s); latency p50 {figures['latency_ms']['p50']} ms, "
         f"p90 {figures['latency_ms']['p90']} ms, p99 {figures['latency_ms']['p99']} ms, "
@@ -99,6 +99,15 @@ def main() -> int:
     if args.out:
         Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if result["errors"] == 0 else 1
+
+
+def _catalogue_items(bundle: Path) -> list:
+    """The item ids of the bundle's catalogue (`catalog.json`), in its order; [] without one."""
+    path = bundle / "catalog.json"
+    if not path.is_file():
+        return []
+    catalog = json.loads(path.read_text(encoding="utf-8"))
+    return list(catalog["items"][catalog["item"]])
 
 
 def _read_port(server: subprocess.Popen, timeout: float) -> int:
@@ -113,15 +122,6 @@ def _read_port(server: subprocess.Popen, timeout: float) -> int:
         raise SystemExit(f"the server did not start (exit {server.poll()}): {line!r}")
     address = line.split("listening on http://", 1)[1].split()[0]
     return int(address.rsplit(":", 1)[1])
-
-
-def _get_json(port: int, path: str) -> dict:
-    connection = _connect(port)
-    connection.request("GET", path)
-    response = connection.getresponse()
-    data = json.loads(response.read())
-    connection.close()
-    return data
 
 
 def _connect(port: int) -> http.client.HTTPConnection:

@@ -1,8 +1,11 @@
 """How configs/movielens_100k.toml was chosen: a coordinate search on validation RMSE only,
 then the chosen recipe and one-lever-off ablations on GroupLens' folds u1…u5.
 
+Every candidate trains through the pipeline `dcnrank train --split FOLD` runs (the MovieLens
+100K source's rows as a table, `train_table`, a table bundle; `bench_quality.train_fold`).
 Selection reads nothing but validation slices carved (seeded, at random) from each fold's
-training rows; test RMSEs are recorded beside them for the report, never used to choose.
+training rows; test RMSEs (the saved bundle's predictions of the fold's test rows) are
+recorded beside them for the report, never used to choose.
 
     python benchmarks/recipe_search.py --device cuda --workers 10 --out recipe_search.json
 
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -31,7 +33,6 @@ FOLDS = ("u1", "u2", "u3", "u4", "u5")
 BASE: dict[str, Any] = {
     "model.use_bias_terms": True,
     "model.clip_output": True,
-    "model.item_features": True,
     "model.embedding_dim": 32,
     "model.dropout": 0.2,
     "model.structure": "stacked",
@@ -54,33 +55,21 @@ def _overrides(settings: dict[str, Any]) -> list[str]:
 
 
 def run_one(settings: dict[str, Any], split: str, device: str, data_dir: str | None) -> dict[str, Any]:
-    """Train one candidate on one fold; its validation and test RMSE and seconds."""
+    """Train one candidate on one fold as `dcnrank train --split FOLD` does
+    (`bench_quality.train_fold`); its validation and test RMSE, best epoch and seconds."""
     import torch
 
     torch.set_num_threads(1)
-    from dcnrank.config import load_config
-    from dcnrank.data import load_movielens, locate_movielens
-    from dcnrank.training.metrics import rmse
-    from dcnrank.training.trainer import Trainer
-    from dcnrank.workflows.train_run import fit_movielens
+    from bench_quality import DATASET, train_fold
 
-    if "ratings" not in _CACHE:
-        _CACHE["folder"] = locate_movielens(data_dir)
-        _CACHE["ratings"] = load_movielens(_CACHE["folder"])
+    from dcnrank.config import load_config
+    from dcnrank.data.sources import load_movielens_source
+
+    if "source" not in _CACHE:
+        _CACHE["source"] = load_movielens_source(DATASET, data_dir=data_dir)
     config = load_config(overrides=[*_overrides(settings), f"data.split={split}"])
-    began = time.perf_counter()
-    fitted = fit_movielens(config, _CACHE["ratings"], _CACHE["folder"], device=device)
-    seconds = time.perf_counter() - began
-    test = fitted.prepared.test.to(device)  # scored once, after training; never used to choose
-    predictions = Trainer(config.train).predict(fitted.model, test.features)
-    return {
-        "settings": settings,
-        "split": split,
-        "val_rmse": fitted.stopping.best_val_rmse,
-        "best_epoch": fitted.stopping.best_epoch,
-        "test_rmse": rmse(predictions.cpu(), test.labels.cpu()),
-        "seconds": seconds,
-    }
+    # the test rows are scored once, after training; never used to choose
+    return {"settings": settings, "split": split, **train_fold(config, _CACHE["source"], split, device)}
 
 
 def seed_protocol(split: str, device: str, data_dir: str | None) -> dict[str, Any]:
@@ -156,7 +145,6 @@ def main() -> None:
         "recipe": {},
         "no bias terms": {"model.use_bias_terms": False},
         "no clipping": {"model.clip_output": False},
-        "no item features": {"model.item_features": False},
         "no dropout": {"model.dropout": 0.0},
         "seed weight decay 0.004": {"train.weight_decay": 0.004},
         "seed lr 0.01": {"train.learning_rate": 0.01},
@@ -168,9 +156,7 @@ def main() -> None:
     names = list(ablations)
     results = evaluate([{**base, **ablations[n]} for n in names], folds)
     seed_jobs = [pool.submit(seed_protocol, f, args.device, args.data_dir) for f in folds]
-    log["ablation"] = {
-        n: [r for r in results if r["settings"] == {**base, **ablations[n]}] for n in names
-    }
+    log["ablation"] = {n: [r for r in results if r["settings"] == {**base, **ablations[n]}] for n in names}
     log["seed_protocol"] = [j.result() for j in seed_jobs]
     save()
     for n in names:
@@ -228,7 +214,7 @@ def base_settings(path: str) -> dict[str, Any]:
     with open(path, "rb") as stream:
         raw = tomllib.load(stream)
     return {f"{section}.{key}": value for section, table in raw.items() for key, value in table.items()
-            if f"{section}.{key}" != "data.split"}  # fmt: skip
+            if f"{section}.{key}" not in ("data.split", "data.data_dir")}  # fmt: skip
 
 
 HISTORIES: dict[str, Any] = {"model.user_history": True, "model.item_history": True}
@@ -268,7 +254,6 @@ STAGES: dict[str, dict[str, dict[str, Any]]] = {
         "no user history": {"model.user_history": False},
         "no item history": {"model.item_history": False},
         "no histories": {"model.user_history": False, "model.item_history": False},
-        "no item features": {"model.item_features": False},
         "no bias terms": {"model.use_bias_terms": False},
         "no clipping": {"model.clip_output": False},
         "the seed's lr 0.01": {"train.learning_rate": 0.01},

@@ -85,8 +85,8 @@ def main() -> int:
         lambda: encoder.encode({"label": [1], "I1": [1.0], "C1": ["a"], "tags": [4.5]}),
     )
     show(
-        "a MovieLens-only setting in a --data run",
-        lambda: check_table_config(load_config(overrides=["data.split=u1", "data.vocab=all"])),
+        "a dataset-only setting in a --data run",
+        lambda: check_table_config(load_config(overrides=["data.split=u1"])),
     )
     return 0
 

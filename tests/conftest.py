@@ -86,3 +86,15 @@ def movielens_ratings(movielens_dir: Path):
     from dcnrank.data import load_movielens
 
     return load_movielens(movielens_dir)
+
+
+# --------------------------------------------------------------------------- bundles
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of a bundle trained for two epochs on `bundle_support.TABLE`, once per
+    session (with its catalogue and histories). Read it; copy it to change it."""
+    from bundle_support import train_bundle
+
+    return train_bundle(tmp_path_factory.mktemp("trained") / "bundle")

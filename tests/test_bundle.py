@@ -1,4 +1,4 @@
-"""Bundles: exact round trips, encoding raw values, precise load errors, atomic saves."""
+"""Bundles: exact round trips, precise load errors, the refusal of every older format, atomic saves."""
 
 import doctest
 import hashlib
@@ -12,27 +12,32 @@ import torch
 from torch.testing import assert_close
 
 from dcnrank import atomic
-from dcnrank.bundle import FORMAT_VERSION, Bundle, BundleConfig, BundleError, load, save
-from dcnrank.data import Vocabulary
-from dcnrank.models import DCNConfig, build_dcn
+from dcnrank.bundle import FORMAT_NAME, FORMAT_VERSION, BundleError, check_bundle_target, load, save
+from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.models import DCNConfig
+from dcnrank.models.table_inputs import build_table_dcn
 
 CONFIG = DCNConfig(embedding_dim=3, deep_units=(4,))
-VOCABULARIES = {
-    "movie_id": Vocabulary.fit([10, 20, 30]),  # size 4
-    "user_zip_code": Vocabulary.fit(["a", "b"]),  # size 3
-}
-ROWS = {"movie_id": [10, 20, 30, 99], "user_zip_code": ["a", "b", "zz", "a"]}
+SPEC = FeatureSpec(
+    (CategoricalColumn("item_id"), CategoricalColumn("zip"), NumericColumn("age")), label="rating", task="regression"
+)
+FIT = {"item_id": [10, 20, 30], "zip": ["a", "b", "a"], "age": [20.0, 30.0, None], "rating": [1.0, 2.0, 3.0]}
+ENCODER = TableEncoder.fit(SPEC, FIT)  # table sizes: item_id 4, zip 3
+ROWS = {"item_id": [10, 20, 30, 99], "zip": ["a", "b", "zz", "a"], "age": [25.0, None, 40.0, 20.0]}
+DATA_FILES = ("weights.safetensors", "config.json", "vocab.json", "metrics.json")
 
 
 def make_model(config=CONFIG, seed=0):
     torch.manual_seed(seed)
-    return build_dcn(config, vocabulary_sizes=[v.size for v in VOCABULARIES.values()])
+    return build_table_dcn(config, SPEC, ENCODER.table_sizes)
 
 
 def save_bundle(path, model=None, config=CONFIG, **kwargs):
-    kwargs.setdefault("vocabularies", VOCABULARIES)
-    kwargs.setdefault("metrics", {"test": {"rmse": 0.9}})
-    return save(model if model is not None else make_model(config), path, model_config=config, **kwargs)
+    kwargs.setdefault("metrics", {"validation": {"rmse": 0.9}})
+    return save(
+        model if model is not None else make_model(config), path, model_config=config, encoder=ENCODER, **kwargs
+    )
 
 
 def edit_manifest(folder, change):
@@ -58,6 +63,25 @@ def hidden_siblings(folder):
     return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith("."))
 
 
+def old_bundle(folder, format_name, version, *, manifest=True):
+    """A minimal folder of an older dcnrank's format: its five files, a manifest naming the
+    format and version (none for version 1, whose config.json says it), and sums that match."""
+    folder.mkdir()
+    files = {
+        "weights.safetensors": safetensors.torch.save({"w": torch.zeros(1)}),
+        "config.json": json.dumps({"format": format_name, "format_version": version, "dcnrank_version": "0.1.0"}),
+        "vocab.json": "{}",
+        "metrics.json": "{}",
+    }
+    for name, data in files.items():
+        (folder / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+    if manifest:
+        sums = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in files}
+        document = {"format": format_name, "format_version": version, "dcnrank_version": "0.1.0", "sha256": sums}
+        (folder / "manifest.json").write_text(json.dumps(document))
+    return folder
+
+
 # ----------------------------------------------------------------- round trips
 
 
@@ -76,23 +100,14 @@ def test_round_trip_gives_identical_predictions(tmp_path, config):
     train = {"data": {"split": "random", "seed": 3}}
     folder = save_bundle(tmp_path / "b", model, config, train_config=train, metrics={"test": {"rmse": 0.875}})
     bundle = load(folder)
-    indices = torch.tensor([[0, 0], [1, 2], [3, 1], [2, 0]])
     model.eval()
     with torch.no_grad():
-        expected = model(indices)
-    assert torch.equal(bundle.predict(indices), expected)
-    assert torch.equal(bundle.predict(ROWS), model(bundle.encode(ROWS)).detach())
+        expected = model(ENCODER.encode(ROWS).features)
+    assert torch.equal(bundle.predict(ROWS), expected)
     for name, tensor in model.state_dict().items():
         assert torch.equal(bundle.model.state_dict()[name], tensor)
-    assert bundle.config == BundleConfig(
-        model=config,
-        feature_names=("movie_id", "user_zip_code"),
-        vocabulary_sizes=(4, 3),
-        train=train,
-        dcnrank_version=bundle.config.dcnrank_version,
-        format_version=FORMAT_VERSION,
-    )
-    assert bundle.vocabularies == VOCABULARIES
+    assert bundle.model_config == config and bundle.train == train and bundle.path == folder
+    assert bundle.encoder.to_dict() == ENCODER.to_dict()
     assert bundle.metrics == {"test": {"rmse": 0.875}}
     assert not bundle.model.training
     assert not any(p.requires_grad for p in bundle.model.parameters())
@@ -107,93 +122,37 @@ def test_load_leaves_the_global_rng_alone(tmp_path):
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_config_json_holds_what_was_promised(tmp_path):
+def test_config_and_manifest_name_the_one_format(tmp_path):
     folder = save_bundle(tmp_path / "b", train_config={"train": {"epochs": 2}})
     config = json.loads((folder / "config.json").read_text())
-    assert config["format"] == "dcnrank.bundle" and config["format_version"] == FORMAT_VERSION == 2
+    assert (config["format"], config["format_version"]) == (FORMAT_NAME, FORMAT_VERSION) == ("dcnrank.bundle", 3)
     assert config["dcnrank_version"] == importlib.import_module("dcnrank").__version__
-    assert config["model"] == CONFIG.to_dict()
-    assert config["features"] == [
-        {"name": "movie_id", "vocabulary_size": 4},
-        {"name": "user_zip_code", "vocabulary_size": 3},
-    ]
-    assert config["train"] == {"train": {"epochs": 2}}
-    assert json.loads((folder / "vocab.json").read_text())["user_zip_code"] == {"kind": "str", "values": ["a", "b"]}
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "config.json", "manifest.json", "metrics.json", "vocab.json", "weights.safetensors"
-    ]  # fmt: skip
+    assert config["model"] == CONFIG.to_dict() and config["train"] == {"train": {"epochs": 2}}
+    assert config["table_sizes"] == {"item_id": 4, "zip": 3} and config["catalog"] is None
+    assert json.loads((folder / "vocab.json").read_text())["zip"] == {"kind": "str", "values": ["a", "b"]}
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "dcnrank.bundle" and manifest["format_version"] == FORMAT_VERSION
-    assert manifest["sha256"] == {
-        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-        for name in ("weights.safetensors", "config.json", "vocab.json", "metrics.json")
-    }
+    assert (manifest["format"], manifest["format_version"]) == ("dcnrank.bundle", 3)
+    assert manifest["sha256"] == {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in DATA_FILES}
 
 
 def test_train_config_object_and_numpy_metrics(tmp_path):
-    from dcnrank.config import TrainRunConfig
+    class Settings:
+        def to_dict(self):
+            return {"train": {"epochs": 3}}
 
     folder = save_bundle(
-        tmp_path / "b", train_config=TrainRunConfig(), metrics={"rmse": np.float32(0.5), "rows": np.int64(3)}
+        tmp_path / "b", train_config=Settings(), metrics={"rmse": np.float32(0.5), "rows": np.int64(3)}
     )
     bundle = load(folder)
-    assert bundle.config.train == json.loads(json.dumps(TrainRunConfig().to_dict()))
+    assert bundle.train == {"train": {"epochs": 3}}
     assert bundle.metrics == {"rmse": 0.5, "rows": 3}
-
-
-# ----------------------------------------------------------------- encoding and scoring
-
-
-def test_encode_by_hand(tmp_path):
-    bundle = load(save_bundle(tmp_path / "b"))
-    # movie 10, 20, 30 -> 1, 2, 3; 99 unseen -> 0. zip "a", "b" -> 1, 2; "zz" -> 0.
-    assert bundle.encode(ROWS).tolist() == [[1, 1], [2, 2], [3, 0], [0, 1]]
-    assert bundle.encode({"movie_id": [20]}, missing_as_oov=True).tolist() == [[2, 0]]
-    assert bundle.encode({"movie_id": 20, "user_zip_code": "b"}).tolist() == [[2, 2]]
-
-
-def test_encode_errors(tmp_path):
-    bundle = load(save_bundle(tmp_path / "b"))
-    with pytest.raises(ValueError, match=r"unknown feature\(s\) 'genre'; this model's features are movie_id, user_zip"):
-        bundle.encode({**ROWS, "genre": [1, 2, 3, 4]})
-    with pytest.raises(ValueError, match=r"missing feature\(s\) 'user_zip_code'"):
-        bundle.encode({"movie_id": [10]})
-    with pytest.raises(ValueError, match=r"same length\. Received lengths: \{'movie_id': 2, 'user_zip_code': 1\}"):
-        bundle.encode({"movie_id": [10, 20], "user_zip_code": ["a"]})
-    with pytest.raises(ValueError, match=r"feature 'movie_id': this vocabulary holds int values"):
-        bundle.encode({"movie_id": ["10"], "user_zip_code": ["a"]})
-    with pytest.raises(ValueError, match=r"feature 'movie_id' must be 1-D\. Received: shape=\(1, 1\)"):
-        bundle.encode({"movie_id": [[10]], "user_zip_code": ["a"]})
-    with pytest.raises(ValueError, match=r"`columns` must hold at least one feature"):
-        bundle.encode({}, missing_as_oov=True)
-
-
-def test_predict_checks_index_tensors(tmp_path):
-    bundle = load(save_bundle(tmp_path / "b"))
-    with pytest.raises(ValueError, match=r"column 1 \('user_zip_code'\) must hold indices in 0\.\.2\. Received: 3"):
-        bundle.predict(torch.tensor([[1, 1], [0, 3]]))
-    with pytest.raises(ValueError, match=r"column 0 \('movie_id'\) must hold indices in 0\.\.3\. Received: -1"):
-        bundle.predict(torch.tensor([[-1, 1]]))
-    with pytest.raises(ValueError, match=r"must be an int64 tensor.*Received: Tensor torch\.float32"):
-        bundle.predict(torch.zeros(1, 2))
-    with pytest.raises(ValueError, match=r"must have shape \(N, 2\)\. Received: shape=\(1, 3\)"):
-        bundle.predict(torch.zeros(1, 3, dtype=torch.int64))
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int\. Received: batch_size=0"):
-        bundle.predict(ROWS, batch_size=0)
-    assert bundle.predict(torch.zeros(0, 2, dtype=torch.int64)).shape == (0,)
 
 
 def test_predict_in_batches_matches_one_pass(tmp_path):
     bundle = load(save_bundle(tmp_path / "b"))
     assert_close(bundle.predict(ROWS, batch_size=1), bundle.predict(ROWS))
-
-
-def test_bundle_rejects_vocabularies_that_disagree_with_config():
-    config = BundleConfig(CONFIG, ("movie_id", "user_zip_code"), (4, 3))
-    with pytest.raises(ValueError, match=r"must name the config's features in order"):
-        Bundle(make_model(), config, dict(reversed(VOCABULARIES.items())))
-    with pytest.raises(ValueError, match=r"sizes must match the config's vocabulary_sizes\. Received: \[4, 3\]"):
-        Bundle(make_model(), BundleConfig(CONFIG, config.feature_names, (5, 3)), VOCABULARIES)
+    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int\. Received: batch_size=0"):
+        bundle.predict(ROWS, batch_size=0)
 
 
 # ----------------------------------------------------------------- load errors
@@ -221,7 +180,7 @@ def test_load_truncated_files_name_the_file(tmp_path):
     with pytest.raises(BundleError, match=r"config\.json:\d+:\d+: truncated or corrupt JSON"):
         load(folder)
     folder = save_bundle(tmp_path / "d")
-    (folder / "vocab.json").write_bytes(b'{"movie_id": \xff')
+    (folder / "vocab.json").write_bytes(b'{"item_id": \xff')
     with pytest.raises(BundleError, match=r"vocab\.json: corrupt file, not UTF-8"):
         load(folder)
 
@@ -243,15 +202,12 @@ def test_load_never_unpickles(tmp_path):
         load(folder)
 
 
-def test_load_format_versions(tmp_path):
+def test_load_checks_the_manifest(tmp_path):
     folder = save_bundle(tmp_path / "b")
-    edit_manifest(folder, lambda m: m.update(format_version=3))
-    with pytest.raises(BundleError, match=r"manifest\.json: bundle format version 3 is newer than .* \(2\).*upgrade"):
+    edit_manifest(folder, lambda m: m.update(format_version="3"))
+    with pytest.raises(BundleError, match=r"unknown bundle format version: `format_version` must be 3\. Rec.*'3'"):
         load(folder)
-    edit_manifest(folder, lambda m: m.update(format_version="2"))
-    with pytest.raises(BundleError, match=r"unknown bundle format version.*Received: format_version='2'"):
-        load(folder)
-    edit_manifest(folder, lambda m: m.update(format_version=2, format="keras"))
+    edit_manifest(folder, lambda m: m.update(format_version=3, format="keras"))
     with pytest.raises(BundleError, match=r"manifest\.json: not a dcnrank bundle manifest.*Received: format='keras'"):
         load(folder)
     edit_manifest(folder, lambda m: m.update(format="dcnrank.bundle"))
@@ -261,9 +217,42 @@ def test_load_format_versions(tmp_path):
     rewrite(folder, "config.json", b"[1]")
     with pytest.raises(BundleError, match=r"config\.json: must hold a JSON object"):
         load(folder)
+    edit_manifest(folder, lambda m: m.pop("sha256"))
+    with pytest.raises(BundleError, match=r"manifest\.json: `sha256` must map file names to SHA-256 sums\. Rec.*None"):
+        load(folder)
     (folder / "manifest.json").write_text("[1]")
     with pytest.raises(BundleError, match=r"manifest\.json: must hold a JSON object"):
         load(folder)
+
+
+MOVIELENS_RETRAIN = r"retrain it with `dcnrank train --dataset movielens-100k --split SPLIT --out DIR`$"
+TABLE_RETRAIN = r"retrain it with `dcnrank train --data FILE --spec SPEC --out DIR`$"
+
+
+@pytest.mark.parametrize(
+    ("format_name", "version", "manifest", "message"),
+    [
+        ("dcnrank.bundle", 2, True, r"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 2, "
+         r"written by dcnrank 0\.1\.0\); this dcnrank reads version 3: " + MOVIELENS_RETRAIN),
+        ("dcnrank.bundle", 1, False, r"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 1, "
+         r"written by dcnrank 0\.1\.0\); this dcnrank reads version 3: " + MOVIELENS_RETRAIN),
+        ("dcnrank.table_bundle", 3, True, r"a table bundle of an older dcnrank \(format 'dcnrank\.table_bundle' "
+         r"version 3, written by dcnrank 0\.1\.0\); this dcnrank reads format 'dcnrank\.bundle' version 3: "
+         + TABLE_RETRAIN),
+        ("dcnrank.table_bundle", 2, True, r"a table bundle of an older dcnrank \(format 'dcnrank\.table_bundle' "
+         r"version 2, .*" + TABLE_RETRAIN),
+        ("dcnrank.table_bundle", 1, False, r"a table bundle of an older dcnrank .* version 1, .*" + TABLE_RETRAIN),
+        ("dcnrank.bundle", 4, True, r"bundle format version 4 is newer than this dcnrank \(written by dcnrank "
+         r"0\.1\.0\): this dcnrank reads version 3; upgrade dcnrank$"),
+    ],
+)  # fmt: skip
+def test_every_older_or_newer_bundle_is_refused_in_one_line(tmp_path, format_name, version, manifest, message):
+    folder = old_bundle(tmp_path / "old", format_name, version, manifest=manifest)
+    with pytest.raises(BundleError, match=r"^" + str(folder).replace(".", r"\.") + ": " + message) as info:
+        load(folder)
+    assert "\n" not in str(info.value)
+    assert check_bundle_target(folder) == folder  # dcnrank's own: a retrain may replace it
+    assert load(save_bundle(folder)).path == folder
 
 
 def test_load_reports_missing_unexpected_and_misshapen_tensors(tmp_path):
@@ -273,7 +262,7 @@ def test_load_reports_missing_unexpected_and_misshapen_tensors(tmp_path):
     del tensors["deep.layers.0.bias"]
     tensors["extra.weight"] = torch.zeros(2)
     tensors["head.weight"] = torch.zeros(1, 5)
-    tensors["inputs.weight"] = tensors["inputs.weight"].double()
+    tensors["inputs.embeddings.0.weight"] = tensors["inputs.embeddings.0.weight"].double()
     rewrite(folder, "weights.safetensors", safetensors.torch.save(tensors))
     with pytest.raises(BundleError) as info:
         load(folder)
@@ -282,7 +271,7 @@ def test_load_reports_missing_unexpected_and_misshapen_tensors(tmp_path):
     assert "missing tensors: deep.layers.0.bias, head.bias" in message
     assert "unexpected tensors: extra.weight" in message
     assert "tensor head.weight: expected shape (1, 4), found (1, 5)" in message
-    assert "tensor inputs.weight: expected dtype torch.float32, found torch.float64" in message
+    assert "tensor inputs.embeddings.0.weight: expected dtype torch.float32, found torch.float64" in message
 
 
 def test_load_checks_config_fields(tmp_path):
@@ -299,27 +288,13 @@ def test_load_checks_config_fields(tmp_path):
     edit_config(folder, lambda c: c.update(model={"width": 3}))
     with pytest.raises(BundleError, match=r"invalid `model`: .*width"):
         load(folder)
-    edit_config(folder, lambda c: c.update(model=CONFIG.to_dict(), features=[{"name": "movie_id"}]))
-    with pytest.raises(BundleError, match=r"`features` must be a non-empty list of \{name, vocabulary_size ≥ 1\}"):
-        load(folder)
-    edit_manifest(folder, lambda m: m.pop("sha256"))
-    with pytest.raises(BundleError, match=r"manifest\.json: `sha256` must map file names to SHA-256 sums\. Rec.*None"):
+    edit_config(folder, lambda c: c.update(model=CONFIG.to_dict(), table_sizes={"item_id": 5, "zip": 3}))
+    with pytest.raises(BundleError, match=r"vocab\.json: the vocabularies give table sizes .* records table_sizes="):
         load(folder)
 
 
-def test_load_checks_vocabularies_and_metrics(tmp_path):
+def test_load_checks_metrics(tmp_path):
     folder = save_bundle(tmp_path / "b")
-    vocab = json.loads((folder / "vocab.json").read_text())
-    rewrite(folder, "vocab.json", json.dumps(dict(reversed(vocab.items()))).encode())
-    with pytest.raises(BundleError, match=r"vocab\.json: must map the features \['movie_id', 'user_zip_code'\] in"):
-        load(folder)
-    rewrite(folder, "vocab.json", json.dumps({**vocab, "movie_id": {"kind": "int", "values": [10]}}).encode())
-    with pytest.raises(BundleError, match=r"feature 'movie_id' has 2 indices but config\.json says vocabulary_size=4"):
-        load(folder)
-    rewrite(folder, "vocab.json", json.dumps({**vocab, "movie_id": {"kind": "float", "values": []}}).encode())
-    with pytest.raises(BundleError, match=r"vocab\.json: feature 'movie_id': `kind` must be 'int' or 'str'"):
-        load(folder)
-    rewrite(folder, "vocab.json", json.dumps(vocab).encode())
     rewrite(folder, "metrics.json", b"[0.9]")
     with pytest.raises(BundleError, match=r"metrics\.json: must hold a JSON object\. Received: \[0\.9\]"):
         load(folder)
@@ -331,14 +306,14 @@ def test_load_checks_vocabularies_and_metrics(tmp_path):
 def test_save_validates_arguments(tmp_path):
     target = tmp_path / "b"
     with pytest.raises(ValueError, match=r"`model` must be a torch\.nn\.Module\. Received: dict"):
-        save({}, target, model_config=CONFIG, vocabularies=VOCABULARIES)
+        save({}, target, model_config=CONFIG, encoder=ENCODER)
     with pytest.raises(ValueError, match=r"`model_config` must be a DCNConfig\. Received: dict"):
-        save(make_model(), target, model_config={}, vocabularies=VOCABULARIES)
-    with pytest.raises(ValueError, match=r"`vocabularies` must map feature names to Vocabulary objects"):
-        save(make_model(), target, model_config=CONFIG, vocabularies={"movie_id": [1, 2]})
-    mismatch = r"the vocabulary sizes \[4\]: .*inputs\.weight: expected shape \(4, 3\), found \(7, 3\)"
-    with pytest.raises(ValueError, match=mismatch):
-        save(make_model(), target, model_config=CONFIG, vocabularies={"movie_id": VOCABULARIES["movie_id"]})
+        save(make_model(), target, model_config={}, encoder=ENCODER)
+    with pytest.raises(ValueError, match=r"`encoder` must be a TableEncoder\. Received: dict"):
+        save(make_model(), target, model_config=CONFIG, encoder={})
+    other = build_table_dcn(CONFIG, SPEC, {"item_id": 7, "zip": 3})
+    with pytest.raises(ValueError, match=r"table sizes \{'item_id': 4, 'zip': 3\}: .*expected shape \(7, 3\), found"):
+        save(other, target, model_config=CONFIG, encoder=ENCODER)
     with pytest.raises(ValueError, match=r"`metrics` must be JSON-serialisable without NaN"):
         save_bundle(target, metrics={"rmse": float("nan")})
     with pytest.raises(ValueError, match=r"`metrics` must be JSON-serialisable without NaN"):
@@ -360,8 +335,11 @@ def test_save_refuses_to_replace_what_is_not_a_bundle(tmp_path):
     with pytest.raises(BundleError, match=message):
         save_bundle(tmp_path / "notes")
     assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+    foreign = old_bundle(tmp_path / "foreign", "keras", 3)
+    with pytest.raises(BundleError, match=r"foreign: exists and is not a dcnrank bundle \(its manifest\.json does not"):
+        save_bundle(foreign)
     (tmp_path / "empty").mkdir()
-    assert load(save_bundle(tmp_path / "empty")).metrics == {"test": {"rmse": 0.9}}
+    assert load(save_bundle(tmp_path / "empty")).metrics == {"validation": {"rmse": 0.9}}
 
 
 def test_save_replaces_an_old_bundle(tmp_path):

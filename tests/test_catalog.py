@@ -1,5 +1,5 @@
 """The catalogue of a table bundle: built by value from the fit rows, saved and loaded
-exactly, damaged files refused naming the file, and the table bundle format version."""
+exactly, damaged files refused naming the file."""
 
 import doctest
 import hashlib
@@ -14,11 +14,11 @@ from torch import nn
 from dcnrank.bundle import (
     CATALOG_FILE,
     CATALOG_TENSORS_FILE,
-    TABLE_FORMAT_VERSION,
+    FORMAT_VERSION,
     BundleError,
     Catalog,
-    load_table,
-    save_table,
+    load,
+    save,
 )
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.data.interactions import Interactions
@@ -62,7 +62,7 @@ def make_bundle(path, spec=SPEC, fit=FIT, seed=0, catalog=True):
     torch.manual_seed(seed)
     model = build_table_dcn(CONFIG, spec, encoder.table_sizes)
     built = Catalog.build(spec, encoder, fit) if catalog else None
-    return save_table(model, path, model_config=CONFIG, encoder=encoder, catalog=built)
+    return save(model, path, model_config=CONFIG, encoder=encoder, catalog=built)
 
 
 def rewrite(folder, name, data):
@@ -143,10 +143,10 @@ def test_round_trip_by_value(tmp_path):
     assert CATALOG_FILE in names and CATALOG_TENSORS_FILE in names
     config = json.loads((folder / "config.json").read_text())
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert config["format_version"] == manifest["format_version"] == TABLE_FORMAT_VERSION == 3
+    assert config["format_version"] == manifest["format_version"] == FORMAT_VERSION == 3
     assert config["catalog"] == {"users": 3, "items": 3, "pairs": 4}
     assert {CATALOG_FILE, CATALOG_TENSORS_FILE} <= set(manifest["sha256"])
-    bundle = load_table(folder)
+    bundle = load(folder)
     expected = Catalog.build(SPEC, TableEncoder.fit(SPEC, FIT), FIT)
     assert bundle.catalog.to_dict() == expected.to_dict()
     for name, tensor in expected.tensors().items():
@@ -158,30 +158,30 @@ def test_a_bundle_without_roles_or_catalogue_has_no_catalogue_files(tmp_path):
     folder = make_bundle(tmp_path / "b", spec=spec, catalog=False)
     assert not (folder / CATALOG_FILE).exists() and not (folder / CATALOG_TENSORS_FILE).exists()
     assert json.loads((folder / "config.json").read_text())["catalog"] is None
-    assert load_table(folder).catalog is None
+    assert load(folder).catalog is None
     without = make_bundle(tmp_path / "c", catalog=False)  # roles, but no catalogue given
-    assert load_table(without).catalog is None
+    assert load(without).catalog is None
 
 
 def test_save_table_checks_the_catalogue(tmp_path):
     encoder = TableEncoder.fit(SPEC, FIT)
     model = build_table_dcn(CONFIG, SPEC, encoder.table_sizes)
     with pytest.raises(ValueError, match=r"`catalog` must be a dcnrank.bundle.catalog.Catalog. Received: dict"):
-        save_table(model, tmp_path / "b", model_config=CONFIG, encoder=encoder, catalog={})
+        save(model, tmp_path / "b", model_config=CONFIG, encoder=encoder, catalog={})
     catalog = Catalog.build(SPEC, encoder, FIT)
     other = Catalog(catalog.user, catalog.item, {"user_id": [1, 2]}, catalog.items, catalog.interactions)
     with pytest.raises(
         ValueError, match=r"does not fit the encoder's spec.*`users` must map the columns \['user_id', 'age'\]"
     ):
-        save_table(model, tmp_path / "b", model_config=CONFIG, encoder=encoder, catalog=other)
+        save(model, tmp_path / "b", model_config=CONFIG, encoder=encoder, catalog=other)
     spec = FeatureSpec(SPEC.columns, label="clicked", task="binary")
     plain = TableEncoder.fit(spec, FIT)
     with pytest.raises(ValueError, match=r"`catalog` needs a spec naming a user and an item"):
-        save_table(build_table_dcn(CONFIG, spec, plain.table_sizes), tmp_path / "b", model_config=CONFIG,
+        save(build_table_dcn(CONFIG, spec, plain.table_sizes), tmp_path / "b", model_config=CONFIG,
                    encoder=plain, catalog=catalog)  # fmt: skip
-    model.user_history = nn.Identity()  # as a model with histories (no tensors of its own here)
+    model.inputs.user_history = nn.Identity()  # as a model with histories (no tensors of its own here)
     with pytest.raises(ValueError, match=r"`catalog` is required for a model with user or item histories"):
-        save_table(model, tmp_path / "b", model_config=CONFIG, encoder=encoder)
+        save(model, tmp_path / "b", model_config=CONFIG, encoder=encoder)
     assert not (tmp_path / "b").exists()
 
 
@@ -189,16 +189,16 @@ def test_loading_fills_histories_from_the_catalogue(tmp_path, monkeypatch):
     folder = make_bundle(tmp_path / "b")
     filled = []
     loading = importlib.import_module("dcnrank.bundle.load")  # `dcnrank.bundle.load` is also the function
-    model_type = type(load_table(folder).model)
+    model_type = type(load(folder).model)
     monkeypatch.setattr(loading, "has_histories", lambda model: True)
     monkeypatch.setattr(model_type, "set_histories", lambda self, pairs: filled.append(pairs), raising=False)
-    bundle = load_table(folder)
+    bundle = load(folder)
     assert len(filled) == 1 and filled[0].members.tolist() == bundle.catalog.interactions.members.tolist()
     without = make_bundle(tmp_path / "c", catalog=False)
     with pytest.raises(
         BundleError, match=r"config.json: the model has user or item histories, but the bundle holds no"
     ):
-        load_table(without)
+        load(without)
 
 
 # ----------------------------------------------------------------- damaged files
@@ -210,14 +210,14 @@ def test_a_changed_catalogue_file_is_refused_by_its_checksum(tmp_path):
     data[5] ^= 1
     (folder / CATALOG_FILE).write_bytes(bytes(data))
     with pytest.raises(BundleError, match=rf"{CATALOG_FILE}: corrupt or modified file: SHA-256"):
-        load_table(folder)
+        load(folder)
 
 
 def test_missing_catalogue_files(tmp_path):
     folder = make_bundle(tmp_path / "b")
     (folder / CATALOG_TENSORS_FILE).unlink()
     with pytest.raises(BundleError, match=rf"not a complete bundle: missing {CATALOG_TENSORS_FILE}"):
-        load_table(folder)
+        load(folder)
     folder = make_bundle(tmp_path / "c")
     manifest = json.loads((folder / "manifest.json").read_text())
     for name in (CATALOG_FILE, CATALOG_TENSORS_FILE):
@@ -226,23 +226,23 @@ def test_missing_catalogue_files(tmp_path):
     with pytest.raises(
         BundleError, match=rf"config.json: records a catalogue .* but manifest.json lists no {CATALOG_FILE}"
     ):
-        load_table(folder)
+        load(folder)
     folder = make_bundle(tmp_path / "d")
     edit_json(folder, "config.json", lambda c: c.update(catalog=None))
     with pytest.raises(
         BundleError, match=rf"records no catalogue \(catalog=null\), but manifest.json lists {CATALOG_FILE}"
     ):
-        load_table(folder)
+        load(folder)
     folder = make_bundle(tmp_path / "e")
     edit_json(folder, "config.json", lambda c: c["catalog"].update(pairs=5))
     with pytest.raises(
         BundleError, match=r"catalog.json: holds \{'users': 3, 'items': 3, 'pairs': 4\}, but config.json"
     ):
-        load_table(folder)
+        load(folder)
     folder = make_bundle(tmp_path / "f")
     edit_json(folder, "config.json", lambda c: c.pop("catalog"))
     with pytest.raises(BundleError, match=r"config.json: missing key\(s\) catalog"):
-        load_table(folder)
+        load(folder)
 
 
 @pytest.mark.parametrize(
@@ -268,7 +268,7 @@ def test_a_malformed_catalogue_json_is_refused_naming_it(tmp_path, change, messa
     folder = make_bundle(tmp_path / "b")
     edit_json(folder, CATALOG_FILE, change)
     with pytest.raises(BundleError, match=rf"{CATALOG_FILE}: {message}"):
-        load_table(folder)
+        load(folder)
 
 
 @pytest.mark.parametrize(
@@ -290,40 +290,20 @@ def test_malformed_catalogue_tensors_are_refused_naming_the_file(tmp_path, chang
     folder = make_bundle(tmp_path / "b")
     edit_tensors(folder, change)
     with pytest.raises(BundleError, match=rf"{CATALOG_TENSORS_FILE}: {message}"):
-        load_table(folder)
+        load(folder)
 
 
 def test_truncated_catalogue_tensors(tmp_path):
     folder = make_bundle(tmp_path / "b")
     rewrite(folder, CATALOG_TENSORS_FILE, (folder / CATALOG_TENSORS_FILE).read_bytes()[:20])
     with pytest.raises(BundleError, match=rf"{CATALOG_TENSORS_FILE}: truncated or corrupt safetensors file"):
-        load_table(folder)
-
-
-def test_table_bundle_format_versions(tmp_path):
-    folder = make_bundle(tmp_path / "b")
-    for name in ("manifest.json", "config.json"):
-        document = json.loads((folder / name).read_text())
-        document.update(format_version=2)
-        data = json.dumps(document).encode()
-        (folder / name).write_bytes(data)
-    edit_json(folder, "manifest.json", lambda m: m["sha256"].update(
-        {"config.json": hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()}))  # fmt: skip
-    with pytest.raises(
-        BundleError,
-        match=r"a table bundle .* of bundle format version 2 \(written by dcnrank .*\); this dcnrank reads version 3 "
-        r"only: retrain it with `dcnrank train --data FILE --spec SPEC --out DIR`",
-    ):
-        load_table(folder)
-    edit_json(folder, "manifest.json", lambda m: m.update(format_version=4))
-    with pytest.raises(BundleError, match=r"bundle format version 4 is newer than this dcnrank reads \(3\)"):
-        load_table(folder)
+        load(folder)
 
 
 @pytest.mark.parametrize(
     "module",
-    ["dcnrank.bundle.catalog", "dcnrank.bundle.ranking", "dcnrank.bundle.table_bundle", "dcnrank.workflows.recommend",
-     "dcnrank.serve.table_schemas", "dcnrank.export.onnx_export"],
+    ["dcnrank.bundle.catalog", "dcnrank.bundle.ranking", "dcnrank.bundle.bundle", "dcnrank.workflows.recommend",
+     "dcnrank.serve.schemas", "dcnrank.export.onnx_export"],
 )  # fmt: skip
 def test_docstring_examples_run(module):
     assert doctest.testmod(importlib.import_module(module)).failed == 0
@@ -336,9 +316,9 @@ def test_a_model_with_histories_scores_after_loading_as_before_saving(tmp_path):
     model = build_table_dcn(config, SPEC, encoder.table_sizes)
     catalog = Catalog.build(SPEC, encoder, FIT)
     model.set_histories(catalog.interactions)
-    folder = save_table(model, tmp_path / "b", model_config=config, encoder=encoder, catalog=catalog)
+    folder = save(model, tmp_path / "b", model_config=config, encoder=encoder, catalog=catalog)
     rows = {name: FIT[name] for name in SPEC.input_names}
     before = torch.sigmoid(model.eval()(encoder.encode(rows).features))
-    torch.testing.assert_close(load_table(folder).predict(rows), before, rtol=0, atol=0)
+    torch.testing.assert_close(load(folder).predict(rows), before, rtol=0, atol=0)
     with pytest.raises(ValueError, match=r"`catalog` is required for a model with user or item histories"):
-        save_table(model, tmp_path / "c", model_config=config, encoder=encoder)
+        save(model, tmp_path / "c", model_config=config, encoder=encoder)

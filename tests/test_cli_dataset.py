@@ -1,4 +1,5 @@
-"""`dcnrank train --dataset`, `dcnrank evaluate` on table bundles, and the fold CSVs, through the real entry point."""
+"""`dcnrank train` on a dataset (`--dataset`, or MovieLens 100K by default), `dcnrank evaluate` of its
+bundles, and the fold CSVs, through the real entry point."""
 
 import json
 import subprocess
@@ -8,10 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import write_tiny_movielens
 
-from dcnrank.bundle import load_table
+from dcnrank.bundle import load
 from dcnrank.cli.main import main
-from dcnrank.cli.train import table_run_config
-from dcnrank.config import TrainRunConfig
+from dcnrank.cli.train import run_config
+from dcnrank.config import DataConfig, TrainRunConfig
 from dcnrank.data.sources import load_movielens_source
 from dcnrank.data.validation_split import held_out
 from dcnrank.experiments.recipe import load_recipe
@@ -41,11 +42,12 @@ def dataset_bundle(movielens_dir, tmp_path_factory):
 
 def test_train_dataset_uses_the_recipe_and_the_split(dataset_bundle, movielens_dir):
     out, summary = dataset_bundle
-    bundle = load_table(out)
+    bundle = load(out)
     assert bundle.spec == load_movielens_source(movielens_dir).spec
     config = TrainRunConfig.from_dict(bundle.train)
-    assert config == table_run_config(None, TINY)  # the recipe, MovieLens-only keys at their defaults
-    assert config.train.learning_rate == 0.002 and config.data.patience == 4 and config.data.split == "random"
+    assert config == run_config(None, [*TINY, "data.split=u1", f"data.data_dir={json.dumps(str(movielens_dir))}"])
+    assert config.train.learning_rate == 0.002 and config.data.patience == 4 and config.data.split == "u1"
+    assert (bundle.metrics["data"]["dataset"], bundle.metrics["data"]["split"]) == ("movielens-100k", "u1")
     # u1.base: 80,000 rows, 10% (8,000) held out for early stopping
     assert bundle.metrics["data"]["rows"] == 80_000 and bundle.metrics["validation"]["rows"] == HELD_OUT_OF_U1
     assert summary["dataset"] == "movielens-100k" and summary["split"] == "u1"
@@ -66,6 +68,10 @@ def test_evaluate_dataset_reproduces_the_training_test_metrics(dataset_bundle, m
     lines = proc.stdout.splitlines()
     assert lines[0] == f"{out}: movielens-100k split u1 (seed 0), 20,000 test rows, 459 users"
     assert f"  rmse          {metrics['rmse']:.4f}" in lines and f"  ndcg@10       {metrics['ndcg@10']:.4f}" in lines
+    # without --dataset: the dataset, split and folder the bundle records
+    proc = run_cli("evaluate", "--model", out, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == metrics
 
 
 def test_fold_csvs_train_and_evaluate(movielens_dir, tmp_path):
@@ -109,11 +115,14 @@ def write_tiny_1m(folder):
          r"--dataset and --data do not go together: a run reads a MovieLens release"),
         (["train", "--dataset", "movielens-1m", "--spec", "s.toml", "--out", "o"], r"--dataset and --spec do not go"),
         (["train", "--dataset", "movielens-1m", "data.split=u2", "--out", "o"],
-         r"data\.split: a --dataset run takes its split from --split and its folder from --data-dir\. Received: 'u2'"),
-        (["train", "--split", "u1", "--out", "o"], r"--split goes with --dataset"),
+         r"`split` must be one of random, temporal for MovieLens 1M\. Received: split='u2'"),
+        (["train", "--dataset", "movielens-1m", "data.split=u2", "--split", "random", "--out", "o"],
+         r"--split and data\.split=\.\.\. set the same thing; give one\. Received: --split random"),
+        (["train", "--data", "x.csv", "--spec", "s.toml", "--split", "u1", "--out", "o"],
+         r"--split goes with a dataset run; --data FILE is split by data\.validation_fraction\. Received: --split u1"),
+        (["train", "--data", "x.csv", "--spec", "s.toml", "--data-dir", "d", "--out", "o"],
+         r"--data-dir goes with a dataset run"),
         (["evaluate", "--model", "b", "--dataset", "movielens-1m", "--data", "x.csv"], r"--dataset and --data do not"),
-        (["evaluate", "--model", "b", "--data", "x.csv", "--split", "u1"], r"--split and --data-dir go with --dataset"),
-        (["evaluate", "--model", "b", "--relevant", "3"], r"--relevant goes with table bundles"),
     ],
 )  # fmt: skip
 def test_cli_errors_exit_2_with_one_line(args, message, capsys, tmp_path, monkeypatch):
@@ -147,23 +156,41 @@ def test_train_and_evaluate_a_tiny_1m_release(tmp_path, capsys, monkeypatch):
     assert main(["evaluate", "--model", str(out), "--dataset", "movielens-1m", "--split", "temporal", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["rows"] == 8 and metrics["split"] == "temporal" and metrics["users"] == 3
-    # a table bundle evaluated the MovieLens way is told what to give instead
-    assert main(["evaluate", "--model", str(out)]) == 2
-    assert "is a table bundle: evaluate it on a labelled table (--data FILE)" in capsys.readouterr().err
+    # without --dataset: the dataset and split it records
+    assert main(["evaluate", "--model", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == metrics
     write_tiny_movielens(tmp_path / "ml-100k")  # without GroupLens' split files
     assert main(["evaluate", "--model", str(out), "--dataset", "movielens-100k", "--split", "u2"]) == 2
     assert "u2.base: MovieLens split file not found" in capsys.readouterr().err
 
 
-def test_table_run_config_is_the_recipe_without_movielens_keys():
-    config = table_run_config(None, ["train.epochs=3"])
+def test_run_config_is_the_recipe_or_the_file():
+    config = run_config(None, ["train.epochs=3"])
     recipe = load_recipe()
     assert config.model == recipe.model and config.train.learning_rate == 0.002 and config.train.epochs == 3
     assert config.train.batch_size == 256 and config.train.shuffle and config.train.weight_decay == 0.02
     assert config.model.use_bias_terms and config.model.user_history and config.model.projection_dim == 16
     assert (config.data.patience, config.data.validation_fraction, config.data.seed) == (4, 0.1, 0)
-    assert (config.data.split, config.data.vocab, config.data.data_dir) == ("random", "train", None)
-    assert table_run_config(str(ROOT / "configs" / "seed_dcn.toml"), []) == TrainRunConfig()
+    assert (config.data.split, config.data.data_dir) == (None, None)  # the recipe holds no dataset-only key
+    seed = run_config(str(ROOT / "configs" / "seed_dcn.toml"), [])
+    assert seed == TrainRunConfig(data=DataConfig(split="random"))
+
+
+def test_evaluate_of_an_own_table_bundle_needs_data(tmp_path, capsys):
+    from dcnrank.bundle import save
+    from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+    from dcnrank.data.table_encoder import TableEncoder
+    from dcnrank.models.config import DCNConfig
+    from dcnrank.models.table_inputs import build_table_dcn
+
+    spec = FeatureSpec((CategoricalColumn("u"),), label="y", task="regression")
+    encoder, config = TableEncoder.fit(spec, {"u": [1, 2], "y": [1.0, 2.0]}), DCNConfig(structure="cross_only")
+    out = save(build_table_dcn(config, spec, encoder.table_sizes), tmp_path / "b", model_config=config,
+                     encoder=encoder)  # fmt: skip
+    assert main(["evaluate", "--model", str(out)]) == 2
+    assert "records no dataset (it was trained on your own table): evaluate it on labelled rows (--data FILE)" in (
+        capsys.readouterr().err
+    )
 
 
 def test_docstring_examples_run():

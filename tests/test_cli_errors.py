@@ -8,14 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+from bundle_support import build_bundle
 
 import dcnrank.cli.main
 import dcnrank.explain.heatmap
-from dcnrank.bundle import save
 from dcnrank.cli.main import DEBUG_ENV, main
-from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.explain.heatmap import check_png_path, plot_heatmap
-from dcnrank.models import DCNConfig, build_dcn
+from dcnrank.models import DCNConfig
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -39,11 +38,11 @@ def test_an_unexpected_exception_is_one_line_and_exit_1_through_the_entry_point(
     proc = python(
         "-c",
         "import dcnrank.cli.explain as explain\n"
-        "def load_any(path):\n"
+        "def load(path):\n"
         "    raise RuntimeError('tensor in a bad state\\n  at C++ frame 1\\n  at C++ frame 2')\n"
-        "explain.load_any = load_any\n"
+        "explain.load = load\n"
         "from dcnrank.cli.main import main\n"
-        "raise SystemExit(main(['explain', '--model', 'some/bundle']))\n"
+        "raise SystemExit(main(['explain', '--model', 'some/bundle']))\n",
     )
     assert proc.returncode == 1
     assert proc.stdout == ""
@@ -153,10 +152,7 @@ def test_docstring_examples_run(module):
 
 @pytest.fixture
 def bundle(tmp_path):
-    config = DCNConfig(structure="cross_only", embedding_dim=2)
-    vocabularies = {"movie_id": Vocabulary.fit([10, 20]), "user_id": Vocabulary.fit([1, 2, 3])}
-    return save(build_dcn(config, vocabulary_sizes=[3, 4]), tmp_path / "b", model_config=config,
-                vocabularies=vocabularies)  # fmt: skip
+    return build_bundle(tmp_path / "b", config=DCNConfig(structure="cross_only", embedding_dim=2))
 
 
 @pytest.mark.parametrize("name", ["heatmap", "heatmap.png", "heatmap.v2", "HEAT.PNG"])

@@ -8,11 +8,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dcnrank.bundle import load_any, save
+from dcnrank.bundle import load, save
 from dcnrank.bundle.errors import BundleError
+from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.data.table_writer import write_table
-from dcnrank.data.vocabulary import Vocabulary
-from dcnrank.models import DCNConfig, build_dcn
+from dcnrank.models import DCNConfig
+from dcnrank.models.table_inputs import build_table_dcn
 
 SPEC = """task = "regression"
 label = "y"
@@ -53,7 +55,7 @@ def planted(tmp_path_factory):
 
 def test_train_writes_the_heatmap_into_the_bundle(planted):
     assert (planted / "bundle" / "interactions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    load_any(planted / "bundle")  # the extra file does not upset the loader
+    load(planted / "bundle")  # the extra file does not upset the loader
 
 
 def test_explain_finds_the_planted_cross(planted, tmp_path):
@@ -78,15 +80,16 @@ def test_explain_json(planted):
     assert summary["heatmap"] == str(planted / "bundle" / "interactions.png")
 
 
-def test_explain_a_movielens_bundle(tmp_path):
+def test_explain_a_second_layer(tmp_path):
     config = DCNConfig(structure="stacked", embedding_dim=2, deep_units=(4,), num_cross_layers=2)
-    vocabularies = {"movie_id": Vocabulary.fit([10, 20]), "user_id": Vocabulary.fit([1, 2, 3])}
-    folder = save(build_dcn(config, vocabulary_sizes=[3, 4]), tmp_path / "b", model_config=config,
-                  vocabularies=vocabularies)  # fmt: skip
+    spec = FeatureSpec((CategoricalColumn("item_id"), CategoricalColumn("user_id")), label="y", task="binary")
+    encoder = TableEncoder.fit(spec, {"item_id": [10, 20], "user_id": [1, 2], "y": [0, 1]})
+    folder = save(build_table_dcn(config, spec, encoder.table_sizes), tmp_path / "b", model_config=config,
+                  encoder=encoder)  # fmt: skip
     proc = run_cli("explain", "--model", folder, "--layer", "1", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["labels"] == ["movie_id", "user_id"] and summary["layer"] == 1
+    assert summary["labels"] == ["item_id", "user_id"] and summary["layer"] == 1
     assert (
         summary["heatmap"] == str(folder / "interactions_layer1.png") and (folder / "interactions_layer1.png").is_file()
     )
@@ -114,7 +117,7 @@ def test_explain_errors_exit_2(planted, tmp_path):
     assert proc.returncode == 2 and "bundle folder not found" in proc.stderr
 
 
-def test_load_any_rejects_an_unknown_format(tmp_path):
+def test_load_rejects_an_unknown_format(tmp_path):
     (tmp_path / "config.json").write_text('{"format": "other"}')
-    with pytest.raises(BundleError, match=r"`format` must be .* Received: format='other'"):
-        load_any(tmp_path)
+    with pytest.raises(BundleError, match=r"`format` must be 'dcnrank\.bundle'\. Received: format='other'"):
+        load(tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from dcnrank.bundle import load_table
+from dcnrank.bundle import load
 from dcnrank.cli.main import main
 from dcnrank.config import TrainRunConfig
 from dcnrank.data.table_readers import read_table
@@ -55,13 +55,13 @@ def test_generator_writes_criteo_layout(criteo_like):
 
 def test_train_writes_a_table_bundle_with_spec_and_config(trained, criteo_like):
     out, summary = trained
-    bundle = load_table(out)
+    bundle = load(out)
     assert bundle.spec.task == "binary" and bundle.spec.group == "C1" and len(bundle.spec.columns) == 39
     config = TrainRunConfig.from_dict(bundle.train)
     assert config.model.structure == "cross_only" and config.train.epochs == 2
     # without --config, the recipe's settings (not the seed's), its MovieLens-only keys at their defaults
     assert config.train.learning_rate == 0.002 and config.train.weight_decay == 0.02 and config.data.patience == 4
-    assert config.data.split == "random" and config.data.data_dir is None
+    assert config.data.split is None and config.data.data_dir is None  # a --data run names no dataset split
     assert summary["bundle"] == str(out) and summary["task"] == "binary"
     assert summary["validation"] == bundle.metrics["validation"] and summary["validation"]["rows"] == HELD_OUT
     assert 0.5 < summary["validation"]["auc"] <= 1 and summary["validation"]["logloss"] > 0
@@ -89,7 +89,7 @@ def test_predict_writes_predictions_and_measures_them(trained, criteo_like, tmp_
     assert summary["rows"] == 1000 and summary["metrics"]["rows"] == 1000 and 0 <= summary["metrics"]["auc"] <= 1
     table = read_table(preds)
     assert table.column_names == ["C1", "prediction"] and table.num_rows == 1000
-    expected = load_table(out).predict(criteo_like / "test.parquet").tolist()
+    expected = load(out).predict(criteo_like / "test.parquet").tolist()
     assert [float(v) for v in table.column("prediction").to_pylist()] == pytest.approx(expected, rel=1e-6)
 
 
@@ -109,7 +109,7 @@ def test_predict_text_output_without_labels(trained, criteo_like, tmp_path, caps
         (["train", "--spec", "s.toml", "--out", "o"], r"--spec needs --data"),
         (
             ["train", "--data", "x.csv", "--spec", "s.toml", "--data-dir", "d", "--out", "o"],
-            r"--data-dir is MovieLens' folder",
+            r"--data-dir goes with a dataset run; --data FILE is split by data.validation_fraction",
         ),
         (["train", "--data", "x.csv", "--spec", "nope.toml", "--out", "o"], r"feature spec not found"),
         (["predict", "--model", "nope", "--data", "x.csv", "--out", "p.csv"], r"nope: bundle folder not found"),
@@ -136,7 +136,7 @@ def test_cli_reports_bad_data_and_settings(criteo_like, tmp_path, capsys, traine
     )
     assert main(["train", "--data", str(criteo_like / "train.csv"), "--spec", str(EXAMPLES / "criteo_like.toml"),
                  "data.split=u1", "--out", str(tmp_path / "b")]) == 2  # fmt: skip
-    assert "data.split: applies to MovieLens runs" in capsys.readouterr().err
+    assert "data.split: applies to --dataset runs (the dataset's split and folder)" in capsys.readouterr().err
     assert (
         main(["predict", "--model", str(trained[0]), "--data", str(criteo_like / "test.parquet"), "--out", "p.json"])
         == 2
@@ -161,6 +161,6 @@ def test_show_errors_prints_one_message_per_kind():
         "data.csv: 1 line with the wrong number of cells: line 3: 3 cells, expected 4: '0,4,b'",
         "column 'C1' is categorical and must hold ints or strings, not fractions. Received 1 row: C1[1]=2.5",
         "column 'tags' is multi_hot and must hold text separated by '|' or lists. Received: type double",
-        "data.split: applies to MovieLens runs",
+        "data.split: applies to --dataset runs (the dataset's split and folder)",
     ]:
         assert fragment in proc.stdout, fragment

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import write_tiny_movielens
 
@@ -28,9 +29,8 @@ def tiny_bundle(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     data = write_tiny_movielens(root / "ml-100k")
     out = root / "bundle"
-    proc = run_cli(
-        "train", *TINY_MODEL, "train.epochs=2", "data.split=random", "--data-dir", data, "--out", out, "--json"
-    )
+    proc = run_cli("train", *TINY_MODEL, "train.epochs=2", "--split", "random", "--data-dir", data, "--out", out,
+                   "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return out, data, json.loads(proc.stdout)
 
@@ -38,54 +38,46 @@ def tiny_bundle(tmp_path_factory):
 def test_train_writes_a_bundle_with_resolved_config_and_metrics(tiny_bundle):
     out, data, summary = tiny_bundle
     bundle = load(out)
-    config = TrainRunConfig.from_dict(bundle.config.train)
+    config = TrainRunConfig.from_dict(bundle.train)
     assert config.model.deep_units == (4,) and config.train.epochs == 2
     overrides = [*TINY_MODEL, "train.epochs=2", "data.split=random", f"data.data_dir={json.dumps(str(data))}"]
     assert config == load_recipe(overrides)
     assert config.model.user_history and config.data.validation == "random"  # the recipe's, not the seed's
-    assert config.data.data_dir == str(data)
-    # 6 ratings: random split 5 train / 1 test; validation holds out max(1, round(0.5)) = 1.
-    assert bundle.metrics["data"]["n_fit"] == 4 and bundle.metrics["validation"]["rows"] == 1
-    assert summary["bundle"] == str(out)
-    assert summary["test"] == bundle.metrics["test"] and summary["test"]["rows"] == 1
+    assert bundle.metrics["data"]["dataset"] == "movielens-100k" and bundle.metrics["data"]["split"] == "random"
+    assert summary["bundle"] == str(out) and summary["dataset"] == "movielens-100k"
+    # 6 ratings: a random split of 5 training rows (one held out to validate) and 1 test row
+    assert bundle.metrics["data"]["n_fit"] + bundle.metrics["validation"]["rows"] == 5
+    assert summary["test"]["rows"] == 1 and set(summary["test"]) >= {"rmse", "mae", "ndcg@10", "users"}
     assert 1 <= summary["best_epoch"] <= summary["epochs_run"] <= 2
-    assert summary["parameters"] == bundle.metrics["parameters"] > 0
+    assert summary["parameters"] == bundle.metrics["parameters"] == sum(p.numel() for p in bundle.model.parameters())
 
 
 def test_evaluate_reproduces_the_training_test_metrics(tiny_bundle):
-    out, _, summary = tiny_bundle
-    proc = run_cli("evaluate", "--model", out, "--json")  # split, seed and data dir from the bundle
+    out, data, summary = tiny_bundle
+    proc = run_cli("evaluate", "--model", out, "--json")  # dataset, split, seed and data dir from the bundle
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == summary["test"]
+    evaluated = json.loads(proc.stdout)
+    assert {key: evaluated[key] for key in summary["test"]} == summary["test"]
 
 
 def test_recommend_unknown_user_notice_and_json(tiny_bundle):
-    out, data, _ = tiny_bundle
-    proc = run_cli("recommend", "--model", out, "--user", 42, "--top", 3, "--data-dir", data, "--json")
+    out, _, _ = tiny_bundle
+    proc = run_cli("recommend", "--model", out, "--user", 42, "--top", 3, "--json")
     assert proc.returncode == 0, proc.stderr
-    assert "notice: user 42 is not in the model's vocabulary and not in u.user" in proc.stderr
+    assert "notice: user 42 is not in the model's vocabulary: scored through the out-of-vocabulary row" in proc.stderr
     result = json.loads(proc.stdout)
-    assert result["user_id"] == 42 and result["candidates"] == 4
-    assert [item["rank"] for item in result["items"]] == [1, 2, 3]
-    scores = [item["predicted_rating"] for item in result["items"]]
-    assert scores == sorted(scores, reverse=True)
+    assert result["user_id"] == 42 and result["unknown"] == {"user_id": [42]}
+    assert [item["rank"] for item in result["items"]] == list(range(1, len(result["items"]) + 1))
+    scores = [item["score"] for item in result["items"]]
+    assert scores == sorted(scores, reverse=True) and set(result["items"][0]["item"]) == {
+        "movie_id", "genres", "release_year"
+    }  # fmt: skip
 
 
 def test_recommend_invalid_user_exits_2(tiny_bundle):
     proc = run_cli("recommend", "--model", tiny_bundle[0], "--user", "abc")
     assert proc.returncode == 2
-    assert "argument --user: must be a positive integer user id, got 'abc'" in proc.stderr
-
-
-@pytest.mark.parametrize("user", ["abc", "0", "-3", "1.5"])
-def test_user_id_type(user):
-    import argparse
-
-    from dcnrank.cli.recommend import user_id
-
-    with pytest.raises(argparse.ArgumentTypeError, match=rf"must be a positive integer user id, got '{user}'"):
-        user_id(user)
-    assert user_id("42") == 42
+    assert "--user must be an integer: the column 'user_id' holds ints. Received: 'abc'" in proc.stderr
 
 
 def test_train_config_errors_exit_2(tmp_path):
@@ -108,32 +100,33 @@ def test_real_movielens_train_evaluate_recommend(movielens_dir, movielens_rating
     assert "best epoch 1 of 1 run" in proc.stdout and "saved bundle" in proc.stdout
     bundle = load(out)
     assert bundle.metrics["data"]["n_fit"] + bundle.metrics["validation"]["rows"] == 4096
-    assert bundle.metrics["parameters"] == 220_993  # the seed's DCN on train-split vocabularies
-    test = bundle.metrics["test"]
-    assert test["rows"] == 20_000 and test["users"] == 943
+    assert bundle.metrics["parameters"] == sum(p.numel() for p in bundle.model.parameters())
+    assert "test (movielens-100k, split random, 20,000 rows)" in proc.stdout
 
-    proc = run_cli("evaluate", "--model", out, "--data-dir", movielens_dir)
+    proc = run_cli("evaluate", "--model", out, "--data-dir", movielens_dir, "--json")
     assert proc.returncode == 0, proc.stderr
-    assert f"{test['rmse']:.4f}" in proc.stdout and f"{test['ndcg@10']:.4f}" in proc.stdout
+    test = json.loads(proc.stdout)
+    assert test["rows"] == 20_000 and test["users"] == 943
+    assert f"{test['rmse']:.4f}" in run_cli("evaluate", "--model", out, "--data-dir", movielens_dir).stdout
 
-    proc = run_cli("recommend", "--model", out, "--user", 42, "--data-dir", movielens_dir)
+    proc = run_cli("recommend", "--model", out, "--user", 42)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["rank", "movie", "title", "predicted"] and len(lines) == 11
-    rated = set(movielens_ratings.movie_id[movielens_ratings.user_id == 42].tolist())
-    titles = dict(zip(movielens_ratings.movie_id.tolist(), movielens_ratings.title.tolist(), strict=True))
-    for rank, line in enumerate(lines[1:], start=1):
-        fields = line.split()
-        movie = int(fields[1])
-        assert int(fields[0]) == rank and movie not in rated
-        assert titles[movie] in line
+    assert lines[0].split() == ["rank", "score", "movie_id", "genres", "release_year"] and len(lines) == 11
+    assert [int(line.split()[0]) for line in lines[1:]] == list(range(1, 11))
+    fit = bundle.catalog.interactions  # what user 42 rated in the fit rows is never recommended again
+    user = int(bundle.encoder.vocabularies["user_id"].encode(np.array([42]))[0])
+    rated = set(fit.members[fit.indptr[user] : fit.indptr[user + 1]].tolist())
+    recommended = bundle.encoder.vocabularies["movie_id"].encode(np.array([int(line.split()[2]) for line in lines[1:]]))
+    assert rated and not rated & set(recommended.tolist())
 
 
 def test_help_shows_dataset_runs_and_the_recipe_defaults():
     proc = run_cli("train", "--help")
     assert proc.returncode == 0
-    assert "dcnrank train --dataset movielens-100k --out runs/ml" in proc.stdout
+    assert "dcnrank train --out runs/dcn                   # the recipe (configs/movielens_100k.toml)" in proc.stdout
+    assert "dcnrank train --dataset movielens-1m" in proc.stdout
     assert "without --config, every run starts from the recipe" in proc.stdout
     assert "--dataset {movielens-100k,movielens-1m,movielens-10m,movielens-latest,movielens-latest-small}" in (
         " ".join(proc.stdout.split())
@@ -171,6 +164,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(movielens_dir, tmp_path)
     assert clean.returncode == 0, clean.stderr
     got, expected = load(tmp_path / "resumed").metrics, load(tmp_path / "clean").metrics
     assert len(got["history"]) == len(expected["history"]) == 3
+    tests = [json.loads(run_cli("evaluate", "--model", tmp_path / n, "--json").stdout) for n in ("resumed", "clean")]
     for key in ("rmse", "mae", "ndcg@10", "map@10"):
-        assert got["test"][key] == pytest.approx(expected["test"][key], abs=1e-6)
+        assert tests[0][key] == pytest.approx(tests[1][key], abs=1e-6)
     assert [e["loss"] for e in got["history"]] == pytest.approx([e["loss"] for e in expected["history"]], abs=1e-9)

@@ -24,7 +24,7 @@ def test_defaults_are_the_seeds_stacked_dcn():
     assert config == TrainRunConfig()
     assert config.model == DCNConfig(structure="stacked", embedding_dim=32, deep_units=(192, 192))
     assert config.train == TrainConfig(learning_rate=0.01, epochs=10, batch_size=1024)
-    assert config.data == DataConfig(split="random", vocab="train", seed=0, validation_fraction=0.1, patience=2)
+    assert config.data == DataConfig(split=None, seed=0, validation_fraction=0.1, patience=2)
 
 
 def test_toml_sections_then_overrides_win(tmp_path):
@@ -92,7 +92,6 @@ def test_every_error_is_collected(tmp_path):
                 "model.deep_units=[a]",
                 "model.dropout=1",
                 "data.split=u9",
-                "data.vocab=some",
                 "data.validation_fraction=0",
                 "data.patience=0",
                 "data.max_train_rows=1",
@@ -110,7 +109,6 @@ def test_every_error_is_collected(tmp_path):
         "train.epochs: must be an int. Received: 'five'",
         "train.batch_size: must be an int. Received: True",
         "data.split: must be one of random, leaky, u1",
-        "data.vocab: must be one of train, all. Received: 'some'",
         "data.validation_fraction: must be in (0, 1). Received: 0",
         "data.patience: must be ≥ 1. Received: 0",
         "data.max_train_rows: must be ≥ 2",
@@ -189,19 +187,23 @@ def test_dict_round_trip():
 
 
 def test_shipped_seed_config_is_the_default():
-    assert load_config(REPO / "configs" / "seed_dcn.toml") == TrainRunConfig()
+    # the seed's stacked DCN on the disjoint random split (the config's own data key)
+    assert load_config(REPO / "configs" / "seed_dcn.toml") == TrainRunConfig(data=DataConfig(split="random"))
 
 
-def test_movielens_key_resets_restore_the_defaults_and_let_later_overrides_win():
-    from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, movielens_key_resets, refuse_changed
+def test_dataset_only_keys_are_refused_when_set():
+    from dcnrank.config.data_config import DATASET_ONLY_KEYS, refuse_changed
 
-    changed = ["data.split=u1", "data.vocab=all", 'data.data_dir="/data/ml"']
-    config = load_config(overrides=[*changed, *movielens_key_resets()])
-    assert config.data == DataConfig()
-    refuse_changed(config.data, MOVIELENS_ONLY_KEYS, "applies to MovieLens runs")  # nothing left to refuse
-    config = load_config(overrides=[*movielens_key_resets(), "data.split=u2"])
-    with pytest.raises(ConfigError, match=r"data\.split: applies to MovieLens runs\. Received: 'u2'"):
-        refuse_changed(config.data, MOVIELENS_ONLY_KEYS, "applies to MovieLens runs")
+    assert DATASET_ONLY_KEYS == ("split", "data_dir")
+    assert DataConfig().split is None  # the release's default split
+    refuse_changed(load_config(overrides=["data.seed=3"]).data, DATASET_ONLY_KEYS, "applies to --dataset runs")
+    config = load_config(overrides=["data.split=u2", 'data.data_dir="/data/ml"'])
+    with pytest.raises(ConfigError) as info:
+        refuse_changed(config.data, DATASET_ONLY_KEYS, "applies to --dataset runs")
+    assert info.value.errors == [
+        "data.split: applies to --dataset runs. Received: 'u2'",
+        "data.data_dir: applies to --dataset runs. Received: '/data/ml'",
+    ]
 
 
 @pytest.mark.parametrize("module", ["loading", "run_config", "data_config", "errors"])

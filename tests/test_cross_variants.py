@@ -16,11 +16,13 @@ import dcnrank.models.config
 import dcnrank.models.cross_network
 from dcnrank.bundle import load, save
 from dcnrank.config import ConfigError, TrainRunConfig, load_config
-from dcnrank.data import Vocabulary
+from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.explain import interaction_matrix
 from dcnrank.layers import FeatureCross, MixtureCross, VectorCross
 from dcnrank.models import CrossNetwork, DCNConfig, build_dcn
 from dcnrank.models.dcn import count_parameters
+from dcnrank.models.table_inputs import build_table_dcn
 from dcnrank.training import TrainConfig, Trainer
 from dcnrank.training.stacked import StackedTrainer
 
@@ -204,14 +206,15 @@ def test_stacked_equals_sequential(model_config, shuffle):
 
 @pytest.mark.parametrize("config", VARIANTS[1:])
 def test_bundle_round_trip(tmp_path, config):
-    vocabularies = {"movie_id": Vocabulary.fit([10, 20, 30]), "user_zip_code": Vocabulary.fit(["a", "b"])}
+    spec = FeatureSpec((CategoricalColumn("item"), CategoricalColumn("zip")), label="y", task="regression")
+    encoder = TableEncoder.fit(spec, {"item": [10, 20, 30], "zip": ["a", "b", "a"], "y": [1.0, 2.0, 3.0]})
     torch.manual_seed(0)
-    model = build_dcn(config, vocabulary_sizes=[v.size for v in vocabularies.values()]).eval()
-    bundle = load(save(model, tmp_path / "b", model_config=config, vocabularies=vocabularies))
-    assert bundle.config.model == config
-    indices = torch.tensor([[0, 0], [1, 2], [3, 1]])
+    model = build_table_dcn(config, spec, encoder.table_sizes).eval()
+    bundle = load(save(model, tmp_path / "b", model_config=config, encoder=encoder))
+    assert bundle.model_config == config
+    rows = {"item": [10, 99, 30], "zip": ["b", "a", "zz"]}
     with torch.no_grad():
-        assert torch.equal(bundle.predict(indices), model(indices))
+        assert torch.equal(bundle.predict(rows), model(encoder.encode(rows).features))
 
 
 # ----------------------------------------------------------------- explanations

@@ -17,7 +17,6 @@ from dcnrank.data import (
     MovieLensNotFoundError,
     Ratings,
     bucketize_age,
-    fit_vocabularies,
     load_movielens,
     locate_movielens,
     read_split_file,
@@ -420,18 +419,6 @@ def test_real_counts(movielens_ratings: Ratings) -> None:
     assert len(np.unique(movielens_ratings.movie_id)) == 1682
     assert sorted(np.unique(movielens_ratings.user_rating).tolist()) == [1, 2, 3, 4, 5]
     assert np.unique(movielens_ratings.bucketized_user_age).tolist() == [1, 18, 25, 35, 45, 50, 56]
-
-
-def test_real_vocabulary_sizes(movielens_ratings: Ratings) -> None:
-    sizes = {name: v.size for name, v in fit_vocabularies(movielens_ratings).items()}
-    assert sizes == {
-        "movie_id": 1683,
-        "user_id": 944,
-        "user_gender": 3,
-        "bucketized_user_age": 8,
-        "user_zip_code": 796,
-        "user_occupation_text": 22,
-    }
 
 
 def test_real_oddities(movielens_ratings: Ratings) -> None:

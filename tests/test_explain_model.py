@@ -5,10 +5,11 @@ import importlib
 
 import numpy as np
 import pytest
+import torch
 
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.explain import input_blocks, interaction_matrix, model_interactions, top_pairs
-from dcnrank.models import DCNConfig, build_dcn
+from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
 
 SPEC = FeatureSpec(
@@ -51,33 +52,39 @@ def test_table_model_blocks_follow_table_inputs():
     np.testing.assert_allclose(found.matrix, interaction_matrix(model.cross.layers[0], block_sizes=[3, 2, 2]))
 
 
+THREE = FeatureSpec(
+    (CategoricalColumn("user"), CategoricalColumn("movie"), CategoricalColumn("zip")), label="y", task="binary"
+)
+TWO = FeatureSpec((CategoricalColumn("user"), CategoricalColumn("movie")), label="y", task="binary")
+SIZES = {"user": 3, "movie": 4, "zip": 5}
+
+
 @pytest.mark.parametrize("cross_type", ["matrix", "vector", "mixture"])
 def test_every_cross_type_and_layer(cross_type):
     config = DCNConfig(structure="stacked", embedding_dim=2, num_cross_layers=2, cross_type=cross_type, deep_units=(4,))
-    model = build_dcn(config, vocabulary_sizes=[3, 4, 5])
-    found = model_interactions(model, ["user", "movie", "zip"], layer=1)
+    model = build_table_dcn(config, THREE, SIZES)
+    found = model_interactions(model, layer=1)
     assert found.layer == 1 and found.labels == ("user", "movie", "zip") and found.matrix.shape == (3, 3)
     np.testing.assert_allclose(found.matrix, interaction_matrix(model.cross.layers[1], 3))
 
 
 def test_plot_writes_a_png(tmp_path):
-    model = build_dcn(DCNConfig(structure="cross_only", embedding_dim=2), vocabulary_sizes=[3, 4])
-    path = model_interactions(model, ["user", "movie"]).plot(tmp_path / "h.png")
+    model = build_table_dcn(DCNConfig(structure="cross_only", embedding_dim=2), TWO, {"user": 3, "movie": 4})
+    path = model_interactions(model).plot(tmp_path / "h.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_validation():
-    deep = build_dcn(DCNConfig(structure="deep_only", embedding_dim=2, deep_units=(4,)), vocabulary_sizes=[3, 4])
+    deep = build_table_dcn(
+        DCNConfig(structure="deep_only", embedding_dim=2, deep_units=(4,)), TWO, {"user": 3, "movie": 4}
+    )
     with pytest.raises(ValueError, match=r"no cross network to explain \(structure='deep_only'\)"):
-        model_interactions(deep, ["user", "movie"])
-    model = build_dcn(DCNConfig(structure="cross_only", embedding_dim=2, num_cross_layers=2), vocabulary_sizes=[3, 4])
+        model_interactions(deep)
+    model = build_table_dcn(
+        DCNConfig(structure="cross_only", embedding_dim=2, num_cross_layers=2), TWO, {"user": 3, "movie": 4}
+    )
     for layer in (2, -1, 1.0, True):
         with pytest.raises(ValueError, match=rf"`layer` must be an int from 0 to 1, .* Received: layer={layer!r}"):
-            model_interactions(model, ["user", "movie"], layer=layer)
-    with pytest.raises(ValueError, match=r"name the model's 2 embedded features\. Received: feature_names=\['user'\]"):
-        model_interactions(model, ["user"])
-    with pytest.raises(ValueError, match=r"Received: feature_names=None"):
-        input_blocks(model)
-    toy = build_dcn(DCNConfig(structure="cross_only"), dense_features=3)
-    with pytest.raises(ValueError, match=r"TableInputs or FeatureEmbedding .* Received: inputs=Identity"):
-        input_blocks(toy, ["a", "b", "c"])
+            model_interactions(model, layer=layer)
+    with pytest.raises(ValueError, match=r"must read its inputs with TableInputs .* Received: inputs=NoneType"):
+        input_blocks(torch.nn.Linear(2, 2))

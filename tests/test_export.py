@@ -8,24 +8,27 @@ import subprocess
 import sys
 
 import numpy as np
-import onnx
-import onnxruntime
 import pytest
 import torch
-from test_serve import save_tiny_bundle
+from bundle_support import SPEC, TABLE, build_bundle
 
 from dcnrank import __version__
 from dcnrank.bundle import Bundle, load
+from dcnrank.data.table_batch import PADDING, TableBatch
 from dcnrank.export import (
     EXPORT_FORMATS,
-    ONNX_INPUT,
     ONNX_OUTPUT,
     ExportError,
     default_path,
     export_bundle,
     export_onnx,
 )
+from dcnrank.export.onnx_export import onnx_inputs
 from dcnrank.models import DCNConfig
+
+onnx = pytest.importorskip("onnx")
+onnxruntime = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
 
 CONFIGS = {
     "stacked": DCNConfig(embedding_dim=3, deep_units=(8, 4)),
@@ -33,57 +36,104 @@ CONFIGS = {
         embedding_dim=4, structure="parallel", projection_dim=3, num_cross_layers=2, deep_units=(6,)
     ),
 }
+INPUTS = ["categorical", "numeric", "missing", "multi_hot_0"]
+# Raw rows: known and unknown ids and values, missing cells, an empty and a long item list.
+ROWS = {
+    "user_id": [1, 2, 99, None],
+    "item_id": [1, 3, 77, 5],
+    "age": [21.0, None, 80.5, 30.0],
+    "zip": ["00000", "00049", "nowhere", None],
+    "occupation": ["student", "writer", "pilot", None],
+    "genres": ["comedy|drama", "", "action|drama|comedy|new", None],
+    "year": [1991.0, None, 2030.0, 1995.0],
+    "device": ["web", "phone", None, "watch"],
+}
 
 
 @pytest.fixture(scope="module", params=list(CONFIGS))
 def exported(request, tmp_path_factory):
-    folder, _ = save_tiny_bundle(tmp_path_factory.mktemp(request.param), CONFIGS[request.param])
+    folder = build_bundle(tmp_path_factory.mktemp(request.param) / "bundle", config=CONFIGS[request.param])
     bundle = load(folder)
     return bundle, export_bundle(bundle, "onnx")
 
 
-def random_indices(bundle: Bundle, batch: int, seed: int) -> torch.Tensor:
-    """`(batch, F)` valid indices, OOV rows included."""
+def random_inputs(bundle: Bundle, batch: int, seed: int) -> dict[str, torch.Tensor]:
+    """Valid encoded tensors of `batch` rows (OOV rows, missing numbers and padding included)."""
     generator = torch.Generator().manual_seed(seed)
-    sizes = torch.tensor(bundle.config.vocabulary_sizes)
-    return (torch.rand(batch, len(sizes), generator=generator) * sizes).long()
+    sizes = bundle.encoder.table_sizes
+    bounds = torch.tensor([sizes[c.name] for c in SPEC.of_type("categorical")])
+    missing = torch.rand(batch, 2, generator=generator) < 0.3
+    items = (torch.rand(batch, 4, generator=generator) * sizes["genres"]).long()
+    lengths = (torch.rand(batch, 1, generator=generator) * 5).long()
+    return {
+        "categorical": (torch.rand(batch, len(bounds), generator=generator) * bounds).long(),
+        "numeric": torch.randn(batch, 2, generator=generator).masked_fill(missing, 0.0),
+        "missing": missing,
+        "multi_hot_0": items.masked_fill(torch.arange(4) >= lengths, PADDING),
+    }
+
+
+def eager(bundle: Bundle, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The eager model's probabilities (the task is binary) of encoded tensors."""
+    batch = TableBatch(inputs["categorical"], inputs["numeric"], inputs["missing"], (inputs["multi_hot_0"],))
+    with torch.inference_mode():
+        return torch.sigmoid(bundle.model(batch))
+
+
+def feed(bundle: Bundle, rows) -> dict[str, np.ndarray]:
+    """Raw rows encoded by the bundle, as the file's inputs."""
+    features = bundle.encode(rows).features
+    tensors = {"categorical": features.categorical, "numeric": features.numeric, "missing": features.missing,
+               "multi_hot_0": features.multi_hot[0]}  # fmt: skip
+    return {name: tensors[name].numpy() for name in onnx_inputs(bundle)}
+
+
+def session(path):
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
 @pytest.mark.parametrize("batch", [1, 3, 64, 1000])
 def test_onnxruntime_matches_eager(exported, batch):
     bundle, path = exported
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    indices = random_indices(bundle, batch, seed=batch)
-    (scores,) = session.run([ONNX_OUTPUT], {ONNX_INPUT: indices.numpy()})
+    inputs = random_inputs(bundle, batch, seed=batch)
+    (scores,) = session(path).run([ONNX_OUTPUT], {name: t.numpy() for name, t in inputs.items()})
     assert scores.dtype == np.float32 and scores.shape == (batch,)
-    torch.testing.assert_close(torch.from_numpy(scores), bundle.predict(indices), rtol=0, atol=1e-5)
+    torch.testing.assert_close(torch.from_numpy(scores), eager(bundle, inputs), rtol=0, atol=1e-5)
 
 
 def test_raw_values_through_bundle_encode_match_too(exported):
     bundle, path = exported
-    columns = {
-        "movie_id": [1, 3, 99], "user_id": [1, 2, 3], "user_gender": [1, 0, 1], "bucketized_user_age": [18, 50, 1],
-        "user_zip_code": ["85711", "94043", "T8H1N"], "user_occupation_text": ["technician", "other", "student"],
-    }  # fmt: skip
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (scores,) = session.run(None, {ONNX_INPUT: bundle.encode(columns).numpy()})
-    torch.testing.assert_close(torch.from_numpy(scores), bundle.predict(columns), rtol=0, atol=1e-5)
+    (scores,) = session(path).run(None, feed(bundle, ROWS))
+    torch.testing.assert_close(torch.from_numpy(scores), bundle.predict(ROWS), rtol=0, atol=1e-5)
+    (scores,) = session(path).run(None, feed(bundle, TABLE))
+    torch.testing.assert_close(torch.from_numpy(scores), bundle.predict(TABLE), rtol=0, atol=1e-5)
 
 
 def test_signature_and_metadata(exported):
     bundle, path = exported
     model = onnx.load(str(path))
-    (inputs,) = model.graph.input
-    (outputs,) = model.graph.output
-    assert inputs.name == ONNX_INPUT and inputs.type.tensor_type.elem_type == onnx.TensorProto.INT64
-    assert [d.dim_param or d.dim_value for d in inputs.type.tensor_type.shape.dim] == ["batch", 6]
-    assert outputs.name == ONNX_OUTPUT and outputs.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    assert [d.dim_param or d.dim_value for d in outputs.type.tensor_type.shape.dim] == ["batch"]
+    (output,) = model.graph.output
+
+    def dims(value):
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    inputs = {i.name: (i.type.tensor_type.elem_type, dims(i)) for i in model.graph.input}
+    assert list(inputs) == INPUTS == onnx_inputs(bundle)
+    assert inputs["categorical"] == (onnx.TensorProto.INT64, ["batch", 5])  # user_id, item_id, zip, occupation, device
+    assert inputs["numeric"] == (onnx.TensorProto.FLOAT, ["batch", 2])  # age, year
+    assert inputs["missing"] == (onnx.TensorProto.BOOL, ["batch", 2])
+    assert inputs["multi_hot_0"][0] == onnx.TensorProto.INT64 and inputs["multi_hot_0"][1][0] == "batch"
+    assert output.name == ONNX_OUTPUT and output.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert dims(output) == ["batch"]
     metadata = {prop.key: prop.value for prop in model.metadata_props}
-    assert json.loads(metadata["feature_names"]) == list(bundle.feature_names)
-    assert json.loads(metadata["vocabulary_sizes"]) == list(bundle.config.vocabulary_sizes)
-    assert metadata["dcnrank_version"] == __version__
-    assert metadata["structure"] == bundle.config.model.structure
+    assert json.loads(metadata["inputs"]) == INPUTS
+    assert json.loads(metadata["columns"]) == {
+        "categorical": ["user_id", "item_id", "zip", "occupation", "device"], "numeric": ["age", "year"],
+        "multi_hot": ["genres"],
+    }  # fmt: skip
+    assert json.loads(metadata["table_sizes"]) == bundle.encoder.table_sizes
+    assert metadata["dcnrank_version"] == __version__ and metadata["task"] == "binary"
+    assert metadata["structure"] == bundle.model_config.structure and metadata["histories"] == "none"
     assert path == default_path(bundle.path, "onnx") == bundle.path.parent / "bundle.onnx"
 
 
@@ -102,7 +152,7 @@ def test_export_path_errors(exported, tmp_path):
         export_onnx(bundle, tmp_path)
     with pytest.raises(ValueError, match=r"`path`'s folder does not exist\. Received: path="):
         export_onnx(bundle, tmp_path / "no" / "model.onnx")
-    unsaved = Bundle(bundle.model, bundle.config, bundle.vocabularies)
+    unsaved = Bundle(bundle.model, bundle.model_config, bundle.encoder)
     with pytest.raises(ValueError, match=r"`path` is required for a bundle that was not loaded from a folder"):
         export_bundle(unsaved, "onnx")
 
@@ -142,18 +192,19 @@ def run_cli(*args):
     )
 
 
-def test_cli_export_writes_the_file_and_reports_the_signature(tmp_path):
-    folder, _ = save_tiny_bundle(tmp_path)
+def test_cli_export_writes_the_file_and_reports_the_signature(trained_bundle, tmp_path):
     out = tmp_path / "model.onnx"
-    proc = run_cli("export", "--model", folder, "--format", "onnx", "--out", out)
+    proc = run_cli("export", "--model", trained_bundle, "--format", "onnx", "--out", out)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"exported {out}: input features int64 (batch, 6) = [movie_id, user_id, ")
-    assert "output score float32 (batch,)" in proc.stdout
-    bundle = load(folder)
-    indices = random_indices(bundle, 5, seed=0)
-    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    (scores,) = session.run(None, {ONNX_INPUT: indices.numpy()})
-    torch.testing.assert_close(torch.from_numpy(scores), bundle.predict(indices), rtol=0, atol=1e-5)
+    assert proc.stdout == (
+        f"exported {out}: inputs categorical, numeric, missing, multi_hot_0, output score float32 (batch,); "
+        "onnxruntime matches the eager model within 1e-05\n"
+    )
+    bundle = load(trained_bundle)
+    # pairs outside the training rows (the histories go in pooled per owner): exact
+    rows = {**ROWS, "user_id": [1, 2, 99, 3], "item_id": [1, 5, 2, 77]}
+    (scores,) = session(out).run(None, feed(bundle, rows))
+    torch.testing.assert_close(torch.from_numpy(scores), bundle.predict(rows), rtol=0, atol=1e-5)
 
 
 def test_cli_unknown_format_exits_2(tmp_path, capsys):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from test_catalog import FIT, SPEC, make_bundle
 
-from dcnrank.bundle import Catalog, load_table, save_table
+from dcnrank.bundle import Catalog, load, save
 from dcnrank.cli.main import main
 from dcnrank.data.table_encoder import TableEncoder
 from dcnrank.export import export_bundle, export_onnx
@@ -33,7 +33,7 @@ ROWS = {
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     folder = make_bundle(tmp_path_factory.mktemp("export") / "b")
-    bundle = load_table(folder)
+    bundle = load(folder)
     return bundle, export_bundle(bundle, "onnx")
 
 
@@ -70,7 +70,7 @@ def test_regression_and_numeric_only_bundles(tmp_path):
     spec = FeatureSpec((NumericColumn("x"), NumericColumn("z")), label="y", task="regression")
     folder = make_bundle(tmp_path / "r", spec=spec, fit={"x": [1.0, 2.0, None], "z": [0.0, 5.0, 1.0], "y": [1, 2, 3]},
                          catalog=False)  # fmt: skip
-    bundle = load_table(folder)
+    bundle = load(folder)
     path = export_onnx(bundle, tmp_path / "r.onnx")
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     rows = {"x": [0.5, None, 9.0], "z": [1.0, 2.0, None]}
@@ -83,9 +83,9 @@ def test_histories_export_as_pooled_vectors_per_owner(tmp_path):
     config = DCNConfig(structure="cross_only", embedding_dim=2, user_history=True, item_history=True)
     torch.manual_seed(0)
     model = build_table_dcn(config, SPEC, encoder.table_sizes)
-    folder = save_table(model, tmp_path / "h", model_config=config, encoder=encoder,
+    folder = save(model, tmp_path / "h", model_config=config, encoder=encoder,
                         catalog=Catalog.build(SPEC, encoder, FIT))  # fmt: skip
-    bundle = load_table(folder)
+    bundle = load(folder)
     path = export_onnx(bundle, tmp_path / "h.onnx")
     props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert props["histories"].startswith("pooled per owner")

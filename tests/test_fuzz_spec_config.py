@@ -48,7 +48,6 @@ from dcnrank.data.feature_spec import (
 from dcnrank.data.splits import SPLIT_NAMES
 from dcnrank.data.table_error import TableDataError
 from dcnrank.data.validation_split import VALIDATION_POLICIES
-from dcnrank.experiments.movielens import VOCAB_POLICIES
 from dcnrank.models.config import CROSS_TYPES, LEVER_FLAGS, STRUCTURES
 from dcnrank.training.trainer import PRECISIONS
 
@@ -305,7 +304,6 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "train.precision": st.sampled_from(PRECISIONS),
     "train.checkpoint_every": _sized(),
     "data.split": st.sampled_from(SPLIT_NAMES),
-    "data.vocab": st.sampled_from(VOCAB_POLICIES),
     "data.seed": _sized(0),
     "data.data_dir": nasty_text(1, 20).filter(lambda s: s.strip() != "" and "\x00" not in s),
     "data.validation_fraction": _floats(0.0, 1.0, low_open=True, high_open=True),

@@ -13,26 +13,22 @@ import re
 import uuid
 
 import pytest
-import torch
+from bundle_support import build_bundle
 
 from dcnrank import atomic
-from dcnrank.bundle import BundleError, check_bundle_target, load, load_table, save, save_table
+from dcnrank.bundle import BundleError, check_bundle_target, load
 from dcnrank.cli.main import main
-from dcnrank.data import Vocabulary
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.models import DCNConfig, build_dcn
-from dcnrank.models.table_inputs import build_table_dcn
+from dcnrank.models import DCNConfig
 from dcnrank.training.checkpoint import CHECKPOINT_FILE, CheckpointError, resume_or_start
 from dcnrank.workflows.table_predictions import check_predictions_out, predict_table
 
 SPEC = FeatureSpec((NumericColumn("x"), CategoricalColumn("c")), label="y", task="binary")
 SPEC_TOML = 'task = "binary"\nlabel = "y"\n[columns]\nx = "numeric"\nc = "categorical"\n'
 QUICK = ["model.structure=cross_only", "model.embedding_dim=2", "train.epochs=1", "train.batch_size=16"]
-PLAIN = DCNConfig(embedding_dim=2, deep_units=(3,))
-# the modules (`dcnrank.workflows` exports functions of the same names)
-train_run = importlib.import_module("dcnrank.workflows.train_run")
+# the modules (`dcnrank.workflows` and `dcnrank.cli` export functions of the same names)
 table_run = importlib.import_module("dcnrank.workflows.table_run")
+cli_common = importlib.import_module("dcnrank.cli.common")
 
 
 def table_rows(n=40):
@@ -56,23 +52,36 @@ def table(tmp_path):
 
 
 def save_table_bundle(path):
-    encoder = TableEncoder.fit(SPEC, table_rows())
-    config = DCNConfig(structure="cross_only", embedding_dim=2)
-    torch.manual_seed(0)
-    return save_table(build_table_dcn(config, SPEC, encoder.table_sizes), path, model_config=config, encoder=encoder)
+    """A bundle of `SPEC` (no roles) fitted on `table_rows()`: what `predict` scores here."""
+    return build_bundle(path, spec=SPEC, table=table_rows(), config=DCNConfig(structure="cross_only", embedding_dim=2))
 
 
-def save_plain_bundle(path):
-    torch.manual_seed(0)
-    model = build_dcn(PLAIN, vocabulary_sizes=[3])
-    return save(model, path, model_config=PLAIN, vocabularies={"movie_id": Vocabulary.fit([1, 2])})
+def save_catalog_bundle(path):
+    """A bundle of the shared spec, with its catalogue (`bundle_support`)."""
+    return build_bundle(path)
+
+
+def old_bundle(folder, format_name, version):
+    """A bundle folder of an older dcnrank: a manifest of `format_name` version `version` (2 and
+    later) or, for version 1, the sums in config.json without a manifest."""
+    folder.mkdir()
+    files = {"weights.safetensors": b"w", "vocab.json": b"{}", "metrics.json": b"{}"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    config = {"format": format_name, "format_version": version, "dcnrank_version": "0.1.0"}
+    if version == 1:
+        config["sha256"] = sums
+    (folder / "config.json").write_text(json.dumps(config))
+    if version > 1:
+        sums["config.json"] = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+        (folder / "manifest.json").write_text(json.dumps({**config, "sha256": sums}))
+    return folder
 
 
 def snapshot(folder):
     """Every path under `folder` with its bytes (None for a folder)."""
-    return {
-        str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))
-    }
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob("*"))}
 
 
 def hidden(folder):
@@ -118,27 +127,20 @@ def test_train_refuses_a_folder_that_merely_holds_config_json(table, tmp_path, c
 
 def version_one_bundle(folder, format_name="dcnrank.bundle"):
     """A bundle of format version 1: sums in config.json, no manifest."""
-    folder.mkdir()
-    files = {"weights.safetensors": b"w", "vocab.json": b"{}", "metrics.json": b"{}"}
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    sums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-    config = {"format": format_name, "format_version": 1, "dcnrank_version": "0.1.0", "sha256": sums}
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
+    return old_bundle(folder, format_name, 1)
 
 
 @pytest.mark.parametrize(
     ("make", "why"),
     [
         (user_project, r"it holds NOTES\.md, src, which a bundle never does"),
-        (lambda f: (save_plain_bundle(f) / "NOTES.md").write_text("mine"), r"it holds NOTES\.md, which a bundle"
+        (lambda f: (save_catalog_bundle(f) / "NOTES.md").write_text("mine"), r"it holds NOTES\.md, which a bundle"
          r" never does"),
         (lambda f: f.mkdir() or (f / "config.json").write_text("{}"), r"no manifest\.json"),
         (lambda f: version_one_bundle(f, "keras"), r"no manifest\.json"),
         (lambda f: f.mkdir() or (f / "manifest.json").write_text('{"format": "other"}'),
          r"its manifest\.json does not name a dcnrank bundle format"),
-        (lambda f: save_plain_bundle(f) and (f / "manifest.json").write_text("{trunc"),
+        (lambda f: save_catalog_bundle(f) and (f / "manifest.json").write_text("{trunc"),
          r"its manifest\.json does not name a dcnrank bundle format"),
     ],
 )  # fmt: skip
@@ -146,7 +148,7 @@ def test_save_refuses_folders_that_are_not_bundles(tmp_path, make, why):
     folder = tmp_path / "out"
     make(folder)
     before = snapshot(folder)
-    for saving in (save_plain_bundle, save_table_bundle):
+    for saving in (save_catalog_bundle, save_table_bundle):  # with and without a catalogue
         with pytest.raises(BundleError, match=rf"out: exists and is not a dcnrank bundle \({why}\); refusing"):
             saving(folder)
     assert snapshot(folder) == before and hidden(tmp_path) == []
@@ -158,9 +160,9 @@ def test_check_bundle_target_refuses_files_links_and_unmakeable_paths(tmp_path):
         check_bundle_target(tmp_path / "file")
     with pytest.raises(BundleError, match=r"file/b: cannot create it: .*file is not a folder"):
         check_bundle_target(tmp_path / "file" / "b")
-    (tmp_path / "link").symlink_to(save_plain_bundle(tmp_path / "real"))
+    (tmp_path / "link").symlink_to(save_catalog_bundle(tmp_path / "real"))
     with pytest.raises(BundleError, match=r"link: is a symbolic link; refusing to replace it"):
-        save_plain_bundle(tmp_path / "link")
+        save_catalog_bundle(tmp_path / "link")
     if os.geteuid() != 0:  # root may write anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
@@ -173,14 +175,17 @@ def test_save_replaces_a_bundle_with_heatmaps_and_a_version_one_bundle(tmp_path)
     first = save_table_bundle(tmp_path / "b")
     (first / "interactions.png").write_bytes(b"png")
     (first / "interactions_layer1.png").write_bytes(b"png")
-    save_plain_bundle(first)
+    save_catalog_bundle(first)
     assert sorted(p.name for p in first.iterdir()) == [
-        "config.json", "manifest.json", "metrics.json", "vocab.json", "weights.safetensors"
+        "catalog.json", "catalog.safetensors", "config.json", "manifest.json", "metrics.json", "vocab.json",
+        "weights.safetensors",
     ]  # fmt: skip
     old = version_one_bundle(tmp_path / "old", "dcnrank.table_bundle")
-    assert load_table(save_table_bundle(old)).path == old
+    assert load(save_table_bundle(old)).path == old
+    older = old_bundle(tmp_path / "older", "dcnrank.bundle", 2)  # a MovieLens bundle of an older dcnrank
+    assert load(save_catalog_bundle(older)).catalog is not None
     (tmp_path / "empty").mkdir()
-    assert load(save_plain_bundle(tmp_path / "empty")).path == tmp_path / "empty"
+    assert load(save_catalog_bundle(tmp_path / "empty")).path == tmp_path / "empty"
     assert hidden(tmp_path) == []
 
 
@@ -201,10 +206,10 @@ def test_train_checks_out_before_reading_data(table, tmp_path, monkeypatch, caps
     (tmp_path / "afile").write_text("mine")
     out = {"file": tmp_path / "afile", "project": user_project(tmp_path / "project"),
            "under a file": tmp_path / "afile" / "b"}[kind]  # fmt: skip
-    forbid(monkeypatch, train_run, "locate_movielens")
+    forbid(monkeypatch, cli_common, "load_movielens_source")
     forbid(monkeypatch, table_run, "distributed_session")
     if run == "movielens":
-        args = ["train", "--data-dir", str(tmp_path / "ml"), "--out", str(out)]
+        args = ["train", "--dataset", "movielens-100k", "--data-dir", str(tmp_path / "ml"), "--out", str(out)]
     else:
         args = ["train", "--data", str(data), "--spec", str(spec), *QUICK, "--out", str(out)]
     if run == "torchrun rank 0":
@@ -276,7 +281,7 @@ def test_keep_may_not_collide_with_an_output_column(scoring, tmp_path, capsys, k
                  "--keep", *keep]) == 2  # fmt: skip
     assert re.search(message, error_line(capsys)) and not out.exists()
     with pytest.raises(ValueError, match=message):
-        predict_table(load_table(model), {"prediction": rows["id"], **rows}, keep=keep)
+        predict_table(load(model), {"prediction": rows["id"], **rows}, keep=keep)
 
 
 # ----------------------------------------------------------------- 5, 6. the manifest, the kinds
@@ -289,44 +294,52 @@ def test_an_edited_statistic_is_refused_by_name(tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(BundleError, match=r"b/config\.json: corrupt or modified file: SHA-256 [0-9a-f]{64} differs "
                        r"from the '[0-9a-f]{64}' recorded in manifest\.json"):  # fmt: skip
-        load_table(folder)
-    plain = save_plain_bundle(tmp_path / "p")
-    text = (plain / "config.json").read_text()
-    (plain / "config.json").write_text(text.replace('"embedding_dim": 2', '"embedding_dim": 2 '))  # same meaning
+        load(folder)
+    other = save_catalog_bundle(tmp_path / "p")
+    text = (other / "config.json").read_text()
+    (other / "config.json").write_text(text.replace('"embedding_dim": 2', '"embedding_dim": 2 '))  # same meaning
     with pytest.raises(BundleError, match=r"p/config\.json: corrupt or modified file"):
-        load(plain)
-    (plain / "manifest.json").unlink()
+        load(other)
+    (other / "manifest.json").unlink()
     with pytest.raises(BundleError, match=r"not a complete bundle: missing manifest\.json"):
-        load(plain)
+        load(other)
+
+
+MOVIELENS_RETRAIN = r"retrain it with `dcnrank train --dataset movielens-100k --split SPLIT --out DIR`"
+TABLE_RETRAIN = r"retrain it with `dcnrank train --data FILE --spec SPEC --out DIR`"
 
 
 @pytest.mark.parametrize(
-    ("format_name", "retrain"),
-    [("dcnrank.bundle", r"dcnrank train \[--config FILE\]"), ("dcnrank.table_bundle", r"dcnrank train --data FILE")],
-)
-def test_a_version_one_bundle_is_refused_with_how_to_retrain(tmp_path, capsys, format_name, retrain):
-    folder = version_one_bundle(tmp_path / "old", format_name)
-    message = (rf"old: .* of bundle format version 1 \(written by dcnrank 0\.1\.0, without manifest\.json\); this "
-               rf"dcnrank reads version 2 only: retrain it with `{retrain}.* --out .*old` \(it replaces the old "
-               r"bundle\)")  # fmt: skip
-    for loader in (load, load_table):
-        with pytest.raises(BundleError, match=message):
-            loader(folder)
-    assert main(["export", "--model", str(folder), "--format", "onnx"]) == 2
-    assert re.search(message, error_line(capsys))
-
-
-def test_a_wrong_kind_of_bundle_names_the_commands_that_take_it(tmp_path, capsys):
-    table_bundle, plain = save_table_bundle(tmp_path / "t"), save_plain_bundle(tmp_path / "p")
-    with pytest.raises(BundleError) as caught:  # every command takes a table bundle; the MovieLens loader does not
-        load(table_bundle)
-    assert "holds a table bundle (trained by `dcnrank train --data FILE --spec SPEC`), which `dcnrank predict`, " \
-        "`recommend`, `serve`, `export` and `explain` take (Python: dcnrank.bundle.load_table)" \
-        in str(caught.value)  # fmt: skip
-    assert main(["predict", "--model", str(plain), "--data", str(write_csv(tmp_path / "d.csv", table_rows())),
-                 "--out", str(tmp_path / "p.csv")]) == 2  # fmt: skip
-    assert "holds a MovieLens-style bundle (trained by `dcnrank train` on MovieLens), which `dcnrank evaluate`, " \
-        "`recommend`, `serve`, `export` and `explain` take" in error_line(capsys)  # fmt: skip
+    ("format_name", "version", "message"),
+    [
+        ("dcnrank.bundle", 1, rf"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 1, written "
+         rf"by dcnrank 0\.1\.0\); this dcnrank reads version 3: {MOVIELENS_RETRAIN}$"),
+        ("dcnrank.bundle", 2, rf"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 2, .*"
+         rf"{MOVIELENS_RETRAIN}$"),
+        ("dcnrank.table_bundle", 1, rf"a table bundle of an older dcnrank \(format 'dcnrank\.table_bundle' version 1,"
+         rf" written by dcnrank 0\.1\.0\); this dcnrank reads format 'dcnrank\.bundle' version 3: {TABLE_RETRAIN}$"),
+        ("dcnrank.table_bundle", 2, rf"a table bundle of an older dcnrank .*{TABLE_RETRAIN}$"),
+    ],
+)  # fmt: skip
+def test_an_older_bundle_is_refused_by_every_command_with_how_to_retrain(tmp_path, capsys, format_name, version,
+                                                                          message):  # fmt: skip
+    folder = old_bundle(tmp_path / "old", format_name, version)
+    before = snapshot(folder)
+    with pytest.raises(BundleError, match=rf"old: {message}"):
+        load(folder)
+    data = write_csv(tmp_path / "d.csv", table_rows())
+    commands = [
+        ["export", "--model", str(folder), "--format", "onnx"],
+        ["predict", "--model", str(folder), "--data", str(data), "--out", str(tmp_path / "p.csv")],
+        ["recommend", "--model", str(folder), "--user", "1"],
+        ["explain", "--model", str(folder)],
+        ["serve", "--model", str(folder), "--port", "0"],
+    ]
+    for args in commands:
+        assert main(args) == 2
+        line = error_line(capsys)
+        assert line.startswith(f"dcnrank {args[0]}: error: ") and re.search(message, line), line
+    assert snapshot(folder) == before and not (tmp_path / "p.csv").exists()
 
 
 # ----------------------------------------------------------------- 7. --resume before the first checkpoint
@@ -346,7 +359,7 @@ def test_resume_before_the_first_checkpoint_starts_afresh(table, tmp_path, caplo
     assert main([*args, "--resume", "--out", str(tmp_path / "b"), "--quiet"]) == 0
     assert "no checkpoint yet (the run stopped before its first one); training from the beginning" in caplog.text
     assert (checkpoints / CHECKPOINT_FILE).is_file() and hidden(checkpoints) == []
-    assert load_table(tmp_path / "b").metrics["history"][0]["epoch"] == 1
+    assert load(tmp_path / "b").metrics["history"][0]["epoch"] == 1
 
 
 def test_resume_still_refuses_a_corrupt_checkpoint_and_a_file(table, tmp_path, capsys):
@@ -401,7 +414,7 @@ def test_each_write_cleans_up_after_a_killed_one(tmp_path, scoring):
     staged.mkdir()
     (staged / "weights.safetensors").write_bytes(b"w")
     make_stale(staged)
-    save_plain_bundle(tmp_path / "b")
+    save_catalog_bundle(tmp_path / "b")
     assert not staged.exists()
     # a predictions write
     part = tmp_path / ".tmp-0123abcd-p.csv"

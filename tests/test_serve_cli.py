@@ -10,17 +10,19 @@ import re
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 
 import pytest
-from test_serve import save_tiny_bundle
+from bundle_support import HAD, build_bundle
 
 from dcnrank.cli.serve import port_number
 
 
 @pytest.fixture(scope="module")
-def tiny_files(tmp_path_factory):
-    return save_tiny_bundle(tmp_path_factory.mktemp("serve-cli"))
+def bare_bundle(tmp_path_factory):
+    """A bundle of the shared spec without a catalogue."""
+    return build_bundle(tmp_path_factory.mktemp("serve-cli") / "bare", catalog=False)
 
 
 def start(*args: str):
@@ -49,42 +51,47 @@ def stop(process: subprocess.Popen) -> str:
     return stderr
 
 
-def post(url: str, body: dict) -> dict:
+def post(url: str, body: dict) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def test_serve_with_catalog_answers_rank_and_health(tiny_files):
-    bundle, data = tiny_files
-    process, url, where = start("--model", str(bundle), "--data-dir", str(data))
     try:
-        assert where == f"{bundle}, catalog of 3 users, 4 movies"
-        ranking = post(url + "/rank", {"user_id": 1})
-        assert ranking["candidates"] == 2 and {i["movie_id"] for i in ranking["items"]} == {3, 4}
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_serve_with_its_catalogue_answers_rank_and_health(trained_bundle):
+    process, url, where = start("--model", str(trained_bundle))
+    try:
+        assert where == f"{trained_bundle}, catalogue of 6 users, 5 items"
+        status, ranking = post(url + "/rank", {"user_id": 1})
+        assert status == 200 and ranking["candidates"] == 3
+        assert {item["item"]["item_id"] for item in ranking["items"]} == {1, 2, 3, 4, 5} - HAD[1]
         with urllib.request.urlopen(url + "/health", timeout=30) as response:
-            assert json.loads(response.read())["catalog"] == {"users": 3, "movies": 4}
+            assert json.loads(response.read())["catalog"] == {"users": 6, "items": 5}
     finally:
         stderr = stop(process)
     assert "Traceback" not in stderr
 
 
-def test_serve_without_catalog(tiny_files):
-    process, url, where = start("--model", str(tiny_files[0]), "--no-catalog")
+def test_serve_without_catalogue(bare_bundle):
+    process, url, where = start("--model", str(bare_bundle))
     try:
-        assert where.endswith(", no catalog")
-        assert post(url + "/rank", {"user_id": 1, "candidates": [2, 3]})["candidates"] == 2
+        assert where == f"{bare_bundle}, no catalogue"
+        status, answer = post(url + "/rank", {"user_id": 1, "candidates": [2, 3]})
+        assert status == 422 and answer["errors"][0]["field"] == "model"
+        status, answer = post(url + "/predict", {"rows": [{"user_id": 1, "item_id": 2}]})
+        assert status == 200 and len(answer["scores"]) == 1
     finally:
         stop(process)
 
 
-def test_serve_missing_data_dir_exits_2(tiny_files, tmp_path, capsys):
+def test_serve_a_missing_bundle_exits_2(tmp_path, capsys):
     from dcnrank.cli.main import main
 
     missing = tmp_path / "none"
-    assert main(["serve", "--model", str(tiny_files[0]), "--data-dir", str(missing)]) == 2
-    stderr = capsys.readouterr().err
-    assert stderr.startswith("dcnrank serve: error: ") and str(missing) in stderr
+    assert main(["serve", "--model", str(missing), "--port", "0"]) == 2
+    assert capsys.readouterr().err == f"dcnrank serve: error: {missing}: bundle folder not found\n"
 
 
 @pytest.mark.parametrize("text", ["-1", "65536", "http", "8000.5"])

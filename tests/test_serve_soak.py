@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
-from test_serve_hardening import ROW, memory_mb, tiny_bundle
+from bundle_support import ROW, memory_bundle
+from test_serve_hardening import memory_mb
 
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve import MAX_BODY_BYTES, BackgroundServer, create_app
@@ -34,22 +35,20 @@ def _json(body: object) -> bytes:
 # (name, path, body, expected status); request i is KINDS[i % len(KINDS)]
 KINDS: list[tuple[str, str, bytes, int]] = [
     ("rank", "/rank", _json({"user_id": 1, "candidates": [1, 2, 3], "top": 2}), 200),
-    ("predict", "/predict", _json({"rows": [ROW, {**ROW, "movie_id": 3}]}), 200),
-    ("unknown user", "/rank", _json({"user_id": 424242, "user": {"user_zip_code": "99999"}, "candidates": [1, 2]}),
-     200),
-    ("rank", "/rank", _json({"user": {"user_occupation_text": "writer"}, "candidates": [3, 1]}), 200),
+    ("predict", "/predict", _json({"rows": [ROW, {**ROW, "item_id": 3}]}), 200),
+    ("unknown user", "/rank", _json({"user_id": 424242, "user": {"zip": "99999"}, "candidates": [1, 2]}), 200),
+    ("rank", "/rank", _json({"user": {"occupation": "writer"}, "candidates": [3, 1]}), 200),
     ("malformed JSON", "/rank", b'{"user_id": 1,', 400),
     ("wrong type", "/rank", _json({"user_id": "1", "candidates": [1]}), 422),
-    ("wrong type", "/predict", _json({"rows": [{**ROW, "movie_id": 1.5}]}), 422),
-    ("over-long string", "/rank", _json({"user": {"user_zip_code": "9" * 100_000}, "candidates": [1]}), 422),
-    ("over-long string", "/predict", _json({"rows": [{**ROW, "user_zip_code": "x" * (MAX_STRING_CHARS + 1)}]}),
-     422),
-    ("unknown feature", "/predict", _json({"rows": [{**ROW, "genre": "x"}]}), 422),
+    ("wrong type", "/predict", _json({"rows": [{**ROW, "item_id": 1.5}]}), 422),
+    ("over-long string", "/rank", _json({"user": {"zip": "9" * 100_000}, "candidates": [1]}), 422),
+    ("over-long string", "/predict", _json({"rows": [{**ROW, "zip": "x" * (MAX_STRING_CHARS + 1)}]}), 422),
+    ("unknown column", "/predict", _json({"rows": [{**ROW, "genre": "x"}]}), 422),
     ("rank", "/rank", _json({"user_id": 2, "candidates": [2]}), 200),
     ("predict", "/predict", _json({"rows": [ROW] * 50}), 200),
-    ("rank", "/rank", _json({"user_id": 1, "candidates": [1, 2, 3]}), 200),
+    ("rank", "/rank", _json({"user_id": 1}), 200),
     ("predict", "/predict", _json({"rows": [{**ROW, "user_id": 7}]}), 200),
-    ("no user", "/rank", _json({"candidates": [1]}), 422),
+    ("repeated candidate", "/rank", _json({"user_id": 1, "candidates": [1, 1]}), 422),
     ("oversized body", "/predict", b" " * (MAX_BODY_BYTES + 1), 413),
 ]  # fmt: skip
 
@@ -141,7 +140,7 @@ def percentile(values: list[float], q: float) -> float:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc (Linux)")
 def test_soak_mixed_traffic_all_expected_and_bounded_memory():
-    with BackgroundServer(create_app(tiny_bundle())) as server:  # the default ConnectionLimits
+    with BackgroundServer(create_app(memory_bundle())) as server:  # the default ConnectionLimits
         port = int(server.url.rsplit(":", 1)[1])
         outcomes = Outcomes()
         stop_at = time.monotonic() + MAX_SECONDS

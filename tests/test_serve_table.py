@@ -1,4 +1,4 @@
-"""`dcnrank serve` on a table bundle: `/rank` and `/predict` with schemas derived from the
+"""`dcnrank serve` on a bundle: `/rank` and `/predict` with schemas derived from the
 spec (through FastAPI's TestClient), the same answer as `dcnrank recommend`, `/health`."""
 
 import json
@@ -7,7 +7,7 @@ import pytest
 import torch
 from test_catalog import FIT, SPEC, make_bundle
 
-from dcnrank.bundle import load_table
+from dcnrank.bundle import load
 from dcnrank.bundle.ranking import rank_items
 from dcnrank.cli.main import main
 from dcnrank.serve import create_app
@@ -23,7 +23,7 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def bundle(folder):
-    return load_table(folder)
+    return load(folder)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_unservable_rank_is_a_422(client, tmp_path):
     response = client.post("/rank", json={"user_id": 2, "candidates": ["a", "a"]})
     assert response.status_code == 422
     assert response.json()["error"] == "candidates: must not repeat an item id. Received: 'a' twice"
-    bare = TestClient(create_app(load_table(make_bundle(tmp_path / "b", catalog=False))))
+    bare = TestClient(create_app(load(make_bundle(tmp_path / "b", catalog=False))))
     response = bare.post("/rank", json={"user_id": 2})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "model"
 
@@ -119,6 +119,6 @@ def test_openapi_schema_names_the_spec_columns(client):
     assert set(schema["Row"]["properties"]) == set(SPEC.input_names)
 
 
-def test_create_app_refuses_a_movielens_catalog_with_a_table_bundle(bundle):
-    with pytest.raises(ValueError, match=r"`catalog` is for MovieLens-style bundles; a table bundle holds its own"):
-        create_app(bundle, object())
+def test_create_app_refuses_what_is_not_a_bundle():
+    with pytest.raises(ValueError, match=r"`bundle` must be a dcnrank\.bundle\.Bundle\. Received: object"):
+        create_app(object())

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from dcnrank.bundle import BundleError, load, load_table, save, save_table
+from dcnrank.bundle import BundleError, load, save
 from dcnrank.config import ConfigError, load_config
 from dcnrank.data import Vocabulary
 from dcnrank.data.feature_hashing import hash_rows
@@ -23,7 +23,7 @@ from dcnrank.data.table_batch import TableBatch
 from dcnrank.data.table_columns import Categories, categories_as, read_categories, read_items, read_numbers
 from dcnrank.data.table_encoder import EncodedRows, TableEncoder, fit_and_encode
 from dcnrank.data.table_error import TableDataError, describe_rows
-from dcnrank.models import DCNConfig, build_dcn
+from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
 from dcnrank.training import TrainConfig, Trainer
 from dcnrank.workflows import fit_with_early_stopping
@@ -408,7 +408,7 @@ def small_model(encoder, structure="stacked", seed=0):
 def test_table_bundle_round_trip_gives_identical_predictions(tmp_path, structure):
     encoder = TableEncoder.fit(SPEC, ROWS)
     model, config = small_model(encoder, structure)
-    folder = save_table(
+    folder = save(
         model,
         tmp_path / "b",
         model_config=config,
@@ -416,7 +416,7 @@ def test_table_bundle_round_trip_gives_identical_predictions(tmp_path, structure
         train_config={"train": {"epochs": 1}},
         metrics={"auc": 0.5},
     )
-    bundle = load_table(folder)
+    bundle = load(folder)
     model.eval()
     with torch.no_grad():
         expected = torch.sigmoid(model(encoder.encode(ROWS).features))
@@ -431,18 +431,18 @@ def test_table_bundle_round_trip_gives_identical_predictions(tmp_path, structure
     for name, tensor in model.state_dict().items():
         assert torch.equal(bundle.model.state_dict()[name], tensor)
     assert not any(p.requires_grad for p in bundle.model.parameters())
-    assert "TableBundle(" in repr(bundle) and bundle.outputs(bundle.encode(ROWS), batch_size=3).shape == (4,)
+    assert "Bundle(" in repr(bundle) and bundle.outputs(bundle.encode(ROWS), batch_size=3).shape == (4,)
 
 
 def test_table_bundle_files(tmp_path):
     encoder = TableEncoder.fit(SPEC, ROWS)
-    folder = save_table(
+    folder = save(
         *small_model(encoder)[:1], tmp_path / "b", model_config=small_model(encoder)[1], encoder=encoder
     )
     config = json.loads((folder / "config.json").read_text())
-    assert config["format"] == "dcnrank.table_bundle" and config["format_version"] == 3
+    assert config["format"] == "dcnrank.bundle" and config["format_version"] == 3
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["format"] == "dcnrank.table_bundle" and manifest["format_version"] == 3
+    assert manifest["format"] == "dcnrank.bundle" and manifest["format_version"] == 3
     assert manifest["sha256"]["config.json"] == hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
     assert config["spec"] == SPEC.to_dict() and config["table_sizes"] == {"city": 4, "site": 8, "tags": 4}
     assert config["numeric"]["x"] == {"mean": 3.0, "std": math.sqrt(8 / 3)}
@@ -461,28 +461,6 @@ def rewrite_config(folder, change):
     change(config)
     (folder / "config.json").write_text(json.dumps(config))
     record_sum(folder, "config.json")
-
-
-def test_each_loader_refuses_the_other_kind(tmp_path):
-    encoder = TableEncoder.fit(SPEC, ROWS)
-    model, config = small_model(encoder)
-    table_folder = save_table(model, tmp_path / "t", model_config=config, encoder=encoder)
-    with pytest.raises(
-        BundleError,
-        match=r"holds a table bundle \(trained by `dcnrank train --data FILE --spec SPEC`\), which `dcnrank predict`, "
-        r"`recommend`, `serve`, `export` and `explain` take \(Python: dcnrank\.bundle\.load_table\), "
-        r"not a MovieLens-style bundle",
-    ):
-        load(table_folder)
-    plain_config = DCNConfig(embedding_dim=2, deep_units=(3,))
-    plain = save(build_dcn(plain_config, vocabulary_sizes=[3]), tmp_path / "p", model_config=plain_config,
-                 vocabularies={"movie_id": Vocabulary.fit([1, 2])})  # fmt: skip
-    with pytest.raises(
-        BundleError,
-        match=r"holds a MovieLens-style bundle \(trained by `dcnrank train` on MovieLens\), which `dcnrank evaluate`, "
-        r"`recommend`, `serve`, `export` and `explain` take \(Python: dcnrank\.bundle\.load\), not a table bundle",
-    ):
-        load_table(plain)
 
 
 @pytest.mark.parametrize(
@@ -513,38 +491,38 @@ def test_each_loader_refuses_the_other_kind(tmp_path):
 def test_load_table_errors(tmp_path, change, message):
     encoder = TableEncoder.fit(SPEC, ROWS)
     model, config = small_model(encoder)
-    folder = save_table(model, tmp_path / "b", model_config=config, encoder=encoder)
+    folder = save(model, tmp_path / "b", model_config=config, encoder=encoder)
     rewrite_config(folder, change)
     if "expected shape" in message:  # the recorded sizes follow the spec, so only the weights disagree
         rewrite_config(folder, lambda c: c["table_sizes"].update(site=10))
     with pytest.raises(BundleError, match=message):
-        load_table(folder)
+        load(folder)
 
 
 def test_load_table_rejects_a_vocab_file_that_is_not_an_object(tmp_path):
     encoder = TableEncoder.fit(SPEC, ROWS)
     model, config = small_model(encoder)
-    folder = save_table(model, tmp_path / "b", model_config=config, encoder=encoder)
+    folder = save(model, tmp_path / "b", model_config=config, encoder=encoder)
     data = b"[]"
     (folder / "vocab.json").write_bytes(data)
     record_sum(folder, "vocab.json")
     with pytest.raises(BundleError, match=r"vocab\.json: must hold a JSON object\. Received: \[\]"):
-        load_table(folder)
+        load(folder)
 
 
 def test_save_table_rejects(tmp_path):
     encoder = TableEncoder.fit(SPEC, ROWS)
     model, config = small_model(encoder)
     with pytest.raises(ValueError, match=r"`encoder` must be a TableEncoder\. Received: dict"):
-        save_table(model, tmp_path / "b", model_config=config, encoder={})
+        save(model, tmp_path / "b", model_config=config, encoder={})
     other, _ = small_model(TableEncoder.fit(SPEC, {**ROWS, "city": ["a", "b", "c", "d"]}))
     with pytest.raises(
         ValueError,
         match=r"`model` does not match `model_config` and the encoder's spec.*tensor inputs\.embeddings\.0\.weight",
     ):
-        save_table(other, tmp_path / "b", model_config=config, encoder=encoder)
+        save(other, tmp_path / "b", model_config=config, encoder=encoder)
     with pytest.raises(ValueError, match=r"`model_config` must be a DCNConfig"):
-        save_table(model, tmp_path / "b", model_config={}, encoder=encoder)
+        save(model, tmp_path / "b", model_config={}, encoder=encoder)
 
 
 # ----------------------------------------------------------------- workflows
@@ -582,7 +560,7 @@ def test_train_table_learns_a_cross_and_predict_table_scores(tmp_path):
     assert set(result.metrics["history"][0]) == {"epoch", "loss", "val_loss", "val_auc", "val_logloss", "seconds"}
     summary = result.summary()
     assert summary["task"] == "binary" and summary["validation"] == validation
-    bundle = load_table(result.bundle_path)
+    bundle = load(result.bundle_path)
     assert bundle.metrics["validation"] == pytest.approx(validation)
     scored = predict_table(bundle, frame.iloc[:50], keep=["user"])
     assert scored.table.column_names == ["user", "prediction"] and scored.table.num_rows == 50
@@ -613,7 +591,7 @@ def test_train_table_regression_with_max_rows_and_the_plain_trainer(tmp_path):
 
 def test_train_table_rejects_movielens_settings_and_tiny_tables(tmp_path):
     frame, spec = click_table(10)
-    with pytest.raises(ConfigError, match=r"data\.data_dir: applies to MovieLens runs, not to --data tables"):
+    with pytest.raises(ConfigError, match=r"data\.data_dir: applies to --dataset runs"):
         train_table(load_config(overrides=["data.data_dir=/x"]), spec, frame, tmp_path / "b")
     with pytest.raises(ValueError, match=r"DataFrame has 1 rows: too few to hold out data\.validation_fraction=0\.1"):
         train_table(load_config(), spec, frame.iloc[:1], tmp_path / "b")
@@ -626,7 +604,7 @@ def test_train_table_rejects_movielens_settings_and_tiny_tables(tmp_path):
         "dcnrank.data.table_batch",
         "dcnrank.data.table_encoder",
         "dcnrank.data.feature_hashing",
-        "dcnrank.bundle.table_bundle",
+        "dcnrank.bundle.bundle",
         "dcnrank.workflows.table_task",
         "dcnrank.workflows.table_predictions",
         "dcnrank.workflows.table_run",

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from dcnrank.bundle.weights import expected_table_tensors
+from dcnrank.bundle.weights import expected_tensors
 from dcnrank.config import ConfigError, load_config
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.data.interactions import Interactions
@@ -147,7 +147,7 @@ def test_history_storage_is_sparse_and_outside_the_state_dict():
     assert history.indptr.tolist() == [0, 0, 3, 4] and history.members.tolist() == [1, 2, 3, 3]
     assert history.members.dtype == torch.int32
     assert not any(name.endswith(("indptr", ".members")) for name in model.state_dict())
-    assert "inputs.user_history.member_embedding" in expected_table_tensors(model_config(), SPEC, SIZES)
+    assert "inputs.user_history.member_embedding" in expected_tensors(model_config(), SPEC, SIZES)
     with pytest.raises(ValueError, match=r"`interactions` must be 3 owners × 4 members. Received: 4 × 4"):
         model.set_histories(Interactions.from_pairs(torch.tensor([1]), torch.tensor([1]), 4, 4))
 
@@ -195,12 +195,11 @@ def test_a_history_without_roles_is_left_out_with_a_notice(caplog):
 
 def test_lever_notices_for_numeric_only_and_binary_specs():
     numeric = FeatureSpec((NumericColumn("x"),), label="y", task="binary")
-    levers = table_levers(DCNConfig(use_bias_terms=True, clip_output=True, item_features=True), numeric)
+    levers = table_levers(DCNConfig(use_bias_terms=True, clip_output=True), numeric)
     assert not (levers.bias_terms or levers.clip or levers.user_history)
     assert levers.notices == (
         "model.use_bias_terms=true: the spec has no categorical column; built without bias terms",
         "model.clip_output=true applies to regression; off for task='binary'",
-        "model.item_features=true applies to MovieLens models only; a table's item columns are in its rows",
     )
     model = build_table_dcn(DCNConfig(structure="cross_only", embedding_dim=2, use_bias_terms=True), numeric, {})
     assert model.output is None
@@ -214,7 +213,7 @@ def test_size_counts_the_levers():
     assert size.parameters == count_parameters(model)
     assert size.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
     assert model.in_features == 4 * 2 + 2 * 2  # three categorical and one numeric block, two histories
-    names = set(expected_table_tensors(config, SPEC, SIZES))
+    names = set(expected_tensors(config, SPEC, SIZES))
     assert {"output.bias_terms.bias", "output.bias_terms.global_mean", "output.label_range"} <= names
     assert {"inputs.user_history.member_embedding", "inputs.item_history.member_embedding"} <= names
 

@@ -6,8 +6,8 @@ import re
 
 # A bundle is a folder holding exactly these files.
 WEIGHTS_FILE = "weights.safetensors"  # the model's state dict, safetensors (never pickle)
-CONFIG_FILE = "config.json"  # model config, features, training config, versions
-VOCAB_FILE = "vocab.json"  # feature name -> {"kind": "int" | "str", "values": [...]}
+CONFIG_FILE = "config.json"  # model config, feature spec, statistics, table sizes, training config, versions
+VOCAB_FILE = "vocab.json"  # column name -> {"kind": "int" | "str", "values": [...]}
 METRICS_FILE = "metrics.json"  # whatever the run measured, e.g. {"test": {"rmse": ...}}
 # The format name and version and the SHA-256 of every file above: written last, it vouches
 # for them all (config.json included), and marks the folder as dcnrank's own.
@@ -15,7 +15,7 @@ MANIFEST_FILE = "manifest.json"
 # The files the manifest vouches for, in the order they are checked.
 DATA_FILES = (WEIGHTS_FILE, CONFIG_FILE, VOCAB_FILE, METRICS_FILE)
 BUNDLE_FILES = (*DATA_FILES, MANIFEST_FILE)
-# A table bundle whose spec names a user and an item also holds its catalogue: the items and
+# A bundle whose spec names a user and an item also holds its catalogue: the items and
 # users of the fit rows with their columns' raw values (JSON), and which items each user
 # interacted with (CSR, safetensors). The manifest vouches for them too; `config.json`'s
 # `catalog` records that they are there.
@@ -28,22 +28,18 @@ CATALOG_FILES = (CATALOG_FILE, CATALOG_TENSORS_FILE)
 EXTRA_FILES = re.compile(r"interactions(?:_layer[0-9]+)?\.png")
 
 FORMAT_NAME = "dcnrank.bundle"
-# A model trained on a table (`dcnrank train --data --spec`): the same files, but
-# config.json holds the feature `spec` and `numeric` statistics instead of `features`, and
-# vocab.json the vocabularies of its categorical and multi-hot columns. Its own name makes
-# a dcnrank that predates table bundles refuse one instead of misreading it.
-TABLE_FORMAT_NAME = "dcnrank.table_bundle"
-FORMAT_NAMES = (FORMAT_NAME, TABLE_FORMAT_NAME)
-# Bump when a reader of the old format could misread the new one. Version 2 added
-# manifest.json (version 1 kept the sums of the other files in an unchecked config.json);
-# config.json still records the version, so a version-1 reader refuses a version-2 bundle.
-FORMAT_VERSION = 2
-# Table bundles: version 3 added the catalogue (and the spec's roles, which the model's
-# levers read), so a dcnrank reading version 2 refuses it rather than serve without it,
-# and this dcnrank refuses a version-2 table bundle (retrain it).
-TABLE_FORMAT_VERSION = 3
-# The format version each format name is written with (and the only one read).
-FORMAT_VERSIONS = {FORMAT_NAME: FORMAT_VERSION, TABLE_FORMAT_NAME: TABLE_FORMAT_VERSION}
+# Bump when a reader of the old format could misread the new one; config.json records the
+# version too, so an older reader refuses a newer bundle. Version 2 added manifest.json
+# (version 1 kept the sums in an unchecked config.json); version 3 made every bundle a model
+# trained on a table: config.json holds the feature `spec`, the `numeric` statistics, the
+# embedding `table_sizes` and the `catalog`, vocab.json the vocabularies of the categorical
+# and multi-hot columns. This dcnrank reads version 3 only.
+FORMAT_VERSION = 3
+# What older dcnranks wrote: "dcnrank.bundle" of versions 1 and 2 (MovieLens models), and
+# "dcnrank.table_bundle" (models trained on a table). Loading refuses them (retrain), but
+# they are dcnrank's own: a save may replace a folder holding one.
+OLD_TABLE_FORMAT_NAME = "dcnrank.table_bundle"
+KNOWN_FORMATS = (FORMAT_NAME, OLD_TABLE_FORMAT_NAME)
 
 
 def is_bundle_file(name: str) -> bool:

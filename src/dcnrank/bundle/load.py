@@ -1,5 +1,4 @@
-"""`load` and `load_table`: read and validate a bundle folder into a ready-to-score `Bundle`
-(a MovieLens-style model) or `TableBundle` (a model trained on a table). Never unpickles."""
+"""`load`: read and validate a bundle folder into a ready-to-score `Bundle`. Never unpickles."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Any
 import safetensors.torch
 import torch
 
-from dcnrank.bundle.bundle import Bundle, BundleConfig
+from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.catalog import Catalog, CatalogTensorError
 from dcnrank.bundle.errors import BundleError
 from dcnrank.bundle.format import (
@@ -22,62 +21,31 @@ from dcnrank.bundle.format import (
     CONFIG_FILE,
     DATA_FILES,
     FORMAT_NAME,
-    FORMAT_VERSION,
-    FORMAT_VERSIONS,
+    KNOWN_FORMATS,
     MANIFEST_FILE,
     METRICS_FILE,
-    TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
-from dcnrank.bundle.manifest import Manifest, parse_json, read_bytes, read_manifest, verify_files, version_text
+from dcnrank.bundle.manifest import Manifest, parse_json, read_bytes, read_manifest, refusal, verify_files
 from dcnrank.bundle.save import catalog_counts, has_histories
-from dcnrank.bundle.table_bundle import TableBundle
-from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
+from dcnrank.bundle.weights import expected_tensors, weight_problems
 from dcnrank.config.errors import ConfigError
 from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models.config import DCNConfig
-from dcnrank.models.dcn import build_dcn
 from dcnrank.models.size import MemoryCheck
 from dcnrank.models.table_inputs import build_table_dcn
 
-__all__ = ["load", "load_any", "load_table"]
+__all__ = ["load"]
 
 # A loaded bundle scores: it needs memory for its weights, not for gradients and optimizer state.
 _SCORING = MemoryCheck(training=False)
 
 
 @dataclass(frozen=True)
-class _Kind:
-    """What a bundle format is, in the words its messages use."""
-
-    what: str  # what it holds
-    commands: str  # the dcnrank commands that take it
-    retrain: str  # the command that makes one
-    loader: str  # the Python function that loads it
-
-
-_KINDS = {
-    FORMAT_NAME: _Kind(
-        "a MovieLens-style bundle (trained by `dcnrank train` on MovieLens)",
-        "`dcnrank evaluate`, `recommend`, `serve`, `export` and `explain`",
-        "dcnrank train [--config FILE] [KEY=VALUE ...]",
-        "dcnrank.bundle.load",
-    ),
-    TABLE_FORMAT_NAME: _Kind(
-        "a table bundle (trained by `dcnrank train --data FILE --spec SPEC`)",
-        "`dcnrank predict`, `recommend`, `serve`, `export` and `explain`",
-        "dcnrank train --data FILE --spec SPEC",
-        "dcnrank.bundle.load_table",
-    ),
-}
-
-
-@dataclass(frozen=True)
 class _Files:
     """The decoded files of a complete, intact bundle: config, vocabularies, metrics,
-    weights and, for a table bundle that has one, the catalogue (JSON and tensors)."""
+    weights and, when it has one, the catalogue (JSON and tensors)."""
 
     folder: Path
     config: dict
@@ -88,14 +56,18 @@ class _Files:
 
 
 def load(path: str | Path) -> Bundle:
-    """Load a bundle written by `dcnrank.bundle.save`.
+    """Load a bundle written by `dcnrank.bundle.save` (`dcnrank train`).
 
-    Every file is checked before the model is built: all five files present, the
-    format name and version in `manifest.json` known, each other file's SHA-256
+    Every file is checked before the model is built: all files present, the format name
+    and version in `manifest.json` the ones this dcnrank reads, each other file's SHA-256
     (`config.json`'s included) equal to the one the manifest records, the JSON
-    well-formed, the vocabularies matching the features, and
-    the weights holding exactly the tensors the architecture needs, with their shapes.
-    Weights are read with safetensors, never with pickle.
+    well-formed, the feature spec, the numeric statistics and the vocabularies agreeing
+    with each other and with the recorded table sizes, the catalogue (`catalog.json`,
+    `catalog.safetensors`) when `config.json` records one (its columns, value kinds,
+    lengths and the ranges of its user -> item pairs), and the weights holding exactly
+    the tensors the architecture needs, with their shapes. Weights are read with
+    safetensors, never with pickle. A model with user or item histories gets them from
+    the catalogue's pairs (`model.set_histories`).
 
     Args:
         path: the bundle folder.
@@ -105,76 +77,26 @@ def load(path: str | Path) -> Bundle:
 
     Raises:
         BundleError: naming the folder or file and the problem: a missing folder or
-            files (all listed), a bundle of format version 1 (retrain it), a table
-            bundle (which `dcnrank predict` takes), an unknown or newer format version, a truncated or
-            corrupt file, a checksum mismatch, a malformed config or vocabulary, and
-            missing or unexpected tensors or shape mismatches (all listed, with
-            expected and found shapes).
+            files (all listed), a bundle of an older dcnrank (a MovieLens model, or a
+            table bundle of format ``dcnrank.table_bundle``: retrain it, the message says
+            how) or of a newer one (upgrade dcnrank), a truncated or corrupt file, a
+            checksum mismatch, a malformed config, spec, vocabulary or catalogue, and
+            missing or unexpected tensors or shape mismatches (all listed, with expected
+            and found shapes).
 
     Example:
         >>> import tempfile
         >>> from dcnrank.bundle import save
-        >>> from dcnrank.models import build_dcn
-        >>> config = DCNConfig(embedding_dim=2, deep_units=(4,))
-        >>> folder = save(build_dcn(config, vocabulary_sizes=[3]), tempfile.mkdtemp() + "/b",
-        ...               model_config=config, vocabularies={"movie_id": Vocabulary.fit([10, 20])})
-        >>> load(folder).predict({"movie_id": [10, 20, 30]}).shape
-        torch.Size([3])
-    """
-    files = _read_checked(path, FORMAT_NAME)
-    folder, raw_config, raw_vocab, metrics, tensors = (
-        files.folder,
-        files.config,
-        files.vocab,
-        files.metrics,
-        files.tensors,
-    )
-    config = _parse_config(folder / CONFIG_FILE, raw_config)
-    vocabularies = _parse_vocabularies(folder / VOCAB_FILE, raw_vocab, config)
-    _check_metrics(folder, metrics)
-    _check_layer_count(folder, config.model, tensors)
-    expected = _architecture(folder, lambda: expected_tensors(config.model, config.vocabulary_sizes))
-    _check_weights(folder, weight_problems(expected, tensors))
-    with torch.random.fork_rng(devices=[]):  # the throwaway initialisation leaves the RNG alone
-        model = build_dcn(config.model, vocabulary_sizes=list(config.vocabulary_sizes), memory_check=_SCORING)
-    model.load_state_dict(tensors, strict=True)
-    return Bundle(model, config, vocabularies, metrics, path=folder)
-
-
-def load_table(path: str | Path) -> TableBundle:
-    """Load a table bundle written by `dcnrank.bundle.save_table` (`dcnrank train --data`).
-
-    The same checks as :func:`load` (files, format, checksums, JSON, tensors and
-    shapes), plus the feature spec, the numeric statistics and the vocabularies, which
-    must agree with each other and with the recorded table sizes, and the catalogue
-    (`catalog.json`, `catalog.safetensors`) when `config.json` records one: its columns,
-    value kinds, lengths and the ranges of its user -> item pairs. A model with user or
-    item histories gets them from the catalogue's pairs (`model.set_histories`).
-
-    Args:
-        path: the bundle folder.
-
-    Returns:
-        The bundle, its model in eval mode.
-
-    Raises:
-        BundleError: naming the folder or file and the problem, as :func:`load`; also
-            when the folder holds a MovieLens-style bundle (which `load` reads), a table
-            bundle of an older format version (retrain it), or a damaged catalogue.
-
-    Example:
-        >>> import tempfile
-        >>> from dcnrank.bundle import save_table
         >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
         >>> spec = FeatureSpec((CategoricalColumn("c"),), label="y", task="binary")
         >>> encoder = TableEncoder.fit(spec, {"c": ["a", "b"], "y": [0, 1]})
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
-        >>> folder = save_table(build_table_dcn(config, spec, encoder.table_sizes), tempfile.mkdtemp() + "/b",
-        ...                     model_config=config, encoder=encoder)
-        >>> load_table(folder).predict({"c": ["a", "zz"]}).shape
+        >>> folder = save(build_table_dcn(config, spec, encoder.table_sizes), tempfile.mkdtemp() + "/b",
+        ...                model_config=config, encoder=encoder)
+        >>> load(folder).predict({"c": ["a", "zz"]}).shape
         torch.Size([2])
     """
-    files = _read_checked(path, TABLE_FORMAT_NAME)
+    files = _read_checked(path)
     folder, raw, raw_vocab, metrics, tensors = files.folder, files.config, files.vocab, files.metrics, files.tensors
     path_config = folder / CONFIG_FILE
     absent = [key for key in ("model", "spec", "numeric", "table_sizes", "train", "catalog") if key not in raw]
@@ -199,7 +121,7 @@ def load_table(path: str | Path) -> TableBundle:
     _check_metrics(folder, metrics)
     catalog = _parse_catalog(folder, raw["catalog"], files.catalog, encoder)
     _check_layer_count(folder, model_config, tensors)
-    expected = _architecture(folder, lambda: expected_table_tensors(model_config, encoder.spec, encoder.table_sizes))
+    expected = _architecture(folder, lambda: expected_tensors(model_config, encoder.spec, encoder.table_sizes))
     _check_weights(folder, weight_problems(expected, tensors))
     with torch.random.fork_rng(devices=[]):
         model = build_table_dcn(model_config, encoder.spec, encoder.table_sizes, memory_check=_SCORING)
@@ -211,7 +133,7 @@ def load_table(path: str | Path) -> TableBundle:
                 f"({CATALOG_FILE}, {CATALOG_TENSORS_FILE}) to fill them from"
             )
         model.set_histories(catalog.interactions)
-    return TableBundle(
+    return Bundle(
         model,
         model_config,
         encoder,
@@ -223,26 +145,8 @@ def load_table(path: str | Path) -> TableBundle:
     )
 
 
-def load_any(path: str | Path) -> Bundle | TableBundle:
-    """Load either kind of bundle: `load` for a MovieLens-style one, `load_table` for a table one.
-
-    Args:
-        path: the bundle folder.
-
-    Returns:
-        A `Bundle` or a `TableBundle`, as the folder's `manifest.json` says.
-
-    Raises:
-        BundleError: as :func:`load` and :func:`load_table`.
-    """
-    folder = Path(path)
-    if (folder / MANIFEST_FILE).is_file() and read_manifest(folder).format == TABLE_FORMAT_NAME:
-        return load_table(folder)
-    return load(folder)
-
-
-def _read_checked(path: str | Path, expected_format: str) -> _Files:
-    """The decoded files of a complete, intact bundle of `expected_format`."""
+def _read_checked(path: str | Path) -> _Files:
+    """The decoded files of a complete, intact bundle of the format this dcnrank reads."""
     folder = Path(path)
     if not folder.is_dir():
         raise BundleError(f"{folder}: bundle folder not found")
@@ -253,10 +157,7 @@ def _read_checked(path: str | Path, expected_format: str) -> _Files:
         raise BundleError(
             f"{folder}: not a complete bundle: missing {', '.join(missing)} (a bundle holds {', '.join(BUNDLE_FILES)})"
         )
-    manifest = read_manifest(folder)
-    if manifest.format != expected_format:
-        raise BundleError(f"{folder}: {_wrong_kind(manifest.format, expected_format)}")
-    _refuse_older(folder, manifest)
+    manifest = read_manifest(folder)  # refuses an older or newer format
     names = _file_names(folder, manifest)
     contents = {name: read_bytes(folder / name) for name in names}
     # Decode everything first (a truncated file says so), then compare checksums (a file
@@ -285,8 +186,8 @@ def _read_checked(path: str | Path, expected_format: str) -> _Files:
 
 def _file_names(folder: Path, manifest: Manifest) -> tuple[str, ...]:
     """The files to read and check: the data files, and the catalogue's when the manifest
-    of a table bundle lists them (both or neither, and present)."""
-    if manifest.format != TABLE_FORMAT_NAME or not any(name in manifest.sha256 for name in CATALOG_FILES):
+    lists them (both or neither, and present)."""
+    if not any(name in manifest.sha256 for name in CATALOG_FILES):
         return DATA_FILES
     absent = [name for name in CATALOG_FILES if name not in manifest.sha256 or not (folder / name).is_file()]
     if absent:
@@ -302,18 +203,6 @@ def _safetensors(path: Path, data: bytes) -> dict:
         return safetensors.torch.load(data)
     except Exception as error:  # safetensors raises its own SafetensorError, or others
         raise BundleError(f"{path}: truncated or corrupt safetensors file ({_printable(error)})") from None
-
-
-def _refuse_older(folder: Path, manifest: Manifest) -> None:
-    """Refuse a table bundle of a format version before this dcnrank's (no catalogue, no roles)."""
-    wanted = FORMAT_VERSIONS[manifest.format]
-    if manifest.format == TABLE_FORMAT_NAME and manifest.format_version < wanted:
-        kind = _KINDS[manifest.format]
-        raise BundleError(
-            f"{folder}: {kind.what} of bundle format version {manifest.format_version} (written by dcnrank "
-            f"{version_text(manifest.dcnrank_version or '?')}); this dcnrank reads version {wanted} only: "
-            f"retrain it with `{kind.retrain} --out DIR`"
-        )
 
 
 def _parse_catalog(
@@ -362,24 +251,14 @@ def _refuse_without_manifest(folder: Path) -> None:
         return
     if not isinstance(raw, dict):
         return
-    if raw.get("format") not in _KINDS:
+    if raw.get("format") not in KNOWN_FORMATS:
         raise BundleError(
-            f"{config}: not a dcnrank bundle config: `format` must be one of {', '.join(map(repr, _KINDS))}. "
+            f"{config}: not a dcnrank bundle config: `format` must be {FORMAT_NAME!r}. "
             f"Received: format={raw.get('format')!r:.200}"
         )
-    if raw.get("format_version") == 1:
-        kind = _KINDS[raw["format"]]
-        raise BundleError(
-            f"{folder}: {kind.what} of bundle format version 1 (written by dcnrank "
-            f"{version_text(raw.get('dcnrank_version', '?'))}, without {MANIFEST_FILE}); this dcnrank reads version "
-            f"{FORMAT_VERSION} only: retrain it with `{kind.retrain} --out {folder}` (it replaces the old bundle)"
-        )
-
-
-def _wrong_kind(found: str, expected: str) -> str:
-    """`holds a table bundle (...), which dcnrank predict ... take`, for a bundle given to the other loader."""
-    kind, wanted = _KINDS[found], _KINDS[expected]
-    return f"holds {kind.what}, which {kind.commands} take (Python: {kind.loader}), not {wanted.what}"
+    version = raw.get("format_version")
+    if version == 1 and not isinstance(version, bool):
+        raise BundleError(f"{folder}: {refusal(raw['format'], 1, raw.get('dcnrank_version'))}")
 
 
 def _check_metrics(folder: Path, metrics: Any) -> None:
@@ -437,57 +316,3 @@ def _model_config(path: Path, raw_model: Any) -> DCNConfig:
         return DCNConfig(**raw_model)
     except (TypeError, ValueError) as error:
         raise BundleError(f"{path}: invalid `model`: {_one_line(error)}") from None
-
-
-def _parse_config(path: Path, raw: dict) -> BundleConfig:
-    absent = [key for key in ("model", "features", "train") if key not in raw]
-    if absent:
-        raise BundleError(f"{path}: missing key(s) {', '.join(absent)}")
-    model = _model_config(path, raw["model"])
-    features = raw["features"]
-    if (
-        not isinstance(features, list)
-        or not features
-        or not all(
-            isinstance(f, dict)
-            and isinstance(f.get("name"), str)
-            and isinstance(f.get("vocabulary_size"), int)
-            and not isinstance(f.get("vocabulary_size"), bool)
-            and f["vocabulary_size"] >= 1
-            for f in features
-        )
-    ):
-        raise BundleError(
-            f"{path}: `features` must be a non-empty list of {{name, vocabulary_size ≥ 1}}. Received: {features!r:.200}"
-        )
-    if not isinstance(raw["train"], dict):
-        raise BundleError(f"{path}: `train` must be a JSON object. Received: {raw['train']!r:.200}")
-    return BundleConfig(
-        model=model,
-        feature_names=tuple(f["name"] for f in features),
-        vocabulary_sizes=tuple(f["vocabulary_size"] for f in features),
-        train=raw["train"],
-        dcnrank_version=str(raw.get("dcnrank_version", "")),
-        format_version=raw["format_version"],
-    )
-
-
-def _parse_vocabularies(path: Path, raw: Any, config: BundleConfig) -> dict[str, Vocabulary]:
-    if not isinstance(raw, dict) or list(raw) != list(config.feature_names):
-        names = list(raw) if isinstance(raw, dict) else raw
-        raise BundleError(
-            f"{path}: must map the features {list(config.feature_names)} in order to "
-            f"vocabularies. Received: {names!r:.200}"
-        )
-    vocabularies = {}
-    for (name, entry), size in zip(raw.items(), config.vocabulary_sizes, strict=True):
-        try:
-            vocabulary = Vocabulary.from_dict(entry)
-        except (ValueError, OverflowError) as error:  # OverflowError: an int beyond 64 bits
-            raise BundleError(f"{path}: feature {name!r}: {_one_line(error)}") from None
-        if vocabulary.size != size:
-            raise BundleError(
-                f"{path}: feature {name!r} has {vocabulary.size} indices but {CONFIG_FILE} says vocabulary_size={size}"
-            )
-        vocabularies[name] = vocabulary
-    return vocabularies

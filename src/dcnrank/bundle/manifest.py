@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any
 
 from dcnrank.bundle.errors import BundleError
-from dcnrank.bundle.format import FORMAT_NAMES, FORMAT_VERSION, FORMAT_VERSIONS, MANIFEST_FILE
+from dcnrank.bundle.format import FORMAT_NAME, FORMAT_VERSION, KNOWN_FORMATS, MANIFEST_FILE, OLD_TABLE_FORMAT_NAME
 
-__all__ = ["Manifest", "manifest_bytes", "parse_json", "read_bytes", "read_manifest", "verify_files", "version_text"]
+__all__ = [
+    "Manifest",
+    "manifest_bytes",
+    "parse_json",
+    "read_bytes",
+    "read_manifest",
+    "refusal",
+    "verify_files",
+    "version_text",
+]
 
 # How much of a value a message echoes: a hostile bundle may hold a megabyte in any field.
 _ECHO_CHARS = 60
@@ -24,9 +33,8 @@ class Manifest:
     """What `manifest.json` holds.
 
     Args:
-        format: the bundle's format name (:data:`~dcnrank.bundle.format.FORMAT_NAMES`).
-        format_version: its format version, 1 to the format's own
-            (:data:`~dcnrank.bundle.format.FORMAT_VERSIONS`).
+        format: the bundle's format name, :data:`~dcnrank.bundle.format.FORMAT_NAME`.
+        format_version: its format version, :data:`~dcnrank.bundle.format.FORMAT_VERSION`.
         sha256: file name -> hex SHA-256, for every file of the bundle but the manifest.
         dcnrank_version: the dcnrank version that wrote it.
     """
@@ -37,54 +45,86 @@ class Manifest:
     dcnrank_version: str = ""
 
 
-def manifest_bytes(format_name: str, files: Mapping[str, bytes], dcnrank_version: str) -> bytes:
-    """The `manifest.json` of a bundle of `format_name` made of `files` (name -> content),
-    at the version that format is written with (:data:`~dcnrank.bundle.format.FORMAT_VERSIONS`).
+def manifest_bytes(files: Mapping[str, bytes], dcnrank_version: str) -> bytes:
+    """The `manifest.json` of a bundle made of `files` (name -> content): the format name
+    and version this dcnrank writes, and the SHA-256 of each file.
 
     Example:
-        >>> text = manifest_bytes("dcnrank.bundle", {"config.json": b"{}"}, "1.0").decode()
-        >>> json.loads(text)["sha256"]["config.json"][:12]
-        '44136fa355b3'
+        >>> document = json.loads(manifest_bytes({"config.json": b"{}"}, "1.0"))
+        >>> document["format"], document["format_version"], document["sha256"]["config.json"][:12]
+        ('dcnrank.bundle', 3, '44136fa355b3')
     """
     document = {
-        "format": format_name,
-        "format_version": FORMAT_VERSIONS.get(format_name, FORMAT_VERSION),
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
         "dcnrank_version": dcnrank_version,
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
     return (json.dumps(document, indent=2) + "\n").encode("utf-8")
 
 
+def refusal(format_name: str, version: int, dcnrank_version: object) -> str:
+    """Why this dcnrank does not read a bundle of `format_name` version `version` (written by
+    `dcnrank_version`), and what to do, in one line; empty for the format it reads.
+
+    Example:
+        >>> refusal("dcnrank.bundle", 3, "1.0")
+        ''
+        >>> refusal("dcnrank.bundle", 2, "0.3.0")  # doctest: +ELLIPSIS
+        "a MovieLens model of an older dcnrank (format 'dcnrank.bundle' version 2, written by dcnrank 0.3.0); ..."
+        >>> refusal("dcnrank.bundle", 4, "9.0")  # doctest: +ELLIPSIS
+        'bundle format version 4 is newer than this dcnrank (...): this dcnrank reads version 3; upgrade dcnrank'
+    """
+    written = f"written by dcnrank {version_text(dcnrank_version or '?')}"
+    if format_name == OLD_TABLE_FORMAT_NAME:
+        return (
+            f"a table bundle of an older dcnrank (format {format_name!r} version {version}, {written}); this dcnrank "
+            f"reads format {FORMAT_NAME!r} version {FORMAT_VERSION}: retrain it with "
+            "`dcnrank train --data FILE --spec SPEC --out DIR`"
+        )
+    if version < FORMAT_VERSION:
+        return (
+            f"a MovieLens model of an older dcnrank (format {format_name!r} version {version}, {written}); this "
+            f"dcnrank reads version {FORMAT_VERSION}: retrain it with "
+            "`dcnrank train --dataset movielens-100k --split SPLIT --out DIR`"
+        )
+    if version > FORMAT_VERSION:
+        return (
+            f"bundle format version {version} is newer than this dcnrank ({written}): this dcnrank reads version "
+            f"{FORMAT_VERSION}; upgrade dcnrank"
+        )
+    return ""
+
+
 def read_manifest(folder: Path) -> Manifest:
-    """Read and check `folder`'s manifest: a JSON object naming a dcnrank format, a
-    version this dcnrank reads, and a SHA-256 per file.
+    """Read and check `folder`'s manifest: a JSON object naming the format and version this
+    dcnrank reads (:data:`~dcnrank.bundle.format.FORMAT_NAME` version
+    :data:`~dcnrank.bundle.format.FORMAT_VERSION`), and a SHA-256 per file.
 
     Raises:
         BundleError: naming the manifest file: unreadable, truncated or corrupt JSON, not
-            a dcnrank manifest, an unknown or newer format version, or malformed sums.
+            a dcnrank manifest, a version that is not an int ≥ 1, or malformed sums; naming
+            the folder: a bundle of an older dcnrank or format (:func:`refusal`: retrain it)
+            or of a newer one (upgrade dcnrank).
     """
     path = folder / MANIFEST_FILE
     raw = parse_json(path, read_bytes(path))
     if not isinstance(raw, dict):
         raise BundleError(f"{path}: must hold a JSON object. Received: {raw!r:.200}")
-    if raw.get("format") not in FORMAT_NAMES:
+    if raw.get("format") not in KNOWN_FORMATS:
         raise BundleError(
-            f"{path}: not a dcnrank bundle manifest: `format` must be one of {', '.join(map(repr, FORMAT_NAMES))}. "
+            f"{path}: not a dcnrank bundle manifest: `format` must be {FORMAT_NAME!r}. "
             f"Received: format={raw.get('format')!r:.200}"
         )
     version = raw.get("format_version")
-    newest = FORMAT_VERSIONS[raw["format"]]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise BundleError(
-            f"{path}: unknown bundle format version: `format_version` must be an int from 1 "
-            f"to {newest}. Received: format_version={version!r:.200}"
+            f"{path}: unknown bundle format version: `format_version` must be {FORMAT_VERSION}. "
+            f"Received: format_version={version!r:.200}"
         )
-    if version > newest:
-        raise BundleError(
-            f"{path}: bundle format version {version} is newer than this dcnrank reads "
-            f"({newest}); it was written by dcnrank {version_text(raw.get('dcnrank_version', '?'))}: "
-            "upgrade dcnrank to load it"
-        )
+    why = refusal(raw["format"], version, raw.get("dcnrank_version"))
+    if why:
+        raise BundleError(f"{path.parent}: {why}")
     sums = raw.get("sha256")
     if not isinstance(sums, dict) or not all(isinstance(value, str) for value in sums.values()):
         raise BundleError(f"{path}: `sha256` must map file names to SHA-256 sums. Received: {sums!r:.200}")

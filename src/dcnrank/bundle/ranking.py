@@ -1,4 +1,4 @@
-"""`rank_items`: the best catalogue items for one user, scored by a table bundle in one
+"""`rank_items`: the best catalogue items for one user, scored by a bundle in one
 pass. The one ranking core behind `dcnrank recommend` and `POST /rank`."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.catalog import Catalog
-from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.data.table_error import TableDataError
 from dcnrank.data.vocabulary import OOV_INDEX
@@ -94,7 +94,7 @@ def context_columns(spec: FeatureSpec) -> tuple[str, ...]:
     return tuple(name for name in spec.input_names if name not in sides)
 
 
-def id_kind(bundle: TableBundle, column: str) -> str | None:
+def id_kind(bundle: Bundle, column: str) -> str | None:
     """``"int"`` or ``"str"``, the kind of value a categorical or multi-hot column's
     vocabulary holds (for a hashed column, the kind of the catalogue's ids when it is
     the user or item column); None when either kind is fine.
@@ -107,7 +107,7 @@ def id_kind(bundle: TableBundle, column: str) -> str | None:
         ...                    task="binary")
         >>> encoder = TableEncoder.fit(spec, {"u": [7, 8], "h": ["a", "b"], "y": [0, 1]})
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
-        >>> bundle = TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
+        >>> bundle = Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
         >>> id_kind(bundle, "u"), id_kind(bundle, "h")
         ('int', None)
     """
@@ -123,7 +123,7 @@ def id_kind(bundle: TableBundle, column: str) -> str | None:
 
 
 def rank_items(
-    bundle: TableBundle,
+    bundle: Bundle,
     user_id: int | str | None,
     *,
     user: Mapping[str, Any] | None = None,
@@ -131,7 +131,7 @@ def rank_items(
     candidates: Sequence[int | str] | None = None,
     top: int = 10,
 ) -> Ranking:
-    """Score candidate items for one user with a table bundle and return the `top` best.
+    """Score candidate items for one user with a bundle and return the `top` best.
 
     One row per candidate is built from raw values and encoded with the bundle's encoder
     (the path every table row takes): the item column and the spec's `item_columns` from
@@ -143,7 +143,7 @@ def rank_items(
     those the user interacted with in the fit rows. Ties go to the earlier candidate.
 
     Args:
-        bundle: a table bundle with a catalogue (a spec naming `user` and `item`).
+        bundle: a bundle with a catalogue (a spec naming `user` and `item`).
         user_id: the user's raw id (int or str, as the user column holds), or None for
             a user described by `user` values only.
         user: values of the spec's `user_columns` (they override the catalogue's).
@@ -170,7 +170,7 @@ def rank_items(
         >>> fit = {"u": [1, 1, 2], "i": ["a", "b", "c"], "y": [1, 0, 1]}
         >>> encoder = TableEncoder.fit(spec, fit)
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
-        >>> bundle = TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder,
+        >>> bundle = Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder,
         ...                      catalog=Catalog.build(spec, encoder, fit))
         >>> ranking = rank_items(bundle, 1)  # user 1 had a and b: only c is left
         >>> [item.item for item in ranking.items], ranking.candidates
@@ -230,7 +230,7 @@ def rank_items(
 
 
 def _checked_values(
-    bundle: TableBundle, field: str, values: Mapping[str, Any] | None, allowed: tuple[str, ...], what: str
+    bundle: Bundle, field: str, values: Mapping[str, Any] | None, allowed: tuple[str, ...], what: str
 ) -> dict[str, Any]:
     """`values` (user or context column -> raw value), each checked for its column; None values dropped."""
     if values is None:
@@ -283,7 +283,7 @@ def _check_value(field: str, value: Any, column: Any, kind: str | None, *, is_id
 
 
 def _candidates(
-    bundle: TableBundle, catalog: Catalog, candidates: Sequence[int | str] | None
+    bundle: Bundle, catalog: Catalog, candidates: Sequence[int | str] | None
 ) -> tuple[list[Any], list[int | None]]:
     """The candidate ids and each one's catalogue entry (None for an item not in it)."""
     if candidates is None:

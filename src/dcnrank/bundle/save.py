@@ -1,4 +1,5 @@
-"""`save`: write a trained model, its vocabularies, config and metrics as a bundle folder."""
+"""`save`: write a model trained on a table, its spec, vocabularies, statistics, catalogue,
+config and metrics as a bundle folder."""
 
 from __future__ import annotations
 
@@ -21,21 +22,18 @@ from dcnrank.bundle.format import (
     CONFIG_FILE,
     FORMAT_NAME,
     FORMAT_VERSION,
-    FORMAT_VERSIONS,
     MANIFEST_FILE,
     METRICS_FILE,
-    TABLE_FORMAT_NAME,
     VOCAB_FILE,
     WEIGHTS_FILE,
 )
 from dcnrank.bundle.manifest import manifest_bytes
 from dcnrank.bundle.target import check_bundle_target
-from dcnrank.bundle.weights import expected_table_tensors, expected_tensors, weight_problems
+from dcnrank.bundle.weights import expected_tensors, weight_problems
 from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.data.vocabulary import Vocabulary
 from dcnrank.models.config import DCNConfig
 
-__all__ = ["catalog_counts", "has_histories", "save", "save_table"]
+__all__ = ["catalog_counts", "has_histories", "save"]
 
 log = logging.getLogger(__name__)
 
@@ -45,100 +43,27 @@ def save(
     path: str | Path,
     *,
     model_config: DCNConfig,
-    vocabularies: Mapping[str, Vocabulary],
-    train_config: Mapping[str, Any] | Any | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> Path:
-    """Save a DCN as a bundle folder, atomically.
-
-    The folder holds `weights.safetensors` (the state dict), `config.json` (the model
-    config, the features in order with their vocabulary sizes, the training config,
-    the dcnrank and format versions), `vocab.json`, `metrics.json`, and
-    `manifest.json` (the format and the SHA-256 of each other file). It is written
-    into a hidden sibling folder, fsynced, then renamed over `path`; an existing
-    bundle at `path` is moved aside first and deleted last, so a crash leaves either
-    the old bundle or the new one. Only nothing, an empty folder or a dcnrank bundle
-    (:func:`~dcnrank.bundle.target.check_bundle_target`) is ever replaced. Hidden
-    temporary siblings that a killed save of `path` left are deleted first.
-
-    Args:
-        model: a DCN built by `build_dcn(model_config, vocabulary_sizes=...)`.
-        path: the bundle folder; its parent is created if needed.
-        model_config: the model's architecture.
-        vocabularies: feature name -> vocabulary, in the model's input order.
-        train_config: how the model was trained: a mapping or an object with
-            `to_dict()` (e.g. `TrainRunConfig`); JSON-serialisable. Defaults to none.
-        metrics: what the run measured; a JSON-serialisable mapping without NaN.
-
-    Returns:
-        The bundle folder.
-
-    Raises:
-        ValueError: if an argument is of the wrong type, the model's tensors do not
-            match `model_config` and the vocabulary sizes (every mismatch listed), or
-            the metrics or training config are not JSON-serialisable.
-        BundleError: if `path` is a file, a link or a folder that is not a dcnrank
-            bundle (it is never replaced), or cannot be created.
-        OSError: if writing fails; the previous bundle, if any, is left in place.
-
-    Example:
-        >>> import tempfile
-        >>> from dcnrank.models import build_dcn
-        >>> config = DCNConfig(embedding_dim=2, deep_units=(4,))
-        >>> vocabularies = {"movie_id": Vocabulary.fit([10, 20])}
-        >>> folder = save(build_dcn(config, vocabulary_sizes=[3]), tempfile.mkdtemp() + "/b",
-        ...               model_config=config, vocabularies=vocabularies, metrics={"rmse": 0.9})
-        >>> sorted(p.name for p in folder.iterdir())
-        ['config.json', 'manifest.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
-    """
-    _check_model(model, model_config)
-    if not vocabularies or not all(isinstance(v, Vocabulary) for v in vocabularies.values()):
-        raise ValueError(
-            "`vocabularies` must map feature names to Vocabulary objects. "
-            f"Received: {dict(vocabularies) if isinstance(vocabularies, Mapping) else vocabularies!r:.200}"
-        )
-    names = [str(name) for name in vocabularies]
-    sizes = [v.size for v in vocabularies.values()]
-    tensors = _tensors(model)
-    problems = weight_problems(expected_tensors(model_config, sizes), tensors)
-    if problems:
-        raise ValueError(
-            f"`model` does not match `model_config` and the vocabulary sizes {sizes}: " + "; ".join(problems)
-        )
-    train = _train_dict(train_config)
-    files = _data_files(tensors, {n: v.to_dict() for n, v in vocabularies.items()}, metrics)
-    config = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "dcnrank_version": __version__,
-        "model": model_config.to_dict(),
-        "features": [{"name": n, "vocabulary_size": s} for n, s in zip(names, sizes, strict=True)],
-        "train": train,
-    }
-    return _write_bundle(Path(path), files, config)
-
-
-def save_table(
-    model: nn.Module,
-    path: str | Path,
-    *,
-    model_config: DCNConfig,
     encoder: TableEncoder,
     train_config: Mapping[str, Any] | Any | None = None,
     metrics: Mapping[str, Any] | None = None,
     catalog: Catalog | None = None,
 ) -> Path:
-    """Save a DCN trained on a table (`build_table_dcn`) as a table bundle folder, atomically.
+    """Save a DCN trained on a table (`build_table_dcn`) as a bundle folder, atomically.
 
-    The same files, checks and atomic swap as :func:`save`; `config.json` holds
-    the format name ``dcnrank.table_bundle`` (format version
-    :data:`~dcnrank.bundle.format.TABLE_FORMAT_VERSION`), the model config, the feature
-    `spec`, the `numeric` statistics (mean, std per numeric column), the embedding
-    `table_sizes`, the training config and `catalog` (its users, items and pairs, or
-    null); `vocab.json` the vocabularies of the categorical and multi-hot columns. With a
-    `catalog`, `catalog.json` holds its users and items with their columns' raw values
-    and `catalog.safetensors` the user -> item pairs (CSR). Load it with
-    `dcnrank.bundle.load_table`.
+    The folder holds `weights.safetensors` (the state dict), `config.json` (the format
+    name ``dcnrank.bundle`` and version :data:`~dcnrank.bundle.format.FORMAT_VERSION`,
+    the dcnrank version, the model config, the feature `spec`, the `numeric` statistics
+    (mean, std per numeric column), the embedding `table_sizes`, the training config and
+    `catalog`: its users, items and pairs, or null), `vocab.json` (the vocabularies of the
+    categorical and multi-hot columns), `metrics.json`, with a `catalog` `catalog.json`
+    (its users and items with their columns' raw values) and `catalog.safetensors` (the
+    user -> item pairs, CSR), and last `manifest.json` (the format and the SHA-256 of
+    each other file). It is written into a hidden sibling folder, fsynced, then renamed
+    over `path`; an existing bundle at `path` is moved aside first and deleted last, so a
+    crash leaves either the old bundle or the new one. Only nothing, an empty folder or a
+    dcnrank bundle (:func:`~dcnrank.bundle.target.check_bundle_target`) is ever replaced.
+    Hidden temporary siblings that a killed save of `path` left are deleted first. Load
+    it with `dcnrank.bundle.load`.
 
     Args:
         model: a DCN built by `build_table_dcn(model_config, encoder.spec, encoder.table_sizes)`.
@@ -171,7 +96,7 @@ def save_table(
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "y": [0.0, 1.0]})
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
         >>> model = build_table_dcn(config, spec, encoder.table_sizes)
-        >>> folder = save_table(model, tempfile.mkdtemp() + "/b", model_config=config, encoder=encoder)
+        >>> folder = save(model, tempfile.mkdtemp() + "/b", model_config=config, encoder=encoder)
         >>> sorted(p.name for p in folder.iterdir())
         ['config.json', 'manifest.json', 'metrics.json', 'vocab.json', 'weights.safetensors']
     """
@@ -179,7 +104,7 @@ def save_table(
     if not isinstance(encoder, TableEncoder):
         raise ValueError(f"`encoder` must be a TableEncoder. Received: {type(encoder).__name__}")
     tensors = _tensors(model)
-    problems = weight_problems(expected_table_tensors(model_config, encoder.spec, encoder.table_sizes), tensors)
+    problems = weight_problems(expected_tensors(model_config, encoder.spec, encoder.table_sizes), tensors)
     if problems:
         raise ValueError(
             "`model` does not match `model_config` and the encoder's spec and table sizes "
@@ -189,8 +114,8 @@ def save_table(
     files = _data_files(tensors, fitted["vocabularies"], metrics)
     files.update(_catalog_files(model, encoder, catalog))
     config = {
-        "format": TABLE_FORMAT_NAME,
-        "format_version": FORMAT_VERSIONS[TABLE_FORMAT_NAME],
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
         "dcnrank_version": __version__,
         "model": model_config.to_dict(),
         "spec": fitted["spec"],
@@ -202,18 +127,17 @@ def save_table(
     return _write_bundle(Path(path), files, config)
 
 
+
 def catalog_counts(catalog: Catalog) -> dict[str, int]:
     """What `config.json`'s `catalog` records: how many users, items and pairs the catalogue holds."""
     return {"users": catalog.num_users, "items": catalog.num_items, "pairs": len(catalog.interactions.members)}
 
 
 def has_histories(model: nn.Module) -> bool:
-    """Whether `model` has user or item histories (on the model, or on a table model's
-    inputs), which a bundle's catalogue fills: they are not in the state dict."""
-    holders = (model, getattr(model, "inputs", None))
-    return any(
-        getattr(holder, name, None) is not None for holder in holders for name in ("user_history", "item_history")
-    )
+    """Whether `model`'s inputs have user or item histories, which a bundle's catalogue
+    fills: they are not in the state dict."""
+    inputs = getattr(model, "inputs", None)
+    return any(getattr(inputs, name, None) is not None for name in ("user_history", "item_history"))
 
 
 def _catalog_files(model: nn.Module, encoder: TableEncoder, catalog: Catalog | None) -> dict[str, bytes]:
@@ -278,11 +202,11 @@ def _data_files(
 
 def _write_bundle(target: Path, files: dict[str, bytes], config: dict[str, Any]) -> Path:
     """Add config.json and manifest.json (the SHA-256 of every other file), and swap the
-    folder into place; both kinds of bundle are written here."""
+    folder into place."""
     check_bundle_target(target)
     atomic.remove_stale_temporaries(target)  # what a killed save of this bundle left
     files = {**files, CONFIG_FILE: _json_bytes(config, "train_config")}
-    files[MANIFEST_FILE] = manifest_bytes(config["format"], files, __version__)  # last: it vouches for the others
+    files[MANIFEST_FILE] = manifest_bytes(files, __version__)  # last: it vouches for the others
     target.parent.mkdir(parents=True, exist_ok=True)
     staged = atomic.staging_folder(target)
     try:

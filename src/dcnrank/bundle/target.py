@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from dcnrank.bundle.errors import BundleError
-from dcnrank.bundle.format import CONFIG_FILE, FORMAT_NAMES, MANIFEST_FILE, is_bundle_file
+from dcnrank.bundle.format import CONFIG_FILE, KNOWN_FORMATS, MANIFEST_FILE, is_bundle_file
 from dcnrank.bundle.manifest import parse_json
 
 __all__ = ["check_bundle_target"]
@@ -22,7 +22,7 @@ def check_bundle_target(path: str | Path) -> Path:
     A bundle is saved by renaming a complete new folder over `path`, so whatever is at
     `path` is replaced whole. That is allowed only for nothing, an empty folder, or a
     dcnrank bundle: a folder whose `manifest.json` parses and names a dcnrank bundle
-    format (or, for a bundle of format version 1, which had no manifest, whose
+    format, this one or an older one (or, for a bundle of format version 1, which had no manifest, whose
     `config.json` does) and that holds nothing but bundle files (the bundle's own, and
     the `interactions*.png` heatmaps dcnrank writes there). The check only reads, and is
     cheap: a training run calls it before it reads any data, and `save` again before
@@ -105,6 +105,6 @@ def _names_a_format(path: Path, *, version_one: bool) -> bool:
         raw = parse_json(path, path.read_bytes())
     except (OSError, BundleError):
         return False
-    if not isinstance(raw, dict) or raw.get("format") not in FORMAT_NAMES:
+    if not isinstance(raw, dict) or raw.get("format") not in KNOWN_FORMATS:
         return False
     return not version_one or (raw.get("format_version") == 1 and not isinstance(raw.get("format_version"), bool))

@@ -2,51 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
-from torch import nn
 
 from dcnrank.data.feature_spec import FeatureSpec
 from dcnrank.models.config import DCNConfig
-from dcnrank.models.dcn import build_dcn
 from dcnrank.models.table_inputs import build_table_dcn
 
-__all__ = ["MAX_LISTED", "expected_table_tensors", "expected_tensors", "weight_problems"]
+__all__ = ["MAX_LISTED", "expected_tensors", "weight_problems"]
 
 # The most tensor names, and tensor problems, a report lists before counting the rest: a
 # hostile or foreign weights file may hold thousands of tensors.
 MAX_LISTED = 8
 
 
-def _skeleton_tensors(build: Callable[[], nn.Module]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Name -> (shape, dtype) of the state dict of `build()`, built on the meta device."""
-    with torch.device("meta"):
-        skeleton = build()
-    return {name: (tuple(t.shape), t.dtype) for name, t in skeleton.state_dict().items()}
-
-
 def expected_tensors(
-    config: DCNConfig, vocabulary_sizes: Sequence[int]
-) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Name -> (shape, dtype) of every tensor in the state dict of `build_dcn(config, sizes)`.
-
-    The model is built on the meta device, so nothing is allocated or initialised.
-
-    Args:
-        config: the architecture.
-        vocabulary_sizes: per feature, its table size including the OOV row.
-
-    Returns:
-        The expected tensors, in state-dict order.
-    """
-    return _skeleton_tensors(lambda: build_dcn(config, vocabulary_sizes=list(vocabulary_sizes)))
-
-
-def expected_table_tensors(
     config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[str, int]
 ) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Name -> (shape, dtype) of every tensor of `build_table_dcn(config, spec, table_sizes)`.
+
+    The model is built on the meta device, so nothing is allocated or initialised.
 
     Args:
         config: the architecture.
@@ -56,7 +32,10 @@ def expected_table_tensors(
     Returns:
         The expected tensors, in state-dict order.
     """
-    return _skeleton_tensors(lambda: build_table_dcn(config, spec, table_sizes))
+    with torch.device("meta"):
+        skeleton = build_table_dcn(config, spec, table_sizes)
+    return {name: (tuple(t.shape), t.dtype) for name, t in skeleton.state_dict().items()}
+
 
 
 def weight_problems(

@@ -55,16 +55,20 @@ def results_table(result: ExperimentResult, labels: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def add_dataset_flags(parser: argparse.ArgumentParser, data_dir_help: str) -> None:
-    """`--dataset NAME`, `--split NAME`, `--data-dir DIR`: a MovieLens release as a table source."""
+def add_dataset_flags(
+    parser: argparse.ArgumentParser, data_dir_help: str, dataset_note: str = "", split_note: str = ""
+) -> None:
+    """`--dataset NAME`, `--split NAME`, `--data-dir DIR`: a MovieLens release as a table source;
+    `dataset_note` and `split_note` end the first two's help (their default, say)."""
     parser.add_argument(
         "--dataset", choices=tuple(DATASETS), default=None,
-        help="a MovieLens release as one table with its shipped spec (dcnrank.data.sources.movielens)",
+        help="a MovieLens release as one table with its shipped spec (dcnrank.data.sources.movielens)"
+        + (f"; {dataset_note}" if dataset_note else ""),
     )  # fmt: skip
     parser.add_argument(
         "--split", default=None,
-        help="with --dataset: u1-u5, ua, ub (GroupLens' files, 100K only), random, temporal, leaky (100K); "
-        "default: u1 for 100K, else random",
+        help="u1-u5, ua, ub (GroupLens' files, 100K only), random, temporal, leaky (100K); "
+        "default: u1 for 100K, else random" + (f"; {split_note}" if split_note else ""),
     )  # fmt: skip
     parser.add_argument("--data-dir", default=None, metavar="DIR", help=data_dir_help)
 
@@ -72,8 +76,13 @@ def add_dataset_flags(parser: argparse.ArgumentParser, data_dir_help: str) -> No
 def dataset_split(
     dataset: str, split: str | None, seed: int, data_dir: str | None
 ) -> tuple[MovieLensSource, str, np.ndarray, np.ndarray]:
-    """Read `--dataset` and cut its `--split` (default: the release's): the source, the split's
-    name, and its training and test rows."""
+    """Read `dataset` and cut its `split` (None: the release's default): the source, the split's
+    name, and its training and test rows.
+
+    Raises:
+        MovieLensNotFoundError: if the release is nowhere and cannot be fetched.
+        ValueError: if the release has no split `split`.
+    """
     source = load_movielens_source(dataset, data_dir=data_dir)
     name = split if split is not None else source.default_split
     train_rows, test_rows = source.split_rows(name, seed)

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from dcnrank.bundle import Bundle, load_any
+from dcnrank.bundle import load
 from dcnrank.cli.common import positive_int
 from dcnrank.explain.heatmap import check_png_path
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
@@ -15,7 +15,7 @@ from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interact
 EXAMPLES = """examples:
   dcnrank explain --model runs/ctr                          # heatmap to runs/ctr/interactions.png
   dcnrank explain --model runs/ctr --layer 1 --out layer1.png --top 10
-  dcnrank explain --model runs/dcn --json                   # a MovieLens bundle, as JSON
+  dcnrank explain --model runs/ml --json                    # as JSON
 
 Entry (i, j) of the matrix is the Frobenius norm of the block of the layer's kernel that
 carries feature i of its input x into the output multiplied by feature j of x0 (see
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "explain",
         help="heatmap and top feature pairs of a trained model's cross layer",
-        description="Load a bundle (MovieLens or table), compute the feature × feature interaction "
+        description="Load a bundle, compute the feature × feature interaction "
         "matrix of one cross layer (matrix, vector or mixture crosses), write it as a labelled "
         "heatmap PNG and print the strongest pairs of distinct features.",
         epilog=EXAMPLES,
@@ -49,9 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     out = check_png_path(args.out, "--out") if args.out is not None else None  # before loading anything
-    bundle = load_any(args.model)
-    names = bundle.feature_names if isinstance(bundle, Bundle) else None
-    found = model_interactions(bundle.model, names, layer=args.layer)
+    bundle = load(args.model)
+    found = model_interactions(bundle.model, layer=args.layer)
     default_name = INTERACTIONS_FILE if args.layer == 0 else f"interactions_layer{args.layer}.png"
     png = found.plot(out or Path(args.model) / default_name)
     pairs = found.top_pairs(args.top)

@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dcnrank.bundle import TableBundle, load_any
-from dcnrank.export import EXPORT_FORMATS, ONNX_INPUT, ONNX_OUTPUT, ONNX_TOLERANCE, export_bundle
+from dcnrank.bundle import load
+from dcnrank.export import EXPORT_FORMATS, ONNX_OUTPUT, ONNX_TOLERANCE, export_bundle
 from dcnrank.export.onnx_export import onnx_inputs
 
 EXAMPLES = """examples:
   dcnrank export --model runs/ctr --format onnx                  # writes runs/ctr.onnx
   dcnrank export --model runs/ctr --format onnx --out model.onnx
 
-The ONNX file of a table bundle takes the encoded tensors: `categorical` int64 (batch, Fc),
+The ONNX file takes the encoded tensors: `categorical` int64 (batch, Fc),
 `numeric` float32 and `missing` bool (batch, Fn), `multi_hot_<j>` int64 (batch, L_j) (item
 rows, -1 padding), each when the spec has such columns, and returns `score`: float32
-(batch,), a probability for a binary task. A MovieLens-style bundle's takes `features`:
-int64 (batch, F). See docs/serving.md. Needs the onnx extra: pip install 'dcnrank[onnx]'.
+(batch,), a probability for a binary task. See docs/serving.md. Needs the onnx extra: pip install 'dcnrank[onnx]'.
 """
 
 
@@ -42,18 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.format not in EXPORT_FORMATS:  # before loading anything
         raise ValueError(f"--format must be one of {', '.join(EXPORT_FORMATS)}. Received: {args.format!r}")
-    bundle = load_any(args.model)
+    bundle = load(args.model)
     try:
         path = export_bundle(bundle, args.format, args.out)
     except ImportError as error:
         print(f"dcnrank export: error: {error}", file=sys.stderr)
         return 2
-    if isinstance(bundle, TableBundle):
-        inputs = f"inputs {', '.join(onnx_inputs(bundle))}"
-    else:
-        inputs = f"input {ONNX_INPUT} int64 (batch, {len(bundle.feature_names)}) = [{', '.join(bundle.feature_names)}]"
     print(
-        f"exported {path}: {inputs}, output {ONNX_OUTPUT} float32 (batch,); onnxruntime matches the eager model "
-        f"within {ONNX_TOLERANCE:g}"
+        f"exported {path}: inputs {', '.join(onnx_inputs(bundle))}, output {ONNX_OUTPUT} float32 (batch,); "
+        f"onnxruntime matches the eager model within {ONNX_TOLERANCE:g}"
     )
     return 0

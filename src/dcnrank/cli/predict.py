@@ -1,11 +1,11 @@
-"""`dcnrank predict`: score a CSV or Parquet table with a table bundle and write the predictions."""
+"""`dcnrank predict`: score a CSV or Parquet table with a bundle and write the predictions."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from dcnrank.bundle import load_table
+from dcnrank.bundle import load
 from dcnrank.cli.common import add_dataset_flags, dataset_split, format_metrics, positive_int, refuse_dataset_with_data
 from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, check_predictions_out, predict_file
 
@@ -30,14 +30,14 @@ anything is scored.
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "predict",
-        help="score a CSV or Parquet table with a model trained by `train --data`",
-        description="Encode a table with a table bundle's feature spec, vocabularies and statistics, "
+        help="score a CSV or Parquet table with a trained model",
+        description="Encode a table with a bundle's feature spec, vocabularies and statistics, "
         "score every row, and write the predictions as CSV or Parquet (by --out's extension). "
         "The table is read and written chunk by chunk, so it may be larger than memory.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--model", required=True, metavar="DIR", help="the table bundle folder")
+    parser.add_argument("--model", required=True, metavar="DIR", help="the bundle folder")
     parser.add_argument("--data", default=None, metavar="FILE", help="the table to score (.csv, .tsv, .parquet)")
     add_dataset_flags(parser, "with --dataset: the folder holding the release")
     parser.add_argument(
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.data is None and args.dataset is None:
         raise ValueError("give the rows to score: --data FILE, or --dataset NAME [--split S] for a split's test rows")
     check_predictions_out(args.data, args.out)  # before the model is even loaded
-    bundle = load_table(args.model)
+    bundle = load(args.model)
     data = args.data
     if args.dataset is not None:
         seed = args.seed if args.seed is not None else int(bundle.train.get("data", {}).get("seed", 0))

@@ -3,31 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import sys
-from pathlib import Path
 
-from dcnrank.bundle import Bundle, TableBundle, load_any
-from dcnrank.data import MovieLensNotFoundError, load_movielens, locate_movielens
+from dcnrank.bundle import load
 from dcnrank.serve.connection_limits import ConnectionLimits
-from dcnrank.workflows import MovieLensCatalog
 
 EXAMPLES = """examples:
   dcnrank serve --model runs/ctr                        # http://127.0.0.1:8000
   dcnrank serve --model runs/ctr --port 0               # a free port, printed on start
   dcnrank serve --model runs/ctr --max-connections 64 --header-timeout 5
-  dcnrank serve --model runs/dcn --data-dir ~/data      # a MovieLens-style bundle, ~/data/ml-100k
   curl -s localhost:8000/rank -H 'content-type: application/json' -d '{"user_id": 42, "top": 5}'
 
-A table bundle carries its catalogue (the users and items of its training rows), and
-its request fields are its spec's columns.
+A bundle carries its catalogue (the users and items of its training rows), and its
+request fields are its spec's columns.
 
 The API and its limits are in docs/serving.md (and live at http://HOST:PORT/docs).
 Needs the serve extra: pip install 'dcnrank[serve]'.
 """
-
-log = logging.getLogger(__name__)
 
 
 def port_number(text: str) -> int:
@@ -70,25 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Serve a bundle over HTTP (FastAPI + uvicorn): POST /rank ranks the catalogue's "
         "items for a user (those the user did not interact with in the training rows, unless "
         "candidates are given), POST /predict scores explicit rows, GET /health describes the model. "
-        "A table bundle holds its catalogue and its spec types the requests; a MovieLens-style "
-        "bundle takes the MovieLens catalog (found like `dcnrank recommend` finds it, never downloaded).",
+        "The bundle holds its catalogue, and its spec types the requests.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, metavar="DIR", help="the bundle folder")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8000, help="port (default: 8000; 0 picks a free one)")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="MovieLens-style bundles only: folder with ml-100k/ for the catalog (default: the bundle's, "
-        "else $DCNRANK_DATA or the cache)",
-    )
-    parser.add_argument(
-        "--no-catalog",
-        action="store_true",
-        help="MovieLens-style bundles only: serve without the MovieLens catalog (/rank then needs candidates)",
-    )
     parser.add_argument("--access-log", action="store_true", help="log every request (costs throughput)")
     defaults = ConnectionLimits()
     limits = parser.add_argument_group("connections (see docs/serving.md)")
@@ -111,28 +92,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def load_catalog(bundle: Bundle, data_dir: str | None) -> MovieLensCatalog | None:
-    """The MovieLens catalog from `data_dir`, else the bundle's recorded data folder, else
-    $DCNRANK_DATA or the cache; None (with a warning) when only `data_dir` was not given and
-    nothing is found. Never downloads.
-
-    Raises:
-        MovieLensNotFoundError: if `data_dir` was given and holds no MovieLens data.
-    """
-    folder = data_dir
-    if folder is None:
-        recorded = bundle.config.train.get("data", {}).get("data_dir")
-        folder = recorded if isinstance(recorded, str) and Path(recorded).exists() else None
-    try:
-        located = locate_movielens(folder, download=False)
-    except MovieLensNotFoundError:
-        if data_dir is not None:
-            raise
-        log.warning("no MovieLens data found: serving without a catalog (/rank needs `candidates`)")
-        return None
-    return MovieLensCatalog.from_ratings(load_movielens(located))
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         from dcnrank.serve import bind_socket, create_app, make_server
@@ -147,29 +106,19 @@ def run(args: argparse.Namespace) -> int:
         keep_alive_timeout=args.keep_alive_timeout,
     )
     # Bound first: a taken port or a host that does not resolve is an error (one line,
-    # naming host:port) before the bundle and the catalog are loaded.
+    # naming host:port) before the bundle is loaded.
     sock = bind_socket(args.host, args.port)
     try:
-        bundle = load_any(args.model)
-        if isinstance(bundle, TableBundle):
-            if args.data_dir is not None or args.no_catalog:
-                raise ValueError("--data-dir and --no-catalog apply to MovieLens-style bundles; "
-                                 "a table bundle holds its catalogue")  # fmt: skip
-            catalog = None
-            where = "no catalogue" if bundle.catalog is None else (
-                f"catalogue of {bundle.catalog.num_users} users, {bundle.catalog.num_items} items"
-            )  # fmt: skip
-        else:
-            catalog = None if args.no_catalog else load_catalog(bundle, args.data_dir)
-            where = "no catalog" if catalog is None else (
-                f"catalog of {len(catalog.users['user_id'])} users, {len(catalog.movies['movie_id'])} movies"
-            )  # fmt: skip
+        bundle = load(args.model)
+        where = "no catalogue" if bundle.catalog is None else (
+            f"catalogue of {bundle.catalog.num_users} users, {bundle.catalog.num_items} items"
+        )  # fmt: skip
         host = f"[{args.host}]" if ":" in args.host else args.host
         # The first line says where it listens (with the port that --port 0 picked); the
         # socket already listens, so a client may connect as soon as it reads this line.
         print(f"dcnrank serve: listening on http://{host}:{sock.getsockname()[1]} ({args.model}, {where})",
               flush=True)  # fmt: skip
-        make_server(create_app(bundle, catalog), limits=limits, access_log=args.access_log).run(sockets=[sock])
+        make_server(create_app(bundle), limits=limits, access_log=args.access_log).run(sockets=[sock])
     finally:
         sock.close()
     return 0

@@ -1,5 +1,5 @@
-"""`dcnrank train`: train one DCN on MovieLens, on a MovieLens release read as a table (`--dataset`),
-or on one's own table with a feature spec, from a config, and save it as a bundle."""
+"""`dcnrank train`: train one DCN on a dataset (MovieLens 100K by default, or the release
+`--dataset` names) or on one's own table with a feature spec, from a config, and save it as a bundle."""
 
 from __future__ import annotations
 
@@ -8,68 +8,70 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from dcnrank.bundle import load_table
+from dcnrank.bundle import check_bundle_target, load
 from dcnrank.cli.common import add_dataset_flags, dataset_split, format_metrics, refuse_dataset_with_data
-from dcnrank.config import TrainRunConfig, load_config
-from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, movielens_key_resets, refuse_changed
+from dcnrank.config import TrainRunConfig, load_config, parse_override
 from dcnrank.data.feature_spec import load_feature_spec
 from dcnrank.experiments.recipe import load_recipe
 from dcnrank.training.distributed import world_from_env
-from dcnrank.workflows import train_run
 from dcnrank.workflows.evaluation import evaluate_table
 from dcnrank.workflows.table_run import train_table
 
-__all__ = ["format_metrics", "print_summary", "register", "run", "table_run_config"]  # format_metrics: cli/predict
+# format_metrics: for cli/predict
+__all__ = ["DEFAULT_DATASET", "format_metrics", "print_summary", "register", "run", "run_config"]
+
+# what `dcnrank train` trains on without --data or --dataset
+DEFAULT_DATASET = "movielens-100k"
 
 EXAMPLES = """examples:
-  dcnrank train --out runs/dcn                   # the MovieLens recipe (configs/movielens_100k.toml) on u1
-  dcnrank train data.split=u3 --out runs/dcn_u3  # the recipe on GroupLens' fold u3
+  dcnrank train --out runs/dcn                   # the recipe (configs/movielens_100k.toml) on MovieLens 100K, u1
+  dcnrank train --split u3 --out runs/dcn_u3     # the recipe on GroupLens' fold u3 (same as data.split=u3)
   dcnrank train --config configs/seed_dcn.toml --out runs/seed       # the seed's stacked DCN
   dcnrank train --config configs/seed_dcn.toml model.projection_dim=20 --out runs/low_rank
   dcnrank train model.structure=deep_only model.deep_units=[192,192,192] --out runs/deep
   dcnrank train train.epochs=1 data.max_train_rows=4096 --out /tmp/quick --json
   dcnrank train --checkpoint-dir runs/dcn.ckpt --out runs/dcn            # checkpoint as it trains
   dcnrank train --checkpoint-dir runs/dcn.ckpt --resume --out runs/dcn   # after a crash: same args + --resume
+  dcnrank evaluate --model runs/dcn                                      # its split's test rows again
 
-  a MovieLens release as a table (one row per rating, its shipped spec with roles), a table bundle:
-  dcnrank train --dataset movielens-100k --out runs/ml                 # the recipe on GroupLens' u1
-  dcnrank train --dataset movielens-100k --split u3 --out runs/ml_u3
+  another MovieLens release (one row per rating, its shipped spec with roles):
   dcnrank train --dataset movielens-1m --data-dir ~/data --split temporal --out runs/ml1m
-  dcnrank evaluate --model runs/ml --dataset movielens-100k --split u1    # its test rows
 
   your own table (CSV or Parquet) described by a feature spec (see docs/own_data.md):
   dcnrank train --data clicks.parquet --spec clicks.toml --out runs/ctr
   dcnrank train --data clicks.csv --spec clicks.toml model.structure=cross_only \\
       model.num_cross_layers=2 model.embedding_dim=8 data.patience=1 --out runs/ctr
 
+Every run reads its rows as a table with a feature spec, trains with early stopping on a held-out
+slice of the training rows and saves a table bundle. A dataset run (without --data) trains on the
+training rows of its split (--split or data.split; default: the release's, u1 for 100K) and prints
+the test rows' metrics too; the bundle records the dataset and split, so `dcnrank evaluate --model DIR`
+finds them again.
+
 without --config, every run starts from the recipe of docs/recipe.md (shipped in the package; the
 same as configs/movielens_100k.toml): its [model] and [train] settings (a 2-layer low-rank stacked
 DCN, bias terms, histories, clipped outputs, dropout 0.1, shuffled batches of 256, lr 0.002, weight
 decay 0.02, up to 60 epochs) and early stopping after data.patience=4 epochs on a 10% held-out slice.
-A --data or --dataset run keeps only the levers its spec's roles allow (bias terms and histories need
-user and item columns) and none of the recipe's MovieLens-only keys (data.split, data.vocab,
-data.data_dir), which such a run refuses when you set them; --config FILE replaces the recipe whole.
+A run keeps only the levers its spec's roles allow (bias terms and histories need user and item
+columns); --config FILE replaces the recipe whole.
 overrides are section.field=value with a TOML value (bare words are strings, `none` unsets);
-sections: model (DCNConfig), train (TrainConfig), data (split, vocab, seed, data_dir,
-validation_fraction, patience, max_train_rows; with --data or --dataset not the first three). Give them
-in one group, before or after the options.
+sections: model (DCNConfig), train (TrainConfig), data (split, data_dir: dataset runs only, refused
+with --data; seed, validation_fraction, validation, patience, max_train_rows; stream, shuffle_buffer,
+validation_max_rows: --data files only). Give them in one group, before or after the options.
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "train",
-        help="train one model on MovieLens and save it as a bundle",
-        description="Train a DCN on MovieLens 100K: by default the recommended recipe "
-        "(configs/movielens_100k.toml: bias terms, genres and year, the user's and the item's "
-        "rating histories, on GroupLens' fold u1). Hold out data.validation_fraction of the "
-        "training split, stop after data.patience epochs without a better validation "
-        "RMSE, keep the best epoch, test it, and save a bundle (weights, config, vocabularies, "
-        "metrics) to --out. With --data and --spec, train on your own CSV or Parquet table "
-        "instead: a seeded random data.validation_fraction of its rows is held out, training stops "
-        "after data.patience epochs without a lower validation loss, and --out gets a table bundle "
-        "for `dcnrank predict` and `dcnrank evaluate`. With --dataset, train the same way on a MovieLens "
-        "release read as one table with its shipped spec, on the training rows of --split.",
+        help="train one model on a dataset or your own table and save it as a bundle",
+        description="Train a DCN, by default the recommended recipe (configs/movielens_100k.toml: bias "
+        "terms, the user's and the item's histories, clipped outputs) on MovieLens 100K's fold u1. "
+        "Hold out data.validation_fraction of the training rows, stop after data.patience epochs "
+        "without a lower validation loss, keep the best epoch and save a table bundle (weights, config, "
+        "spec, vocabularies, catalogue, metrics) to --out; a dataset run also prints the metrics of its "
+        "split's test rows. With --dataset, train on another MovieLens release; with --data and --spec, "
+        "on your own CSV or Parquet table.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -81,13 +83,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(anything else is refused before training)",
     )  # fmt: skip
     parser.add_argument(
-        "--data", default=None, metavar="FILE", help="train on this CSV or Parquet table instead of MovieLens"
+        "--data", default=None, metavar="FILE", help="train on this CSV or Parquet table instead of a dataset"
     )
     parser.add_argument("--spec", default=None, metavar="SPEC.toml", help="the feature spec of --data")
     add_dataset_flags(
         parser,
-        "where MovieLens is: ml-100k/ itself or a folder holding it (same as data.data_dir=...); "
-        "with --dataset, the release's folder or one holding it",
+        "where the dataset is: the release's folder (e.g. ml-100k/) or one holding it (same as data.data_dir=DIR)",
+        f"default: {DEFAULT_DATASET}, unless --data",
+        "same as data.split=NAME",
     )
     parser.add_argument(
         "--checkpoint-dir",
@@ -105,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--device",
         choices=("cpu", "cuda"),
         default="cpu",
-        help="train on the CPU (default) or on CUDA (with --data under torchrun: GPU LOCAL_RANK, NCCL)",
+        help="train on the CPU (default) or on CUDA (under torchrun: GPU LOCAL_RANK, NCCL)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
@@ -116,46 +119,21 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.checkpoint_dir is None:
         raise ValueError("--resume needs --checkpoint-dir: the folder of the checkpoint to continue")
     refuse_dataset_with_data(args)
-    if args.dataset is not None:
-        return run_dataset(args)
-    if args.split is not None:
-        raise ValueError(
-            f"--split goes with --dataset; the MovieLens run without it takes data.split={args.split}. "
-            f"Received: --split {args.split}"
-        )
     if args.data is not None or args.spec is not None:
         return run_table(args)
-    overrides = list(args.overrides)
-    if args.data_dir is not None:
-        overrides.append(f"data.data_dir={json.dumps(args.data_dir)}")
-    # MovieLens without --config: the recipe; --config FILE replaces it as a whole
-    config = load_config(args.config, overrides) if args.config is not None else load_recipe(overrides)
-    result = train_run(
-        config,
-        args.out,
-        progress=False if args.quiet else None,
-        checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume,
-        device=args.device,
-    )
-    summary = result.summary()
-    test = summary["test"]
-    return print_summary(
-        summary,
-        args.json,
-        f", val RMSE {summary['val_rmse']:.4f}",
-        f"test ({test['split']} split, {test['rows']} rows): RMSE {test['rmse']:.4f}, "
-        f"MAE {test['mae']:.4f}, NDCG@10 {test['ndcg@10']:.4f}, MAP@10 {test['map@10']:.4f}",
-    )
+    return run_dataset(args)
 
 
-def table_run_config(config_file: str | None, overrides: Sequence[str]) -> TrainRunConfig:
-    """A `--data` or `--dataset` run's config: `--config FILE` as it is, else the recipe (its
-    `[model]`, `[train]` and `data.seed`, `validation_fraction`, `patience`) with its MovieLens-only
-    keys back at their defaults, so that only the user's own `data.split` etc. are refused."""
+def run_config(config_file: str | None, overrides: Sequence[str]) -> TrainRunConfig:
+    """A run's config: `--config FILE` as it is, else the recipe, with the overrides applied.
+
+    Example:
+        >>> run_config(None, ["train.epochs=3"]).model.use_bias_terms
+        True
+    """
     if config_file is not None:
         return load_config(config_file, overrides)
-    return load_recipe([*movielens_key_resets(), *overrides])
+    return load_recipe(overrides)
 
 
 def run_table(args: argparse.Namespace) -> int:
@@ -163,9 +141,11 @@ def run_table(args: argparse.Namespace) -> int:
     if args.data is None or args.spec is None:
         given, other = ("--data", "--spec") if args.data is not None else ("--spec", "--data")
         raise ValueError(f"{given} needs {other}: a table is trained with its feature spec")
-    if args.data_dir is not None:
-        raise ValueError("--data-dir is MovieLens' folder; it does not go with --data")
-    config = table_run_config(args.config, args.overrides)
+    for flag, value in (("--split", args.split), ("--data-dir", args.data_dir)):
+        if value is not None:
+            raise ValueError(f"{flag} goes with a dataset run; --data FILE is split by data.validation_fraction. "
+                             f"Received: {flag} {value}")  # fmt: skip
+    config = run_config(args.config, args.overrides)
     spec = load_feature_spec(args.spec)
     result = train_table(
         config,
@@ -188,15 +168,28 @@ def run_table(args: argparse.Namespace) -> int:
     )
 
 
+def dataset_overrides(args: argparse.Namespace) -> list[str]:
+    """The overrides, then `--split` and `--data-dir` as `data.split=...`, `data.data_dir=...`;
+    a flag and an override of the same key are refused, whatever their values."""
+    overrides = list(args.overrides)
+    keys = {parse_override(text)[0] for text in overrides}
+    for flag, key, value in (("--split", "data.split", args.split), ("--data-dir", "data.data_dir", args.data_dir)):
+        if value is None:
+            continue
+        if key in keys:
+            raise ValueError(f"{flag} and {key}=... set the same thing; give one. Received: {flag} {value}")
+        overrides.append(f"{key}={json.dumps(value)}")
+    return overrides
+
+
 def run_dataset(args: argparse.Namespace) -> int:
-    """`--dataset NAME [--split S]`: train on a MovieLens release's training rows, test on the others."""
-    config = table_run_config(args.config, args.overrides)
-    refuse_changed(
-        config.data,
-        MOVIELENS_ONLY_KEYS,
-        "a --dataset run takes its split from --split and its folder from --data-dir",
-    )
-    source, split, train_rows, test_rows = dataset_split(args.dataset, args.split, config.data.seed, args.data_dir)
+    """`[--dataset NAME] [--split S]`: train on a MovieLens release's training rows, test on the others."""
+    dataset = args.dataset if args.dataset is not None else DEFAULT_DATASET
+    config = run_config(args.config, dataset_overrides(args))
+    data = config.data
+    if world_from_env().is_main:  # a mistyped --out is refused before the release is read
+        check_bundle_target(args.out)
+    source, split, train_rows, test_rows = dataset_split(dataset, data.split, data.seed, data.data_dir)
     result = train_table(
         config,
         source.spec,
@@ -206,16 +199,17 @@ def run_dataset(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         resume=args.resume,
         device=args.device,
+        dataset={"dataset": dataset, "split": split},
     )
     if not world_from_env().is_main:
         return 0
-    test = evaluate_table(load_table(result.bundle_path), source.table.take(test_rows), source=f"{split} test rows")
-    summary = {**result.summary(), "dataset": args.dataset, "split": split, "test": test}
+    test = evaluate_table(load(result.bundle_path), source.table.take(test_rows), source=f"{split} test rows")
+    summary = {**result.summary(), "dataset": dataset, "split": split, "test": test}
     return print_summary(
         summary,
         args.json,
         f", validation {format_metrics(summary['validation'])}",
-        f"test ({args.dataset}, split {split}, {test['rows']:,} rows): {format_metrics(test)}",
+        f"test ({dataset}, split {split}, {test['rows']:,} rows): {format_metrics(test)}",
     )
 
 

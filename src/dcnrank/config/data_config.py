@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import typing
 from dataclasses import dataclass, fields
 from typing import Any
@@ -13,30 +12,31 @@ from dcnrank.config.rules import check_field
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data side of a training run: MovieLens' split and vocabularies, and, for every run,
-    the validation slice, early stopping and (own tables) streaming.
+    """The data side of a training run: which MovieLens split (`--dataset` runs), and, for
+    every run, the validation slice, early stopping and (own tables) streaming.
 
-    `split`, `vocab` and `data_dir` (:data:`MOVIELENS_ONLY_KEYS`) are read by the MovieLens
-    run alone; a table run (`--data`, `--dataset`) refuses them when set.
+    `split` and `data_dir` (:data:`DATASET_ONLY_KEYS`) are read by `--dataset` runs (and
+    `dcnrank train` without `--data`, which trains MovieLens 100K); a run on one's own
+    table (`--data`) refuses them when set.
 
     Args:
-        split: str, the train/test split (`random`, `leaky`, `u1`…`u5`, `ua`, `ub`,
-            `temporal`). Defaults to `"random"` (disjoint 80/20).
-        vocab: str, fit vocabularies on the `"train"` rows (default) or on `"all"` rows
-            (the seed's choice).
-        seed: int, seeds the split (MovieLens, and `--dataset`'s `random` split) and a
-            table run's held-out validation rows. Defaults to 0.
-        data_dir: str or None, where MovieLens is (None: `$DCNRANK_DATA`, the cache, or
+        split: str or None, the dataset's train/test split (`random`, `leaky`,
+            `u1`…`u5`, `ua`, `ub`, `temporal`; which ones a release has:
+            `MovieLensSource.splits`). Defaults to None: the release's own default
+            (`u1` for 100K, `random` for the others).
+        seed: int, seeds the dataset's `random` split and the held-out validation rows.
+            Defaults to 0.
+        data_dir: str or None, where the dataset is (None: `$DCNRANK_DATA`, the cache, or
             a download).
-        validation_fraction: float in (0, 1), the last share of the training split held
-            out to pick the best epoch. Defaults to 0.1.
-        patience: int ≥ 1, epochs without a better validation RMSE before training
+        validation_fraction: float in (0, 1), the share of the training rows held out to
+            pick the best epoch. Defaults to 0.1.
+        patience: int ≥ 1, epochs without a lower validation loss before training
             stops. Defaults to 2.
         validation: str, how the validation slice is carved from the training rows:
             `"last"` rows (default) or a seeded `"random"` share (for sorted splits
             such as `u1`…`u5`, whose last rows are the last users).
-        max_train_rows: int ≥ 2 or None, keep only the first rows of the training split
-            (quick runs). Defaults to None (all).
+        max_train_rows: int ≥ 2 or None, keep only the first training rows (quick
+            runs). Defaults to None (all).
         stream: bool, own tables (`--data`) only: read the file chunk by chunk instead
             of whole (`dcnrank.data.streamed_table`), for files larger than memory.
             Defaults to False.
@@ -53,8 +53,7 @@ class DataConfig:
         0.1
     """
 
-    split: str = "random"
-    vocab: str = "train"
+    split: str | None = None
     seed: int = 0
     data_dir: str | None = None
     validation_fraction: float = 0.1
@@ -81,30 +80,9 @@ class DataConfig:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-# The `data.*` keys only one kind of run reads; the other kind refuses them when set.
-MOVIELENS_ONLY_KEYS = ("split", "vocab", "data_dir")
-TABLE_ONLY_KEYS = ("stream", "shuffle_buffer", "validation_max_rows")
-
-
-def movielens_key_resets() -> tuple[str, ...]:
-    """`data.*` overrides that set each MovieLens-only key back to its default.
-
-    A table run that starts from the MovieLens recipe applies these before the user's
-    own overrides: the recipe's `data.split = "u1"` then neither leaks into the run nor
-    trips the refusal of MovieLens-only keys, while a `data.split` the user sets still does.
-
-    Returns:
-        One `data.NAME=VALUE` string per key of :data:`MOVIELENS_ONLY_KEYS`.
-
-    Example:
-        >>> movielens_key_resets()
-        ('data.split="random"', 'data.vocab="train"', 'data.data_dir=none')
-    """
-    defaults = DataConfig()
-    return tuple(
-        f"data.{name}={'none' if getattr(defaults, name) is None else json.dumps(getattr(defaults, name))}"
-        for name in MOVIELENS_ONLY_KEYS
-    )
+# The `data.*` keys only a dataset run (`--dataset`, or `dcnrank train` without `--data`) reads;
+# a run on one's own table refuses them when set.
+DATASET_ONLY_KEYS = ("split", "data_dir")
 
 
 def refuse_changed(data: DataConfig, names: tuple[str, ...], why: str) -> None:
@@ -114,7 +92,7 @@ def refuse_changed(data: DataConfig, names: tuple[str, ...], why: str) -> None:
         ConfigError: listing each such key as ``data.NAME: WHY. Received: VALUE``.
 
     Example:
-        >>> refuse_changed(DataConfig(), TABLE_ONLY_KEYS, "applies to --data tables")
+        >>> refuse_changed(DataConfig(), DATASET_ONLY_KEYS, "applies to --dataset runs")
     """
     defaults = DataConfig()
     problems = [

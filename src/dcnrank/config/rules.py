@@ -12,7 +12,6 @@ from typing import Any
 from dcnrank.config.errors import echo
 from dcnrank.data.splits import SPLIT_NAMES
 from dcnrank.data.validation_split import VALIDATION_POLICIES
-from dcnrank.experiments.movielens import VOCAB_POLICIES
 from dcnrank.models.config import STRUCTURES
 from dcnrank.training.trainer import PRECISIONS
 
@@ -61,8 +60,10 @@ RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v is None or (v.strip() != "" and "\x00" not in v),
         "must be a folder path (not empty, no NUL character), or none",
     ),
-    "data.split": (lambda v: v in SPLIT_NAMES, f"must be one of {', '.join(SPLIT_NAMES)}"),
-    "data.vocab": (lambda v: v in VOCAB_POLICIES, f"must be one of {', '.join(VOCAB_POLICIES)}"),
+    "data.split": (
+        lambda v: v is None or v in SPLIT_NAMES,
+        f"must be one of {', '.join(SPLIT_NAMES)}, or none",
+    ),
     "data.validation_fraction": (_open_interval(0.0, 1.0), "must be in (0, 1)"),
     "data.patience": (_at_least(1), "must be ≥ 1"),
     "data.validation": (lambda v: v in VALIDATION_POLICIES, f"must be one of {', '.join(VALIDATION_POLICIES)}"),

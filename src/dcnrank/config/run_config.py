@@ -32,12 +32,12 @@ class TrainRunConfig:
 
     Sections and their fields are those of `DCNConfig` (`model`), `TrainConfig`
     (`train`) and `DataConfig` (`data`); their defaults are the seed's stacked DCN
-    trained with the seed's optimizer on the disjoint random split.
+    trained with the seed's optimizer.
 
     Args:
         model: the architecture. Defaults to `DCNConfig()`.
         train: the optimizer and loop settings. Defaults to `TrainConfig()`.
-        data: split, vocabularies, validation and early stopping. Defaults to `DataConfig()`.
+        data: the dataset split, validation and early stopping. Defaults to `DataConfig()`.
 
     Example:
         >>> config = TrainRunConfig.from_dict({"model": {"projection_dim": 20}})
@@ -58,9 +58,7 @@ class TrainRunConfig:
         }
 
     @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], sources: Mapping[str, str] | None = None
-    ) -> TrainRunConfig:
+    def from_dict(cls, data: Mapping[str, Any], sources: Mapping[str, str] | None = None) -> TrainRunConfig:
         """Build a configuration from nested sections, checking every field first.
 
         Args:

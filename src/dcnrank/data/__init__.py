@@ -1,4 +1,4 @@
-"""Data layer: find, parse, split, vocabulary-encode MovieLens 100K into training tensors."""
+"""Data layer: feature specs, table readers and encoders; MovieLens found, parsed and split for its source."""
 
 from dcnrank.data.checksums import (
     MOVIELENS_100K_SHA256,
@@ -7,7 +7,6 @@ from dcnrank.data.checksums import (
     verify_checksums,
 )
 from dcnrank.data.download import default_cache_dir, download_movielens, install_movielens_zip
-from dcnrank.data.encoded import EncodedTable, encode_ratings, fit_vocabularies
 from dcnrank.data.errors import (
     ChecksumMismatchError,
     MovieLensDownloadError,
@@ -35,7 +34,6 @@ __all__ = [
     "SPLIT_FILE_NAMES",
     "SPLIT_NAMES",
     "ChecksumMismatchError",
-    "EncodedTable",
     "MovieLensDownloadError",
     "MovieLensFormatError",
     "MovieLensNotFoundError",
@@ -45,8 +43,6 @@ __all__ = [
     "bucketize_age",
     "default_cache_dir",
     "download_movielens",
-    "encode_ratings",
-    "fit_vocabularies",
     "install_movielens_zip",
     "load_movielens",
     "locate_movielens",

@@ -33,7 +33,9 @@ from dcnrank.metrics.classification import validate_binary_labels
 
 __all__ = ["EncodedRows", "TableEncoder", "checked_groups", "checked_labels", "fit_and_encode", "parse_columns"]
 
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# A standardised value is clipped to ±this many standard deviations: far beyond any training
+# value, yet small enough that the cross layers' products of it stay finite in float32.
+STANDARDISED_LIMIT = 1e4
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +274,8 @@ class TableEncoder:
             values = log1p_values(cast(NumericColumn, column), numbers, source)
             mean, std = self.numeric[column.name]
             standardised = np.where(numbers.missing, 0.0, (values - mean) / std)
-            # a value far outside the training range stays finite in float32 (no inf into the model)
-            numeric[:, j] = np.clip(standardised, -_FLOAT32_MAX, _FLOAT32_MAX)
+            # a value far outside the training range stays finite through the model (no inf, no NaN score)
+            numeric[:, j] = np.clip(standardised, -STANDARDISED_LIMIT, STANDARDISED_LIMIT)
             missing[:, j] = numbers.missing
         multi_hot = tuple(
             torch.from_numpy(self._item_matrix(cast(MultiHotColumn, column), cast(Items, parsed[column.name]), source))

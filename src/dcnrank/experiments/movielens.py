@@ -15,15 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from dcnrank.data import (
-    EncodedTable,
-    Ratings,
-    Vocabulary,
-    encode_ratings,
-    fit_vocabularies,
-    locate_movielens,
-    split_indices,
-)
+from dcnrank.data import locate_movielens
 from dcnrank.experiments.protocol import run_experiment
 from dcnrank.experiments.result import ExperimentResult
 from dcnrank.models.config import DCNConfig
@@ -175,59 +167,6 @@ def encode_seed_features(source: MovieLensSource, split: str, vocab: str, seed: 
         "test_oov_share": dict(zip(SEED_FEATURES, oov, strict=True)),
     }
     return SeedFeatures(train, test, encoder, info, train_rows)
-
-
-@dataclass(frozen=True)
-class PreparedMovieLens:
-    """MovieLens ready to train on: encoded train and test rows, the vocabularies
-    that encoded them, facts about the split (`info`, JSON-ready), and the training
-    rows' indices into the ratings table (`train_rows`)."""
-
-    train: EncodedTable
-    test: EncodedTable
-    vocabularies: dict[str, Vocabulary]
-    info: dict[str, Any]
-    train_rows: np.ndarray
-
-
-def prepare_movielens(
-    ratings: Ratings, split: str, vocab: str, seed: int, folder: str | Path | None = None
-) -> PreparedMovieLens:
-    """Split, fit vocabularies and encode: the train and test tables and facts about them.
-
-    The old MovieLens path's preparation, kept for `workflows/train_run.py` alone until
-    that path goes; the experiment reads the source through :func:`encode_seed_features`.
-
-    Args:
-        ratings: the parsed MovieLens table.
-        split: a split name (`random`, `leaky`, `u1`…`u5`, `ua`, `ub`, `temporal`).
-        vocab: `"train"` fits vocabularies on the training rows only (unseen test
-            values map to the OOV row 0); `"all"` fits them on every row (the seed).
-        seed: seeds the split.
-        folder: the MovieLens folder (needed by GroupLens' own splits).
-
-    Returns:
-        The encoded tables and vocabularies; `info` holds the split, sizes,
-        train∩test overlap, vocabulary sizes and the share of test values that
-        fall out of vocabulary.
-    """
-    if vocab not in VOCAB_POLICIES:
-        raise ValueError(f"`vocab` must be one of {', '.join(VOCAB_POLICIES)}. Received: vocab={vocab!r}")
-    parts = split_indices(ratings, split, seed, folder)
-    vocabularies = fit_vocabularies(ratings, parts.train if vocab == "train" else None)
-    train = encode_ratings(ratings, parts.train, vocabularies)
-    test = encode_ratings(ratings, parts.test, vocabularies)
-    oov = (test.features == 0).double().mean(dim=0).tolist()
-    info = {
-        "split": split,
-        "vocab": vocab,
-        "n_train": len(train),
-        "n_test": len(test),
-        "train_test_overlap": parts.overlap,
-        "vocabulary_sizes": dict(zip(train.feature_names, train.vocabulary_sizes, strict=True)),
-        "test_oov_share": dict(zip(train.feature_names, oov, strict=True)),
-    }
-    return PreparedMovieLens(train, test, vocabularies, info, parts.train)
 
 
 def run_movielens(

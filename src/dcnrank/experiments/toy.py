@@ -91,8 +91,7 @@ def run_toy(
     """
     if not 0 < num_train < num_rows:
         raise ValueError(
-            f"`num_train` must be between 0 and num_rows={num_rows} (exclusive). "
-            f"Received: num_train={num_train!r}"
+            f"`num_train` must be between 0 and num_rows={num_rows} (exclusive). Received: num_train={num_train!r}"
         )
     began = time.perf_counter()
     x, y = mixer_data(num_rows, seed)

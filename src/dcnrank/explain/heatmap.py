@@ -79,9 +79,7 @@ def plot_heatmap(
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"`matrix` must be square. Received: matrix.shape={matrix.shape}")
     if len(labels) != matrix.shape[0]:
-        raise ValueError(
-            f"`labels` must name each of the {matrix.shape[0]} rows. Received: {len(labels)} labels"
-        )
+        raise ValueError(f"`labels` must name each of the {matrix.shape[0]} rows. Received: {len(labels)} labels")
     n = len(labels)
     size = max(4.0, (0.9 if annotate else 0.3) * n + 2.5)  # an annotated cell needs room for its value
     fig, ax = plt.subplots(figsize=(size + 1.0, size))

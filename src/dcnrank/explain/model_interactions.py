@@ -3,7 +3,6 @@ named after the model's inputs, the layer's block norms, its strongest pairs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from torch import nn
 from dcnrank.explain.heatmap import plot_heatmap
 from dcnrank.explain.interactions import interaction_matrix
 from dcnrank.explain.top_pairs import top_pairs
-from dcnrank.models.feature_embedding import FeatureEmbedding
 from dcnrank.models.table_inputs import TableInputs
 
 __all__ = ["INTERACTIONS_FILE", "ModelInteractions", "input_blocks", "model_interactions"]
@@ -22,11 +20,6 @@ __all__ = ["INTERACTIONS_FILE", "ModelInteractions", "input_blocks", "model_inte
 # The first cross layer's heatmap in a bundle folder: `dcnrank train --data` writes it there,
 # and `dcnrank explain` writes there by default.
 INTERACTIONS_FILE = "interactions.png"
-
-# The names of the two blocks `ItemFeatures` appends to x0, in its order.
-ITEM_FEATURE_BLOCKS = ("item genres", "item release year")
-# The names of the blocks the `InteractionHistory` modules append to x0 after them.
-HISTORY_BLOCKS = (("user_history", "user's rated items"), ("item_history", "item's raters"))
 
 
 @dataclass(frozen=True)
@@ -57,56 +50,39 @@ class ModelInteractions:
         return plot_heatmap(self.matrix, self.labels, path, title=title, annotate=len(self.labels) <= 20)
 
 
-def input_blocks(model: nn.Module, feature_names: Sequence[str] | None = None) -> tuple[tuple[str, int], ...]:
-    """The `(name, width)` blocks that make up a DCN's x0, in order.
-
-    - `TableInputs` (a table model): its :attr:`TableInputs.blocks`, widths per column;
-    - `FeatureEmbedding` (a MovieLens model): one `embedding_dim` block per name of
-      `feature_names`;
-    - then, when the model has `item_features`, its genres and release-year blocks;
-    - then, when it has them, the `user_history` and `item_history` blocks.
+def input_blocks(model: nn.Module) -> tuple[tuple[str, int], ...]:
+    """The `(name, width)` blocks that make up a DCN's x0, in order: its `TableInputs`'
+    :attr:`~dcnrank.models.table_inputs.TableInputs.blocks` (a block per column, then the
+    user and item histories when it has them).
 
     Args:
-        model: a `DCN`.
-        feature_names: the categorical feature names of a `FeatureEmbedding` model, in
-            column order (`Bundle.feature_names`); ignored for a table model.
+        model: a `DCN` built by `build_table_dcn`.
 
     Returns:
         A tuple of `(name, width)` whose widths sum to `model.in_features`.
 
     Raises:
-        ValueError: when the inputs are of another kind, or `feature_names` is
-            missing or does not match a `FeatureEmbedding`.
+        ValueError: when the model does not read its inputs with `TableInputs`.
+
+    Example:
+        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((CategoricalColumn("c"), NumericColumn("x")), label="y", task="binary")
+        >>> input_blocks(build_table_dcn(DCNConfig(structure="cross_only", embedding_dim=2), spec, {"c": 3}))
+        (('c', 2), ('x', 2))
     """
     inputs = getattr(model, "inputs", None)
-    if isinstance(inputs, TableInputs):
-        blocks = list(inputs.blocks)
-    elif isinstance(inputs, FeatureEmbedding):
-        names = list(feature_names or [])
-        if len(names) != inputs.num_features:
-            raise ValueError(
-                f"`feature_names` must name the model's {inputs.num_features} embedded features. "
-                f"Received: feature_names={feature_names!r}"
-            )
-        blocks = [(name, inputs.embedding_dim) for name in names]
-    else:
+    if not isinstance(inputs, TableInputs):
         raise ValueError(
-            "`model` must read its inputs with TableInputs or FeatureEmbedding to name x0's blocks. "
+            "`model` must read its inputs with TableInputs to name x0's blocks. "
             f"Received: inputs={type(inputs).__name__}"
         )
-    item_features = getattr(model, "item_features", None)
-    if item_features is not None:
-        blocks += [(name, item_features.embedding_dim) for name in ITEM_FEATURE_BLOCKS]
-    for attribute, name in HISTORY_BLOCKS:
-        history = getattr(model, attribute, None)
-        if history is not None:
-            blocks.append((name, history.out_features))
-    return tuple(blocks)
+    return tuple(inputs.blocks)
 
 
 def model_interactions(
     model: nn.Module,
-    feature_names: Sequence[str] | None = None,
     layer: int = 0,
     gate_inputs: torch.Tensor | None = None,
 ) -> ModelInteractions:
@@ -114,7 +90,6 @@ def model_interactions(
 
     Args:
         model: a `DCN` with a cross network (any structure but `deep_only`, any cross type).
-        feature_names: as :func:`input_blocks` (needed for a `FeatureEmbedding` model).
         layer: int, the cross layer, 0 the first. Defaults to 0.
         gate_inputs: rows of that layer's input, only for a `MixtureCross` (see
             :func:`interaction_matrix`); None weighs its experts equally.
@@ -127,11 +102,14 @@ def model_interactions(
             layers, or as :func:`input_blocks` and :func:`interaction_matrix`.
 
     Example:
-        >>> from dcnrank.models import DCNConfig, build_dcn
-        >>> model = build_dcn(DCNConfig(structure="cross_only", embedding_dim=2), vocabulary_sizes=[3, 4])
-        >>> found = model_interactions(model, ["user", "movie"])
+        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((CategoricalColumn("user"), CategoricalColumn("item")), label="y", task="binary")
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> found = model_interactions(build_table_dcn(config, spec, {"user": 3, "item": 4}))
         >>> found.labels, found.block_sizes, found.matrix.shape
-        (('user', 'movie'), (2, 2), (2, 2))
+        (('user', 'item'), (2, 2), (2, 2))
     """
     cross = getattr(model, "cross", None)
     if cross is None:
@@ -146,7 +124,7 @@ def model_interactions(
             f"`layer` must be an int from 0 to {len(layers) - 1}, one of the model's "
             f"{len(layers)} cross layers. Received: layer={layer!r}"
         )
-    blocks = input_blocks(model, feature_names)
+    blocks = input_blocks(model)
     sizes = tuple(width for _, width in blocks)
     chosen = layers[layer]
     matrix = interaction_matrix(chosen, gate_inputs=gate_inputs, block_sizes=sizes)

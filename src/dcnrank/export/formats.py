@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from dcnrank.bundle.bundle import Bundle
-from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.export.onnx_export import export_onnx
 
 __all__ = ["EXPORT_FORMATS", "default_path", "export_bundle"]
@@ -29,11 +28,11 @@ def default_path(bundle_folder: str | Path, format: str) -> Path:
     return folder.parent / (folder.name + EXPORT_FORMATS[format])
 
 
-def export_bundle(bundle: TableBundle | Bundle, format: str, path: str | Path | None = None) -> Path:
+def export_bundle(bundle: Bundle, format: str, path: str | Path | None = None) -> Path:
     """Export `bundle.model` as `format`.
 
     Args:
-        bundle: the model (a table or MovieLens-style bundle); one loaded from a folder when `path` is None.
+        bundle: the model; one loaded from a folder when `path` is None.
         format: one of :data:`EXPORT_FORMATS` (`"onnx"`).
         path: the file to write. Defaults to :func:`default_path` of the bundle's folder.
 

@@ -1,6 +1,6 @@
 """`export_onnx`: a bundle's model as one ONNX file with a fixed input signature.
 
-The signature of a table bundle (documented in docs/serving.md): the tensors
+The signature (documented in docs/serving.md): the tensors
 `TableEncoder.encode` makes (`TableBatch`), each present only when the spec has such columns:
 
 - `categorical`: int64 `(batch, Fc)`, the embedding rows of the categorical columns in
@@ -16,12 +16,8 @@ members it interacted with in the fit rows (the catalogue's pairs). Leaving the 
 member out applies only to fit pairs, so a fit pair scores as the eager model scores a
 row outside the fit pairs; every other row scores exactly as the eager model.
 
-A MovieLens-style bundle (until MovieLens trains through the table path) takes one input
-`features`: int64 `(batch, F)`, the vocabulary indices of the bundle's features in their
-order (`Bundle.encode`), and returns `score`, the predicted rating.
-
 `batch` is a dynamic axis. The file's metadata (`metadata_props`) records the columns of
-each input, the table or vocabulary sizes, the structure and the dcnrank version, so a
+each input, the table sizes, the structure and the dcnrank version, so a
 consumer can check the column order; the raw-value -> row lookup stays in the bundle.
 """
 
@@ -47,15 +43,13 @@ from dcnrank import __version__, atomic
 from dcnrank.atomic import fsync_folder, write_file
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.save import has_histories
-from dcnrank.bundle.table_bundle import TableBundle
 from dcnrank.data.table_batch import PADDING, TableBatch
 from dcnrank.export.errors import ExportError
 
-__all__ = ["ONNX_INPUT", "ONNX_OPSET", "ONNX_OUTPUT", "ONNX_TOLERANCE", "export_onnx", "onnx_inputs"]
+__all__ = ["ONNX_OPSET", "ONNX_OUTPUT", "ONNX_TOLERANCE", "export_onnx", "onnx_inputs"]
 
 log = logging.getLogger(__name__)
 
-ONNX_INPUT = "features"  # MovieLens-style bundles: int64 (batch, F), vocabulary indices in feature order
 ONNX_OUTPUT = "score"  # float32 (batch,): probabilities (binary) or predictions
 ONNX_OPSET = 20  # what torch 2.13's torch.export-based exporter writes by default
 ONNX_TOLERANCE = 1e-5  # largest |onnxruntime - eager| the export check accepts
@@ -67,7 +61,7 @@ _CHECK_BATCHES = (1, 2, 7)  # the batch sizes onnxruntime is checked on
 
 @dataclass(frozen=True)
 class _Signature:
-    """What exporting one kind of bundle takes: the module to trace and its example
+    """What exporting a bundle takes: the module to trace and its example
     inputs, the inputs' names and dynamic axes, the metadata, random valid inputs of a
     batch size for the check, and the eager scores of such inputs."""
 
@@ -80,7 +74,7 @@ class _Signature:
     eager: Callable[[tuple[torch.Tensor, ...]], np.ndarray]
 
 
-def export_onnx(bundle: TableBundle | Bundle, path: str | Path, *, check: bool = True) -> Path:
+def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path:
     """Write `bundle.model` as an ONNX file with the signature of this module's docstring.
 
     Uses torch's torch.export-based exporter (`torch.onnx.export(..., dynamo=True)`, the
@@ -91,7 +85,7 @@ def export_onnx(bundle: TableBundle | Bundle, path: str | Path, *, check: bool =
     within :data:`ONNX_TOLERANCE`.
 
     Args:
-        bundle: the model to export: a table bundle or a MovieLens-style bundle.
+        bundle: the model to export.
         path: the `.onnx` file to write (its parent must exist).
         check: bool, verify the file with onnxruntime. Defaults to `True`.
 
@@ -106,12 +100,14 @@ def export_onnx(bundle: TableBundle | Bundle, path: str | Path, *, check: bool =
         ExportError: if onnxruntime's scores differ from the eager model's.
 
     Example:
-        >>> from dcnrank.bundle import Bundle, BundleConfig
-        >>> from dcnrank.data import Vocabulary
-        >>> from dcnrank.models import DCNConfig, build_dcn
-        >>> vocabularies = {"movie_id": Vocabulary.fit([1, 50]), "user_id": Vocabulary.fit([42])}
-        >>> config = BundleConfig(DCNConfig(embedding_dim=2, deep_units=(4,)), ("movie_id", "user_id"), (3, 2))
-        >>> bundle = Bundle(build_dcn(config.model, vocabulary_sizes=[3, 2]), config, vocabularies)
+        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((CategoricalColumn("u"), NumericColumn("x")), label="y", task="binary")
+        >>> encoder = TableEncoder.fit(spec, {"u": [1, 2], "x": [0.5, 1.5], "y": [0, 1]})
+        >>> config = DCNConfig(embedding_dim=2, deep_units=(4,))
+        >>> bundle = Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
         >>> import tempfile
         >>> export_onnx(bundle, tempfile.mkdtemp() + "/dcn.onnx").name
         'dcn.onnx'
@@ -127,7 +123,7 @@ def export_onnx(bundle: TableBundle | Bundle, path: str | Path, *, check: bool =
     except ImportError as error:
         raise ImportError(f"ONNX export needs {error.name}: pip install 'dcnrank[onnx]'") from None
     _check_replaceable(target, onnx)
-    signature = _table_signature(bundle) if isinstance(bundle, TableBundle) else _movielens_signature(bundle)
+    signature = _signature(bundle)
 
     model_proto = _export_proto(signature)
     metadata = signature.metadata
@@ -168,8 +164,8 @@ def _check_replaceable(target: Path, onnx: Any) -> None:
         )
 
 
-def onnx_inputs(bundle: TableBundle) -> list[str]:
-    """The input names of a table bundle's ONNX file, in order: `categorical` (when the spec
+def onnx_inputs(bundle: Bundle) -> list[str]:
+    """The input names of a bundle's ONNX file, in order: `categorical` (when the spec
     has categorical columns), `numeric` and `missing` (numeric columns), `multi_hot_<j>`.
 
     Example:
@@ -180,7 +176,7 @@ def onnx_inputs(bundle: TableBundle) -> list[str]:
         >>> spec = FeatureSpec((NumericColumn("x"), MultiHotColumn("tags")), label="y", task="binary")
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "tags": ["a|b", "b"], "y": [0, 1]})
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
-        >>> onnx_inputs(TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder))
+        >>> onnx_inputs(Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder))
         ['numeric', 'missing', 'multi_hot_0']
     """
     spec = bundle.spec
@@ -227,11 +223,9 @@ class _PooledHistory(nn.Module):
         return self.pooled[owners]  # (B, E)
 
 
-def _exportable(bundle: TableBundle) -> nn.Module:
+def _exportable(bundle: Bundle) -> nn.Module:
     """The bundle's model with its histories (if any) as pooled vectors per owner."""
     model = bundle.model
-    if getattr(model, "user_history", None) is not None or getattr(model, "item_history", None) is not None:
-        raise ValueError("cannot export this model to ONNX: its histories sit outside its inputs (a MovieLens model)")
     if not has_histories(model):
         return model
     model = copy.deepcopy(model)
@@ -243,7 +237,7 @@ def _exportable(bundle: TableBundle) -> nn.Module:
     return model.eval()
 
 
-def _table_sample(bundle: TableBundle, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+def _table_sample(bundle: Bundle, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
     """Random valid encoded inputs of `batch` rows, in :func:`onnx_inputs` order."""
     spec, sizes = bundle.spec, bundle.encoder.table_sizes
     inputs: list[torch.Tensor] = []
@@ -264,7 +258,7 @@ def _table_sample(bundle: TableBundle, batch: int, generator: torch.Generator) -
     return tuple(inputs)
 
 
-def _table_signature(bundle: TableBundle) -> _Signature:
+def _signature(bundle: Bundle) -> _Signature:
     names = onnx_inputs(bundle)
     scorer = _TableScorer(_exportable(bundle), names, bundle.spec.task == "binary").eval()
     spec = bundle.spec
@@ -307,36 +301,6 @@ def _table_signature(bundle: TableBundle) -> _Signature:
         metadata,
         lambda rows, generator: _table_sample(bundle, rows, generator),
         eager,
-    )
-
-
-def _movielens_signature(bundle: Bundle) -> _Signature:
-    """The signature of a MovieLens-style bundle; goes when MovieLens trains through the table path."""
-    config = bundle.config
-    sizes = config.vocabulary_sizes
-    metadata = {
-        "dcnrank_version": __version__,
-        "feature_names": json.dumps(list(config.feature_names)),
-        "vocabulary_sizes": json.dumps(list(sizes)),
-        "structure": config.model.structure,
-        "signature": f"{ONNX_INPUT}: int64 (batch, {len(config.feature_names)}) vocabulary indices -> "
-        f"{ONNX_OUTPUT}: float32 (batch,) predicted ratings",
-    }
-    # Two rows, not one: torch.export specialises dimensions of size 0 and 1.
-    example = torch.tensor([[min(1, size - 1) for size in sizes], [0] * len(sizes)], dtype=torch.int64)
-    bounds = torch.tensor(sizes)
-
-    def sample(rows: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
-        return ((torch.rand(rows, len(bounds), generator=generator) * bounds).long(),)  # (B, F) in range
-
-    return _Signature(
-        bundle.model,
-        (example,),
-        [ONNX_INPUT],
-        ({0: torch.export.Dim("batch")},),
-        metadata,
-        sample,
-        lambda inputs: bundle.predict(inputs[0]).numpy(),
     )
 
 

@@ -8,8 +8,8 @@ from typing import Any
 STRUCTURES = ("stacked", "parallel", "cross_only", "deep_only")
 # "matrix": FeatureCross (DCN-V2), "vector": VectorCross (DCN v1), "mixture": MixtureCross (DCN-Mix)
 CROSS_TYPES = ("matrix", "vector", "mixture")
-# the bool levers of the MovieLens recipe (docs/recipe.md); all need categorical inputs
-LEVER_FLAGS = ("use_bias_terms", "clip_output", "item_features", "user_history", "item_history")
+# the bool levers of the recipe (docs/recipe.md); a table model keeps those its spec allows (`table_levers`)
+LEVER_FLAGS = ("use_bias_terms", "clip_output", "user_history", "item_history")
 
 
 def cross_options_problem(cross_type: str, projection_dim: int | None, diag_scale: float) -> str | None:
@@ -61,22 +61,19 @@ class DCNConfig:
             expert's rank, None for full rank; no `diag_scale`).
         num_experts: int ≥ 1, experts per mixture layer; only
             `cross_type="mixture"` uses it. Defaults to 4.
-        use_bias_terms: bool, add `BiasTerms`: a global mean (the training labels'
-            mean) plus one learned scalar per value of every categorical feature
-            (user and item biases, ...), so the network predicts the residual
-            around them. Defaults to `False` (the seed's).
-        clip_output: bool, clamp predictions to the rating range [1, 5] in eval
-            mode (training sees the raw output). Defaults to `False`.
-        item_features: bool, add `ItemFeatures`: the side features of the item in
-            input column 0 (genres, mean-pooled over genre embeddings, and a
-            release-year bucket embedding), looked up from tables stored in the
-            model. Defaults to `False`.
-        user_history: bool, add an `InteractionHistory` of the user in input column 1:
-            SVD++'s implicit feedback, the normalised sum of learned embeddings of
-            the items (column 0) the user rated in the training rows, the scored
-            item left out. Defaults to `False`.
+        use_bias_terms: bool, a table model adds `BiasTerms`: a global offset (the
+            fit labels' mean, or a binary task's base-rate logit) plus one learned
+            scalar per value of every categorical feature (user and item biases, ...),
+            so the network predicts the residual around them. Defaults to `False`
+            (the seed's).
+        clip_output: bool, a regression table model clamps its predictions to the fit
+            labels' range in eval mode (training sees the raw output). Defaults to `False`.
+        user_history: bool, a table model whose spec names a `user` and an `item`
+            column adds an `InteractionHistory` of the user: SVD++'s implicit
+            feedback, the normalised sum of learned embeddings of the items the user
+            interacted with in the fit rows, the scored item left out. Defaults to `False`.
         item_history: bool, the same the other way round: the normalised sum of
-            learned embeddings of the users who rated the item. Defaults to `False`.
+            learned embeddings of the users who interacted with the item. Defaults to `False`.
 
     Raises:
         ValueError: on an unknown structure or cross type, an option the cross
@@ -101,15 +98,13 @@ class DCNConfig:
     num_experts: int = 4
     use_bias_terms: bool = False
     clip_output: bool = False
-    item_features: bool = False
     user_history: bool = False
     item_history: bool = False
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
             raise ValueError(
-                f"`structure` must be one of {', '.join(STRUCTURES)}. "
-                f"Received: structure={self.structure!r}"
+                f"`structure` must be one of {', '.join(STRUCTURES)}. Received: structure={self.structure!r}"
             )
         problem = cross_options_problem(self.cross_type, self.projection_dim, self.diag_scale)
         if problem:
@@ -147,7 +142,6 @@ class DCNConfig:
             "num_experts": self.num_experts,
             "use_bias_terms": self.use_bias_terms,
             "clip_output": self.clip_output,
-            "item_features": self.item_features,
             "user_history": self.user_history,
             "item_history": self.item_history,
         }

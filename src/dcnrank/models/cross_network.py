@@ -61,9 +61,7 @@ class CrossNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(
-                f"`num_layers` must be a positive int. Received: num_layers={num_layers!r}"
-            )
+            raise ValueError(f"`num_layers` must be a positive int. Received: num_layers={num_layers!r}")
         problem = cross_options_problem(cross_type, projection_dim, diag_scale)
         if problem:
             raise ValueError(problem)

@@ -38,9 +38,7 @@ class FeatureEmbedding(nn.Module):
                 f"Received: vocabulary_sizes={sizes!r}"
             )
         if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
-            raise ValueError(
-                f"`embedding_dim` must be a positive int. Received: embedding_dim={embedding_dim!r}"
-            )
+            raise ValueError(f"`embedding_dim` must be a positive int. Received: embedding_dim={embedding_dim!r}")
         self.vocabulary_sizes = tuple(sizes)
         self.embedding_dim = embedding_dim
         self.num_features = len(sizes)
@@ -59,8 +57,7 @@ class FeatureEmbedding(nn.Module):
     def forward(self, indices: torch.Tensor) -> torch.Tensor:
         if indices.dim() != 2 or indices.shape[1] != self.num_features:
             raise ValueError(
-                f"`indices` must have shape (B, {self.num_features}). "
-                f"Received: indices.shape={tuple(indices.shape)}"
+                f"`indices` must have shape (B, {self.num_features}). Received: indices.shape={tuple(indices.shape)}"
             )
         rows = indices + self.offsets  # (B, F)
         # F.embedding's backward (a sorted scatter) is ~3x faster than indexing's index_put.

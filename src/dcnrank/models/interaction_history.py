@@ -3,15 +3,13 @@ interacted with, kept as sparse `Interactions` (CSR)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 from torch.nn import functional
 
 from dcnrank.data.interactions import Interactions
 
-__all__ = ["DenseSavedHistory", "InteractionHistory"]
+__all__ = ["InteractionHistory"]
 
 
 class InteractionHistory(nn.Module):
@@ -140,56 +138,3 @@ class InteractionHistory(nn.Module):
         )  # (B, E) Σ_{j ≠ i} y_j
         kept = torch.zeros(len(owners), dtype=others.dtype, device=others.device).index_add(0, row, others)  # (B,)
         return pooled / kept.clamp(min=1.0).sqrt().unsqueeze(1)  # (B, E)
-
-
-class DenseSavedHistory(InteractionHistory):
-    """An `InteractionHistory` whose state dict also holds `N` as a dense bool
-    `interacted` matrix `(num_owners, num_members)`, as MovieLens bundles store it.
-
-    Only `build_dcn`'s MovieLens models use it: their bundles carry no interactions
-    beside the weights. It goes with that path; table models keep `N` out of the
-    state dict. In memory `N` stays sparse; the matrix exists only while saving or
-    loading.
-
-    Example:
-        >>> history = DenseSavedHistory(num_owners=2, num_members=3, embedding_dim=1)
-        >>> history.set_history(torch.tensor([[1, 2]]))
-        >>> state = history.state_dict()
-        >>> state["interacted"].nonzero().tolist()
-        [[1, 2]]
-        >>> fresh = DenseSavedHistory(2, 3, 1)
-        >>> _ = fresh.load_state_dict(state)
-        >>> fresh.members.tolist()
-        [2]
-    """
-
-    def _save_to_state_dict(self, destination: dict[str, Any], prefix: str, keep_vars: bool) -> None:
-        super()._save_to_state_dict(destination, prefix, keep_vars)
-        dense = torch.zeros(self.num_owners, self.num_members, dtype=torch.bool, device=self.indptr.device)
-        if not dense.is_meta:
-            owners, members = self.interactions.pairs()
-            dense[owners.to(dense.device), members.to(dense.device)] = True
-        destination[prefix + "interacted"] = dense
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        key = prefix + "interacted"
-        dense = state_dict.get(key)
-        if dense is None:
-            missing_keys.append(key)
-        elif tuple(dense.shape) != (self.num_owners, self.num_members):
-            error_msgs.append(
-                f"size mismatch for {key}: expected {(self.num_owners, self.num_members)}, found {tuple(dense.shape)}"
-            )
-        else:
-            self.set_history(dense.nonzero())
-        rest = {name: value for name, value in state_dict.items() if name != key}
-        super()._load_from_state_dict(rest, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)

@@ -30,8 +30,6 @@ from pathlib import Path
 
 import torch
 
-from dcnrank.data.item_side import NUM_YEAR_BUCKETS
-from dcnrank.data.ratings import GENRE_NAMES
 from dcnrank.models.config import DCNConfig
 
 __all__ = [
@@ -225,7 +223,7 @@ def dcn_size(
         dense_features: instead, the number of float inputs (no embedding tables).
 
     Returns:
-        The model's parts: embeddings, the levers `config` turns on, cross, deep and head.
+        The model's parts: embeddings, cross, deep and head (`build_dcn` builds no levers).
         A malformed size (not a positive int) counts nothing: the builder refuses it.
 
     Example:
@@ -252,29 +250,6 @@ def dcn_size(
         )
         width = len(sizes) * dim
         note = f"model.embedding_dim={config.embedding_dim} × {len(sizes)} features"
-        if config.item_features and sizes:
-            items, genres = sizes[0], len(GENRE_NAMES)
-            parts.append(
-                SizePart(
-                    f"model.item_features=true ({items:,} items)",
-                    (genres + NUM_YEAR_BUCKETS) * dim,
-                    items * (genres * 4 + INDEX_BYTES),  # item_genres (fp32), item_year_bucket (int64)
-                )
-            )
-            width += 2 * dim
-            note += " + item features"
-        if len(sizes) >= 2:
-            items, users = sizes[0], sizes[1]
-            for flag, owners, members, kind in (
-                ("user_history", users, items, "users × items"),
-                ("item_history", items, users, "items × users"),
-            ):
-                if getattr(config, flag):
-                    parts.append(history_part(config, flag, owners, members, kind))
-                    width += dim
-                    note += f" + {flag.replace('_', ' ')}"
-        if config.use_bias_terms and sizes:
-            parts.append(SizePart(f"model.use_bias_terms=true ({rows:,} biases)", rows, INDEX_BYTES * len(sizes) + 4))
     parts += network_parts(config, width, note)
     return ModelSize(tuple(parts))
 

@@ -9,7 +9,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotCo
 from dcnrank.data.interactions import Interactions
 from dcnrank.data.table_batch import TableBatch
 from dcnrank.models.bias_terms import OutputLevers
-from dcnrank.models.config import DCNConfig
+from dcnrank.models.config import LEVER_FLAGS, DCNConfig
 from dcnrank.models.dcn import DCN, build_dcn
 from dcnrank.models.feature_embedding import FeatureEmbedding
 from dcnrank.models.interaction_history import InteractionHistory
@@ -271,9 +271,7 @@ def table_levers(config: DCNConfig, spec: FeatureSpec) -> TableLevers:
 
     - `user_history`, `item_history`: need the spec's `user` and `item` columns;
     - `use_bias_terms`: needs at least one categorical column;
-    - `clip_output`: regression only (a binary model outputs logits);
-    - `item_features` is MovieLens' (its genres and year); a table's item columns are
-      already in the row, so it is always off here.
+    - `clip_output`: regression only (a binary model outputs logits).
 
     Example:
         >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
@@ -294,10 +292,6 @@ def table_levers(config: DCNConfig, spec: FeatureSpec) -> TableLevers:
     regression = spec.task == "regression"
     if config.clip_output and not regression:
         notices.append(f"model.clip_output=true applies to regression; off for task={spec.task!r}")
-    if config.item_features:
-        notices.append(
-            "model.item_features=true applies to MovieLens models only; a table's item columns are in its rows"
-        )
     return TableLevers(
         user_history=config.user_history and roles,
         item_history=config.item_history and roles,
@@ -404,9 +398,8 @@ def network_config(config: DCNConfig, width: int) -> tuple[DCNConfig, str | None
         >>> network.projection_dim, notice
         (16, None)
     """
-    network = dataclasses.replace(
-        config, use_bias_terms=False, clip_output=False, item_features=False, user_history=False, item_history=False
-    )
+    levers_off: dict[str, Any] = dict.fromkeys(LEVER_FLAGS, False)
+    network = dataclasses.replace(config, **levers_off)
     rank = config.projection_dim
     if rank is None or config.cross_type == "vector" or not config.uses_cross or rank < width:
         return network, None

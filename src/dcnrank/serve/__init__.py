@@ -1,7 +1,7 @@
 """Serving: an HTTP ranking service (FastAPI + uvicorn) around a bundle.
 
-    app = dcnrank.serve.create_app(dcnrank.bundle.load("runs/dcn"), catalog)
-    # POST /rank {"user_id": 42} -> the best movies the user has not rated
+    app = dcnrank.serve.create_app(dcnrank.bundle.load("runs/ctr"))
+    # POST /rank {"user_id": 42} -> the best catalogue items the user has not interacted with
 
 Needs the `serve` extra (`pip install 'dcnrank[serve]'`); see docs/serving.md. The names
 below are imported on first use, so that `dcnrank.serve.connection_limits` (what the
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from dcnrank.serve.connection_limits import ConnectionLimits
     from dcnrank.serve.errors import RequestError
     from dcnrank.serve.limits import DEFAULT_TOP, MAX_BODY_BYTES, MAX_ROWS
-    from dcnrank.serve.ranker import USER_FEATURES, Prediction, RankedMovie, Ranker, Ranking
     from dcnrank.serve.server import BackgroundServer, bind_socket, make_server
 
 _MODULES = {
@@ -28,11 +27,6 @@ _MODULES = {
     "DEFAULT_TOP": "limits",
     "MAX_BODY_BYTES": "limits",
     "MAX_ROWS": "limits",
-    "USER_FEATURES": "ranker",
-    "Prediction": "ranker",
-    "RankedMovie": "ranker",
-    "Ranker": "ranker",
-    "Ranking": "ranker",
     "BackgroundServer": "server",
     "bind_socket": "server",
     "make_server": "server",
@@ -42,13 +36,8 @@ __all__ = [
     "DEFAULT_TOP",
     "MAX_BODY_BYTES",
     "MAX_ROWS",
-    "USER_FEATURES",
     "BackgroundServer",
     "ConnectionLimits",
-    "Prediction",
-    "RankedMovie",
-    "Ranker",
-    "Ranking",
     "RequestError",
     "bind_socket",
     "create_app",

@@ -1,13 +1,13 @@
 """`create_app`: the FastAPI application of `dcnrank serve` — `POST /rank`,
-`POST /predict`, `GET /health` — around one bundle: a table bundle (its request and
-response schemas derived from its spec, `/rank` served by the one ranking core
-`dcnrank.bundle.ranking.rank_items` from the catalogue in the bundle) or, until MovieLens
-trains through the table path, a MovieLens-style bundle with the MovieLens catalog."""
+`POST /predict`, `GET /health` — around one bundle: its request and response schemas
+derived from its spec, `/rank` served by the one ranking core
+`dcnrank.bundle.ranking.rank_items` from the catalogue in the bundle."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,24 +17,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dcnrank import __version__
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.ranking import RankingError, rank_items
-from dcnrank.bundle.table_bundle import TableBundle
+from dcnrank.data.feature_spec import MultiHotColumn
 from dcnrank.data.table_error import TableDataError
 from dcnrank.data.vocabulary import OOV_INDEX
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.body_limit import BodyLimit
 from dcnrank.serve.errors import RequestError, error_content, key_text
 from dcnrank.serve.limits import DEFAULT_TOP, MAX_BODY_BYTES, MAX_ROWS
-from dcnrank.serve.ranker import Ranker
-from dcnrank.serve.schemas import (
-    ErrorResponse,
-    HealthResponse,
-    PredictRequest,
-    PredictResponse,
-    RankRequest,
-    RankResponse,
-)
-from dcnrank.serve.table_schemas import table_schemas
-from dcnrank.workflows.catalog import MovieLensCatalog
+from dcnrank.serve.schemas import ErrorResponse, HealthResponse, service_schemas
 
 __all__ = ["create_app"]
 
@@ -47,11 +37,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(bundle: TableBundle | Bundle, catalog: MovieLensCatalog | None = None) -> FastAPI:
+def create_app(bundle: Bundle) -> FastAPI:
     """Build the ranking service for `bundle`.
 
-    Endpoints of a table bundle (see docs/serving.md), with schemas derived from its spec
-    (:func:`~dcnrank.serve.table_schemas.table_schemas`):
+    Endpoints (see docs/serving.md), with schemas derived from the bundle's spec
+    (:func:`~dcnrank.serve.schemas.service_schemas`):
 
     - `POST /rank` `{"user_id": ID}`, optional `"user": {user column: value}`,
       `"context": {other column: value}`, `"candidates": [item ids]` (default: the
@@ -63,10 +53,6 @@ def create_app(bundle: TableBundle | Bundle, catalog: MovieLensCatalog | None = 
       (a probability for a binary task); an absent column is missing;
     - `GET /health` -> status, model, catalogue, limits and dcnrank version.
 
-    A MovieLens-style bundle (until MovieLens trains through the table path) gets the
-    same endpoints with MovieLens' fixed schemas (:mod:`dcnrank.serve.schemas`) and the
-    MovieLens `catalog`.
-
     Each request scores its rows (at most :data:`~dcnrank.serve.limits.MAX_ROWS`) in
     one forward pass. Bad input never takes the server down: malformed JSON is a 400,
     a body over :data:`~dcnrank.serve.limits.MAX_BODY_BYTES` a 413, a wrong type, an
@@ -75,42 +61,31 @@ def create_app(bundle: TableBundle | Bundle, catalog: MovieLensCatalog | None = 
     `{"error": "field: message", "errors": [{"field", "message"}, ...]}`.
 
     Args:
-        bundle: the model: a `TableBundle` (its catalogue inside) or a `Bundle`.
-        catalog: for a MovieLens-style `Bundle` only: the MovieLens users and movies, for
-            default candidates, known users' features and titles. Defaults to none:
-            `/rank` then needs `candidates`.
+        bundle: the model, its catalogue inside (`dcnrank.bundle.load`).
 
     Returns:
         The ASGI app (run it with uvicorn, or :class:`dcnrank.serve.BackgroundServer`).
 
     Raises:
-        ValueError: if `bundle` is neither kind of bundle, or `catalog` is given with a
-            table bundle or is not a MovieLensCatalog.
+        ValueError: if `bundle` is not a `dcnrank.bundle.Bundle`.
 
     Example:
-        >>> from dcnrank.bundle import Bundle, BundleConfig
-        >>> from dcnrank.data import Vocabulary
-        >>> from dcnrank.models import DCNConfig, build_dcn
-        >>> vocabularies = {"movie_id": Vocabulary.fit([1, 50]), "user_id": Vocabulary.fit([42])}
-        >>> config = BundleConfig(DCNConfig(embedding_dim=2, deep_units=(4,)), ("movie_id", "user_id"), (3, 2))
-        >>> bundle = Bundle(build_dcn(config.model, vocabulary_sizes=[3, 2]), config, vocabularies)
-        >>> app = create_app(bundle)
+        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary",
+        ...                    user="u", item="i")
+        >>> encoder = TableEncoder.fit(spec, {"u": [1, 2], "i": ["a", "b"], "y": [0, 1]})
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> app = create_app(Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder))
         >>> sorted(route.path for route in app.routes if route.path in ("/rank", "/predict", "/health"))
         ['/health', '/predict', '/rank']
     """
-    if isinstance(bundle, TableBundle):
-        if catalog is not None:
-            raise ValueError(
-                "`catalog` is for MovieLens-style bundles; a table bundle holds its own catalogue. "
-                f"Received: {type(catalog).__name__}"
-            )
-        app = _new_app("Rank catalogue items for a user with a Deep & Cross Network table bundle.")
-        _table_routes(app, bundle)
-    elif isinstance(bundle, Bundle):
-        app = _new_app("Rank MovieLens movies for a user with a Deep & Cross Network bundle.")
-        _movielens_routes(app, bundle, catalog)
-    else:
-        raise ValueError(f"`bundle` must be a dcnrank.bundle.TableBundle or Bundle. Received: {type(bundle).__name__}")
+    if not isinstance(bundle, Bundle):
+        raise ValueError(f"`bundle` must be a dcnrank.bundle.Bundle. Received: {type(bundle).__name__}")
+    app = _new_app("Rank catalogue items for a user with a Deep & Cross Network bundle.")
+    _routes(app, bundle)
     _error_handlers(app)
     return app
 
@@ -121,10 +96,10 @@ def _new_app(description: str) -> FastAPI:
     return app
 
 
-def _table_routes(app: FastAPI, bundle: TableBundle) -> None:
-    """`/rank`, `/predict` and `/health` of a table bundle, their bodies typed by its spec."""
-    schemas = table_schemas(bundle)
-    health = _table_health(bundle)
+def _routes(app: FastAPI, bundle: Bundle) -> None:
+    """`/rank`, `/predict` and `/health` of `bundle`, their bodies typed by its spec."""
+    schemas = service_schemas(bundle)
+    health = _health(bundle)
 
     def rank(request: Any) -> dict[str, Any]:
         user = getattr(request, "user", None)
@@ -153,11 +128,17 @@ def _table_routes(app: FastAPI, bundle: TableBundle) -> None:
         return health
 
 
-def _predict_rows(bundle: TableBundle, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _predict_rows(bundle: Bundle, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Scores of explicit rows (input column -> raw value, None missing), in one pass, and
     the category values scored through the OOV row."""
     spec = bundle.spec
     columns = {name: [row.get(name) for row in rows] for name in spec.input_names}
+    for column in spec.of_type("multi_hot"):  # text or a list per row: one form for the encoder
+        separator = cast(MultiHotColumn, column).separator
+        columns[column.name] = [
+            [item for item in value.split(separator) if item] if isinstance(value, str) else value
+            for value in columns[column.name]
+        ]
     try:
         encoded = bundle.encode(columns, source="the request's rows")
     except TableDataError as error:
@@ -176,39 +157,6 @@ def _predict_rows(bundle: TableBundle, rows: list[dict[str, Any]]) -> dict[str, 
         if oov:
             unknown[column.name] = oov
     return {"scores": scores.tolist(), "unknown": unknown}
-
-
-def _movielens_routes(app: FastAPI, bundle: Bundle, catalog: MovieLensCatalog | None) -> None:
-    """The endpoints of a MovieLens-style bundle; they go when MovieLens trains through the table path."""
-    if catalog is not None and not isinstance(catalog, MovieLensCatalog):
-        raise ValueError(f"`catalog` must be a MovieLensCatalog or None. Received: {type(catalog).__name__}")
-    ranker = Ranker(bundle, catalog)
-    health = _health(bundle, catalog)
-
-    @app.post("/rank", response_model=RankResponse, responses=_ERRORS)
-    def rank(request: RankRequest) -> dict[str, Any]:
-        result = ranker.rank(
-            user_id=request.user_id,
-            user=request.user.model_dump(exclude_none=True) if request.user is not None else None,
-            candidates=request.candidates,
-            top=request.top if request.top is not None else DEFAULT_TOP,
-        )
-        return {
-            "user_id": result.user_id,
-            "candidates": result.candidates,
-            "items": [vars(item) for item in result.items],
-            "unknown": result.unknown,
-            "missing": result.missing,
-        }
-
-    @app.post("/predict", response_model=PredictResponse, responses=_ERRORS)
-    def predict(request: PredictRequest) -> dict[str, Any]:
-        result = ranker.predict(request.rows)
-        return {"scores": result.scores, "unknown": result.unknown}
-
-    @app.get("/health", response_model=HealthResponse)
-    def get_health() -> dict[str, Any]:
-        return health
 
 
 def _error_handlers(app: FastAPI) -> None:
@@ -256,7 +204,7 @@ def _limits() -> dict[str, Any]:
     }
 
 
-def _table_health(bundle: TableBundle) -> dict[str, Any]:
+def _health(bundle: Bundle) -> dict[str, Any]:
     spec, catalog = bundle.spec, bundle.catalog
     return {
         "status": "ok",
@@ -278,38 +226,24 @@ def _table_health(bundle: TableBundle) -> dict[str, Any]:
     }
 
 
-def _health(bundle: Bundle, catalog: MovieLensCatalog | None) -> dict[str, Any]:
-    config = bundle.config
-    return {
-        "status": "ok",
-        "dcnrank_version": __version__,
-        "model": {
-            "path": str(bundle.path) if bundle.path else None,
-            "structure": config.model.structure,
-            "features": list(config.feature_names),
-            "vocabulary_sizes": list(config.vocabulary_sizes),
-            "parameters": sum(p.numel() for p in bundle.model.parameters()),  # frozen: all of them
-            "trained_with_dcnrank": config.dcnrank_version,
-            "test_metrics": bundle.metrics.get("test", {}),
-        },
-        "catalog": None
-        if catalog is None
-        else {"users": len(catalog.users["user_id"]), "movies": len(catalog.movies["movie_id"])},
-        "limits": _limits(),
-    }
-
-
 _UNPARSABLE = "malformed JSON: it could not be parsed (e.g. nested too deeply, or a number of over 4300 digits)"
 
 
+# The members of a union (a multi-hot value: text or a list of text) that pydantic names in a
+# location, e.g. "list[constrained-str]": not fields of the request.
+_PYDANTIC_TAG = re.compile(
+    r"(list|tuple|set|function-[a-z]+|lax-or-strict|json-or-python|nullable)\[.*\]|constrained-\w+"
+)
+
+
 def _field(location: tuple | list) -> str:
-    """("body", "rows", 3, "movie_id") -> "rows[3].movie_id"; each key as `key_text`
+    """("body", "rows", 3, "item_id") -> "rows[3].item_id"; each key as `key_text`
     shows it (over 100 characters cut to 100 and "…", one with a line break quoted);
     pydantic's "[key]", for a problem with the key itself, is left out: the path names the key."""
     parts = list(location[1:] if location and location[0] == "body" else location)
     text = ""
     for part in parts:
-        if part == "[key]":
+        if part == "[key]" or (isinstance(part, str) and _PYDANTIC_TAG.fullmatch(part)):
             continue
         if isinstance(part, int):
             text += f"[{part}]"

@@ -21,7 +21,7 @@ class RequestError(ValueError):
     """A problem with one field of a request.
 
     Args:
-        field: where in the request, as a path (`"candidates"`, `"rows[3].movie_id"`,
+        field: where in the request, as a path (`"candidates"`, `"rows[3].item_id"`,
             `"user.user_zip_code"`).
         message: what is wrong, with the received value echoed.
 
@@ -42,8 +42,8 @@ def key_text(key: str) -> str:
     one line), cut to :data:`MAX_KEY_CHARS` characters and "…".
 
     Example:
-        >>> key_text("movie_id"), key_text("a\nb"), len(key_text("k" * 5000))
-        ('movie_id', "'a\\nb'", 101)
+        >>> key_text("item_id"), key_text("a\nb"), len(key_text("k" * 5000))
+        ('item_id', "'a\\nb'", 101)
     """
     text = key if key.isprintable() else repr(key)
     return text if len(text) <= MAX_KEY_CHARS else text[:MAX_KEY_CHARS] + "…"
@@ -56,7 +56,7 @@ def error_content(problems: Sequence[tuple[str, str]]) -> dict[str, Any]:
 
     Args:
         problems: (field, message) pairs, at least one; the field is a path such as
-            `"rows[2].movie_id"`, `"body"` or `"server"`.
+            `"rows[2].item_id"`, `"body"` or `"server"`.
 
     Returns:
         `{"error": "field: message", "errors": [{"field", "message"}, ...]}`.

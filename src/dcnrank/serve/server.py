@@ -129,12 +129,15 @@ class BackgroundServer:
         limits: the connection cap and timeouts. Defaults to `ConnectionLimits()`.
 
     Example:
-        >>> from dcnrank.bundle import Bundle, BundleConfig
-        >>> from dcnrank.data import Vocabulary
-        >>> from dcnrank.models import DCNConfig, build_dcn
-        >>> vocabularies = {"movie_id": Vocabulary.fit([1, 50]), "user_id": Vocabulary.fit([42])}
-        >>> config = BundleConfig(DCNConfig(embedding_dim=2, deep_units=(4,)), ("movie_id", "user_id"), (3, 2))
-        >>> bundle = Bundle(build_dcn(config.model, vocabulary_sizes=[3, 2]), config, vocabularies)
+        >>> from dcnrank.bundle import Bundle
+        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.models import DCNConfig
+        >>> from dcnrank.models.table_inputs import build_table_dcn
+        >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary")
+        >>> encoder = TableEncoder.fit(spec, {"u": [1, 2], "i": ["a", "b"], "y": [0, 1]})
+        >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
+        >>> bundle = Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
         >>> import urllib.request
         >>> from dcnrank.serve import create_app
         >>> with BackgroundServer(create_app(bundle)) as server:

@@ -1,22 +1,15 @@
-"""End-to-end jobs behind `dcnrank train`, `evaluate` and `recommend`: train with early
-stopping into a bundle, score a bundle on a split, rank unrated movies for a user."""
+"""End-to-end jobs behind the commands: train a table model with early stopping into a bundle
+(`train_table`), score a bundle on labelled rows (`evaluate_table`), predict and rank."""
 
-from dcnrank.workflows.catalog import MovieLensCatalog
 from dcnrank.workflows.early_stopping import EarlyStoppingResult, fit_with_early_stopping
-from dcnrank.workflows.evaluation import RELEVANT_RATING, evaluate_split, split_settings
-from dcnrank.workflows.recommend import Recommendation, Recommendations, recommend
-from dcnrank.workflows.train_run import TrainRunResult, train_run
+from dcnrank.workflows.evaluation import RELEVANT_REGRESSION_LABEL, evaluate_table
+from dcnrank.workflows.table_run import TableRunResult, train_table
 
 __all__ = [
-    "RELEVANT_RATING",
+    "RELEVANT_REGRESSION_LABEL",
     "EarlyStoppingResult",
-    "MovieLensCatalog",
-    "Recommendation",
-    "Recommendations",
-    "TrainRunResult",
-    "evaluate_split",
+    "TableRunResult",
+    "evaluate_table",
     "fit_with_early_stopping",
-    "recommend",
-    "split_settings",
-    "train_run",
+    "train_table",
 ]

@@ -1,88 +1,28 @@
 """Score a bundle on labelled rows: the task's metrics, and per-user ranking metrics.
 
-`evaluate_table` scores a table bundle on any labelled table (a file, a MovieLens
-source's test rows); `evaluate_split` scores a MovieLens-format bundle on a split.
+`evaluate_table` scores a table bundle on any labelled table (a file, a dataset split's
+test rows).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dcnrank.bundle.bundle import Bundle
-from dcnrank.bundle.table_bundle import TableBundle
-from dcnrank.data import Ratings, encode_ratings, split_indices
 from dcnrank.data.table_columns import read_categories
 from dcnrank.data.table_encoder import checked_groups
 from dcnrank.data.table_error import TableDataError
 from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
 from dcnrank.metrics.ranking import ranking_metrics
-from dcnrank.training.metrics import mae, rmse
 from dcnrank.workflows.table_task import task_metrics, task_predictions
 
-__all__ = ["RELEVANT_RATING", "evaluate_split", "evaluate_table", "relevance_threshold", "split_settings"]
+__all__ = ["RELEVANT_REGRESSION_LABEL", "evaluate_table", "relevance_threshold"]
 
-# MovieLens ratings at or above this are "relevant" for MAP, MRR, precision and recall.
-RELEVANT_RATING = 4.0
-
-
-def evaluate_split(
-    bundle: Bundle,
-    ratings: Ratings,
-    split: str,
-    seed: int,
-    folder: str | Path | None = None,
-    k: int = 10,
-) -> dict[str, Any]:
-    """Metrics of `bundle` on the test rows of a split, encoded with its own vocabularies.
-
-    Ranking metrics group the test rows by user (raw ids, so users outside the
-    vocabulary stay apart), rank each user's rated movies by predicted rating, and take
-    the rating as relevance: NDCG uses gain `2^rating − 1`; MAP, MRR, precision and
-    recall call a rating ≥ 4 relevant.
-
-    Args:
-        bundle: the model.
-        ratings: the MovieLens table.
-        split: the split name (see `dcnrank.data.SPLIT_NAMES`).
-        seed: the split's seed.
-        folder: the MovieLens folder (GroupLens' own splits read files there).
-        k: int ≥ 1, the ranking cutoff. Defaults to 10.
-
-    Returns:
-        `split`, `seed`, `rows`, `users`, `rmse`, `mae`, `ndcg@k`, `map@k`, `mrr`,
-        `precision@k`, `recall@k`.
-
-    Raises:
-        ValueError: if the split is unknown or a bundle feature is not a MovieLens column.
-    """
-    parts = split_indices(ratings, split, seed, folder)
-    try:
-        table = encode_ratings(ratings, parts.test, bundle.vocabularies)
-    except KeyError as error:
-        raise ValueError(
-            f"this bundle's features {list(bundle.feature_names)} are not all MovieLens columns ({error.args[0]})"
-        ) from None
-    predictions = bundle.predict(table.features)
-    ranking = ranking_metrics(
-        table.labels.numpy(),
-        predictions.numpy(),
-        ratings.user_id[parts.test],
-        k=k,
-        threshold=RELEVANT_RATING,
-    )
-    users = ranking.pop("groups")
-    return {
-        "split": split,
-        "seed": seed,
-        "rows": len(table),
-        "users": users,
-        "rmse": rmse(predictions, table.labels),
-        "mae": mae(predictions, table.labels),
-        **ranking,
-    }
+# A regression label at or above this is "relevant" for MAP, MRR, precision and recall unless
+# told otherwise: MovieLens' 4 stars of 5.
+RELEVANT_REGRESSION_LABEL = 4.0
 
 
 def relevance_threshold(task: str, relevant: float | None = None) -> float:
@@ -90,8 +30,8 @@ def relevance_threshold(task: str, relevant: float | None = None) -> float:
 
     Args:
         task: ``"regression"`` or ``"binary"``.
-        relevant: an explicit threshold, or None for the task's: :data:`RELEVANT_RATING`
-            (4 stars) for regression, 1 (a click) for binary.
+        relevant: an explicit threshold, or None for the task's:
+            :data:`RELEVANT_REGRESSION_LABEL` (4) for regression, 1 (a click) for binary.
 
     Returns:
         The threshold.
@@ -104,14 +44,14 @@ def relevance_threshold(task: str, relevant: float | None = None) -> float:
         (4.0, 1.0, 3.0)
     """
     if relevant is None:
-        return RELEVANT_RATING if task == "regression" else 1.0
+        return RELEVANT_REGRESSION_LABEL if task == "regression" else 1.0
     if isinstance(relevant, bool) or not isinstance(relevant, int | float) or not math.isfinite(relevant):
         raise ValueError(f"`relevant` must be a finite number. Received: relevant={relevant!r}")
     return float(relevant)
 
 
 def evaluate_table(
-    bundle: TableBundle,
+    bundle: Bundle,
     data: Any,
     *,
     k: int = 10,
@@ -156,7 +96,7 @@ def evaluate_table(
         >>> spec = FeatureSpec((CategoricalColumn("u"), NumericColumn("x")), label="y", task="regression", user="u")
         >>> rows = {"u": [1, 1, 2], "x": [0.0, 1.0, 2.0], "y": [5.0, 3.0, 4.0]}
         >>> encoder, config = TableEncoder.fit(spec, rows), DCNConfig(structure="cross_only", embedding_dim=2)
-        >>> bundle = TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
+        >>> bundle = Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
         >>> metrics = evaluate_table(bundle, rows, k=2)
         >>> metrics["rows"], metrics["users"], sorted(metrics)[:4]
         (3, 2, ['loss', 'mae', 'map@2', 'mrr'])
@@ -187,30 +127,3 @@ def evaluate_table(
         ranking = ranking_metrics(labels.numpy(), predictions.numpy(), users, k=k, threshold=threshold)
         metrics["users"] = ranking.pop("groups")
     return {**metrics, **task_metrics(spec.task, labels, outputs, encoded.groups), **ranking}
-
-
-def split_settings(
-    train_config: Mapping[str, Any], split: str | None = None, seed: int | None = None
-) -> tuple[str, int]:
-    """The split and seed to evaluate on: the given ones, else those the bundle trained with.
-
-    Args:
-        train_config: the bundle's training config (`BundleConfig.train`).
-        split: an explicit split name, or None.
-        seed: an explicit seed, or None.
-
-    Returns:
-        `(split, seed)`.
-
-    Raises:
-        ValueError: if neither the arguments nor `train_config["data"]` give them.
-    """
-    data = train_config.get("data", {}) if isinstance(train_config, Mapping) else {}
-    split = split if split is not None else data.get("split")
-    seed = seed if seed is not None else data.get("seed")
-    if not isinstance(split, str) or isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(
-            "the bundle's training config does not record data.split and data.seed; "
-            f"give them explicitly. Received: split={split!r}, seed={seed!r}"
-        )
-    return split, seed

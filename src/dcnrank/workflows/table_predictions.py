@@ -1,4 +1,4 @@
-"""`predict_table` and `predict_file`: score every row of a table with a table bundle, chunk
+"""`predict_table` and `predict_file`: score every row of a table with a bundle, chunk
 by chunk, and measure the predictions when the table has labels.
 
 Both read the table in chunks (a file through `TableStream`, never whole; an in-memory
@@ -23,7 +23,7 @@ import pyarrow as pa
 import torch
 
 from dcnrank import atomic
-from dcnrank.bundle.table_bundle import TableBundle
+from dcnrank.bundle.bundle import Bundle
 from dcnrank.data.table_error import TableDataError, rows_from
 from dcnrank.data.table_readers import as_arrow_table, check_unique_columns, source_name, table_format
 from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
@@ -50,13 +50,11 @@ class TablePredictions:
     metrics: dict[str, Any] | None
 
 
-def predict_table(
-    bundle: TableBundle, data: Any, *, keep: Sequence[str] = (), batch_size: int = 16384
-) -> TablePredictions:
+def predict_table(bundle: Bundle, data: Any, *, keep: Sequence[str] = (), batch_size: int = 16384) -> TablePredictions:
     """Score `data` with `bundle`; measure the predictions if the label column is there.
 
     Args:
-        bundle: the table bundle.
+        bundle: the bundle.
         data: a CSV/Parquet path, DataFrame, Arrow table or column mapping with the
             spec's input columns.
         keep: columns of `data` to copy into the output before the predictions (an
@@ -79,7 +77,7 @@ def predict_table(
         >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="binary")
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "y": [0, 1]})
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)
-        >>> bundle = TableBundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
+        >>> bundle = Bundle(build_table_dcn(config, spec, encoder.table_sizes), config, encoder)
         >>> scored = predict_table(bundle, {"id": [7, 8], "x": [1.0, 3.0], "y": [0, 1]}, keep=["id"])
         >>> scored.table.column_names, sorted(scored.metrics)
         (['id', 'prediction'], ['auc', 'logloss', 'loss', 'rows'])
@@ -91,7 +89,7 @@ def predict_table(
 
 
 def predict_file(
-    bundle: TableBundle,
+    bundle: Bundle,
     data: str | Path | pa.Table,
     out: str | Path,
     *,
@@ -109,7 +107,7 @@ def predict_file(
     `out` left beside it are deleted first.
 
     Args:
-        bundle: the table bundle.
+        bundle: the bundle.
         data: the file to score, or an Arrow table (e.g. a `--dataset` split's test rows).
         out: the predictions file: the `keep` columns, then :data:`PREDICTION_COLUMN`.
         keep: input columns to copy, as :func:`predict_table`.
@@ -237,7 +235,7 @@ def _check_keep(names: Sequence[str], keep: Sequence[str], source: str) -> None:
 class _Scorer:
     """Encodes and scores chunks; gathers outputs, labels and groups for the metrics."""
 
-    def __init__(self, bundle: TableBundle, keep: Sequence[str], batch_size: int) -> None:
+    def __init__(self, bundle: Bundle, keep: Sequence[str], batch_size: int) -> None:
         keep = list(keep)
         if PREDICTION_COLUMN in keep:
             raise ValueError(

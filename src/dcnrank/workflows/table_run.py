@@ -1,10 +1,11 @@
-"""`train_table`: one DCN trained on a person's own table (CSV, Parquet, DataFrame) as a
-feature spec describes it, with early stopping, saved as a table bundle."""
+"""`train_table`: one DCN trained on a table (CSV, Parquet, DataFrame, a dataset's training rows)
+as a feature spec describes it, with early stopping, saved as a table bundle."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -13,9 +14,9 @@ import pyarrow as pa
 import torch
 
 from dcnrank.bundle.catalog import Catalog
-from dcnrank.bundle.save import save_table
+from dcnrank.bundle.save import save
 from dcnrank.bundle.target import check_bundle_target
-from dcnrank.config.data_config import MOVIELENS_ONLY_KEYS, refuse_changed
+from dcnrank.config.data_config import DATASET_ONLY_KEYS, refuse_changed
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.feature_spec import FeatureSpec
@@ -36,15 +37,9 @@ from dcnrank.training.trainer import BatchStream
 from dcnrank.workflows.early_stopping import fit_with_early_stopping
 from dcnrank.workflows.table_task import TaskTrainer, task_metrics
 
-__all__ = ["TABLE_DATA_KEYS", "TableRunResult", "train_table"]
+__all__ = ["TableRunResult", "check_table_config", "train_table"]
 
 log = logging.getLogger(__name__)
-
-# The `data.*` keys a table run reads; the others (split, vocab, data_dir) are MovieLens'.
-TABLE_DATA_KEYS = (
-    "seed", "validation_fraction", "validation", "patience", "max_train_rows", "stream", "shuffle_buffer",
-    "validation_max_rows",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -82,25 +77,31 @@ class TableRunResult:
         }
 
 
-def check_table_config(config: TrainRunConfig) -> None:
-    """Refuse `data.*` settings that only MovieLens runs read, rather than ignore them, and
-    `data.validation = "last"` with `data.stream` (a stream has no known last rows).
+def check_table_config(config: TrainRunConfig, dataset: Mapping[str, Any] | None = None) -> None:
+    """Refuse the dataset-only `data.*` keys (`data.split`, `data.data_dir`) on a run that reads
+    no dataset, rather than ignore them, and `data.validation = "last"` with `data.stream` (a
+    stream has no known last rows).
+
+    Args:
+        config: the run's configuration.
+        dataset: the dataset the rows come from (`train_table`'s), or None for one's own table.
 
     Raises:
-        ConfigError: listing each such key set to anything but its default, or
-            naming `data.validation` when it is "last" and `data.stream` is true.
+        ConfigError: listing each dataset-only key set without a dataset, or naming
+            `data.validation` when it is "last" and `data.stream` is true.
 
     Example:
         >>> from dcnrank.config import load_config
         >>> try:
-        ...     check_table_config(load_config(overrides=["data.stream=true", "data.validation=last"]))
+        ...     check_table_config(load_config(overrides=["data.split=u2"]))
         ... except ConfigError as error:
-        ...     print(error.errors[0][:57])
-        data.validation: "last" does not go with data.stream=true
+        ...     print(error.errors[0][:61])
+        data.split: applies to --dataset runs (the dataset's split an
+        >>> check_table_config(load_config(overrides=["data.split=u2"]), {"dataset": "movielens-100k"})
     """
-    reads = ", ".join("data." + k for k in TABLE_DATA_KEYS)
-    why = f"applies to MovieLens runs, not to --data tables; table runs read {reads}"
-    refuse_changed(config.data, MOVIELENS_ONLY_KEYS, why)
+    if dataset is None:
+        why = "applies to --dataset runs (the dataset's split and folder), not to your own table (--data)"
+        refuse_changed(config.data, DATASET_ONLY_KEYS, why)
     if config.data.stream and config.data.validation == "last":
         raise ConfigError(
             [
@@ -119,6 +120,7 @@ def train_table(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     device: str = "cpu",
+    dataset: Mapping[str, Any] | None = None,
 ) -> TableRunResult:
     """Train one model on a table as `spec` describes it, keep its best epoch, save a table bundle.
 
@@ -154,8 +156,8 @@ def train_table(
     roles, the fit rows' catalogue (`Catalog.build`: users, items and their pairs).
 
     Args:
-        config: the run configuration (`model`, `train`, and the `data` keys in
-            :data:`TABLE_DATA_KEYS`).
+        config: the run configuration (`model`, `train`, and `data`; `data.split` and
+            `data.data_dir` only with `dataset`, whose split the caller cut).
         spec: the feature spec.
         data: a CSV/Parquet path, pandas DataFrame or pyarrow Table.
         out: the bundle folder (replaced atomically if it holds a bundle; anything
@@ -166,12 +168,16 @@ def train_table(
             start from the beginning). Defaults to `False`.
         device: ``"cpu"`` (default) or ``"cuda"`` (under torchrun, GPU `LOCAL_RANK`
             of each machine, and NCCL between ranks).
+        dataset: JSON-ready facts about the dataset `data` was cut from (e.g.
+            ``{"dataset": "movielens-100k", "split": "u1"}``), recorded in
+            `metrics["data"]` (`dcnrank evaluate` reads them to find the test rows), or
+            None for one's own table. Defaults to None.
 
     Returns:
         The bundle path, the config and the metrics.
 
     Raises:
-        ConfigError: if a MovieLens-only `data.*` key is set, `data.validation` is
+        ConfigError: if `data.split` or `data.data_dir` is set without `dataset`, `data.validation` is
             "last" with `data.stream`, or a history is asked for with `data.stream` on a
             spec with user and item roles.
         TableDataError: if the table does not fit the spec (named column and rows).
@@ -193,12 +199,14 @@ def train_table(
         ['best_epoch', 'loss', 'mae', 'rmse']
     """
     began = time.perf_counter()
-    check_table_config(config)
+    check_table_config(config, dataset)
     if world_from_env().is_main:  # the one writer checks where it will write, before any rank reads data
         check_bundle_target(out)
     resume = resume_or_start(checkpoint_dir, resume)
     with distributed_session(device) as world:
-        return _train_table(config, spec, data, out, progress, checkpoint_dir, resume, world, began, device)
+        return _train_table(
+            config, spec, data, out, progress, checkpoint_dir, resume, world, began, device, dict(dataset or {})
+        )
 
 
 def _train_table(
@@ -212,6 +220,7 @@ def _train_table(
     world: World,
     began: float,
     device: str,
+    dataset: dict[str, Any],
 ) -> TableRunResult:
     settings = config.data
     source = source_name(data)
@@ -259,7 +268,7 @@ def _train_table(
             **validation,
         },
         "history": stopping.history.epochs,
-        "data": {"source": source, "task": spec.task, **facts, "table_sizes": encoder.table_sizes},
+        "data": {**dataset, "source": source, "task": spec.task, **facts, "table_sizes": encoder.table_sizes},
         "parameters": count_parameters(model),
         "seconds": time.perf_counter() - began,
     }
@@ -267,7 +276,7 @@ def _train_table(
     path = Path(out)
     if world.is_main:  # one writer
         catalog = None if fit_table is None else Catalog.build(spec, encoder, fit_table, interactions)
-        path = save_table(
+        path = save(
             model,
             out,
             model_config=config.model,
