@@ -94,6 +94,8 @@ def compare_protocols(
     split: str = "random",
     seed: int = 0,
     progress: bool | None = False,
+    epochs: int | None = None,
+    max_train_rows: int | None = None,
 ) -> ProtocolComparison:
     """Fit one split three ways and write `protocols.json` and `validation_curves.png` in `out`.
 
@@ -113,17 +115,29 @@ def compare_protocols(
         split: the split. Defaults to ``"random"``, the demo's disjoint split.
         seed: seeds the split, the hold-out and the weights. Defaults to 0.
         progress: show progress bars (`None`: on a terminal only).
+        epochs: int ≥ 1, train both DCNs for at most this many epochs (a quick run);
+            None keeps the seed's 10 and the recipe's limit. Defaults to None.
+        max_train_rows: int ≥ 2, keep only the first training rows (a quick run); None
+            keeps all. Defaults to None.
 
     Returns:
         The comparison.
+
+    Raises:
+        ValueError: if `split` is not a split of `source`, or the rows are too few to
+            hold out a validation row.
     """
     out = Path(out)
     train_rows, test_rows = source.split_rows(split, seed)
+    train_rows = train_rows if max_train_rows is None else train_rows[:max_train_rows]
     train, test = source.table.take(train_rows), source.table.take(test_rows)
     spec = source.spec
     holdout = DataConfig(validation="random", validation_fraction=0.1, seed=seed, patience=MOVIELENS_TRAIN.epochs)
-    seed_config = TrainRunConfig(MOVIELENS_MODELS["cross"], replace(MOVIELENS_TRAIN, seed=seed), holdout)
-    recipe_config = load_recipe([f"data.seed={seed}", f"train.seed={seed}"])
+    seed_train = replace(MOVIELENS_TRAIN, seed=seed, epochs=epochs or MOVIELENS_TRAIN.epochs)
+    seed_config = TrainRunConfig(MOVIELENS_MODELS["cross"], seed_train, holdout)
+    recipe_config = load_recipe(
+        [f"data.seed={seed}", f"train.seed={seed}", *([f"train.epochs={epochs}"] if epochs else [])]
+    )
     runs = {SEED_PROTOCOL: (seed_config, seed_spec()), RECIPE: (recipe_config, spec)}
     test_rmse, curves, best, seconds = {}, {}, {}, {}
     for name, (config, run_spec) in runs.items():

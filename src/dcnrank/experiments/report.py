@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dcnrank.atomic import replace_file
+from dcnrank.experiments.protocols import COMPARISON_FILE, comparison_section
 from dcnrank.experiments.seed_reference import SEED_RESULTS
 
 MODEL_LABELS = {
@@ -89,7 +90,8 @@ def write_report(out: str | Path) -> Path:
     """(Re)write `out/report.md` from the JSON and PNG files found in `out`.
 
     Reads `toy.json` and `movielens_<split>.json`; adds the leak paragraph when
-    both the `random` and the `leaky` split were run.
+    both the `random` and the `leaky` split were run, and ends with the recipe beside
+    the seed's protocol and the bias baseline when `protocols.json` is there.
 
     Returns:
         The report's path.
@@ -133,6 +135,11 @@ def write_report(out: str | Path) -> Path:
                 lines += [f"![{title}, split {split}]({png})", ""]
     if "random" in runs and "leaky" in runs and runs["random"] and runs["leaky"]:
         lines += _leak_paragraph(runs["random"], runs["leaky"])
+    protocols = _read(out / COMPARISON_FILE)
+    if protocols:
+        seed_run = runs.get(protocols["split"]) or {}
+        seed_test = seed_run.get("models", {}).get("cross", {}).get("rmse_mean")
+        lines += comparison_section(protocols, seed_test)
     path = out / "report.md"
     out.mkdir(parents=True, exist_ok=True)
     replace_file(path, "\n".join(lines).encode())
