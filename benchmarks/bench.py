@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dcnrank.config.train_config import TrainConfig
 from dcnrank.data import locate_movielens
 from dcnrank.data.sources import load_movielens_source
 from dcnrank.experiments.movielens import MOVIELENS_MODELS, MOVIELENS_TRAIN, encode_seed_features
@@ -49,7 +50,6 @@ from dcnrank.experiments.toy import TOY_FEATURES, TOY_MODELS, TOY_TRAIN, mixer_d
 from dcnrank.models import build_dcn
 from dcnrank.training import KerasAdamW
 from dcnrank.training.stacked import StackedTrainer
-from dcnrank.training.trainer import TrainConfig
 
 HERE = Path(__file__).resolve().parent
 

@@ -18,7 +18,7 @@ import time
 import numpy as np
 import torch
 
-from dcnrank.data.interactions import Interactions
+from dcnrank.data.encoding.interactions import Interactions
 from dcnrank.models.interaction_history import InteractionHistory
 
 

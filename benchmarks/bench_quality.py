@@ -28,8 +28,8 @@ from dcnrank.bundle import load
 from dcnrank.config import TrainRunConfig, load_config
 from dcnrank.data.sources import MovieLensSource, load_movielens_source
 from dcnrank.experiments.movielens import run_movielens
-from dcnrank.workflows.evaluation import evaluate_table
-from dcnrank.workflows.table_run import train_table
+from dcnrank.workflows.evaluate import evaluate_table
+from dcnrank.workflows.train import train_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDS = ("u1", "u2", "u3", "u4", "u5")

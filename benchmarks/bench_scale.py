@@ -68,13 +68,13 @@ def worker(args: argparse.Namespace) -> None:
     import torch
 
     from dcnrank.config import load_config
-    from dcnrank.data.feature_spec import load_feature_spec
-    from dcnrank.data.streamed_table import StreamedTable
-    from dcnrank.data.table_encoder import fit_and_encode
-    from dcnrank.data.table_readers import read_table
+    from dcnrank.data.encoding.table_encoder import fit_and_encode
+    from dcnrank.data.sources.table_readers import read_table
+    from dcnrank.data.spec.feature_spec import load_feature_spec
+    from dcnrank.data.streaming.streamed_table import StreamedTable
     from dcnrank.models.table_inputs import build_table_dcn
     from dcnrank.training.distributed import distributed_session
-    from dcnrank.workflows.table_task import TaskTrainer
+    from dcnrank.training.tasks import TaskTrainer
 
     spec = load_feature_spec(SPEC)
     # a CTR-sized DCN: 16-wide embeddings of 39 columns, one low-rank (64) cross layer, MLP 192-192

@@ -38,8 +38,8 @@ import pyarrow as pa
 # So that the script runs from a source checkout without installing dcnrank.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from dcnrank.data.table_readers import table_format  # noqa: E402
-from dcnrank.data.table_writer import TableWriter  # noqa: E402
+from dcnrank.data.sources.table_readers import table_format  # noqa: E402
+from dcnrank.data.streaming.table_writer import TableWriter  # noqa: E402
 from dcnrank.metrics.classification import auc, logloss  # noqa: E402
 
 NUMERIC = tuple(f"I{i}" for i in range(1, 14))

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from dcnrank.data.sources import load_movielens_source  # noqa: E402
-from dcnrank.data.table_writer import write_table  # noqa: E402
+from dcnrank.data.streaming.table_writer import write_table  # noqa: E402
 
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
 

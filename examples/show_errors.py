@@ -17,10 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from dcnrank.config import load_config  # noqa: E402
-from dcnrank.data.feature_spec import load_feature_spec  # noqa: E402
-from dcnrank.data.table_encoder import TableEncoder  # noqa: E402
-from dcnrank.data.table_readers import read_table  # noqa: E402
-from dcnrank.workflows.table_run import check_table_config  # noqa: E402
+from dcnrank.data.encoding.table_encoder import TableEncoder  # noqa: E402
+from dcnrank.data.sources.table_readers import read_table  # noqa: E402
+from dcnrank.data.spec.feature_spec import load_feature_spec  # noqa: E402
+from dcnrank.workflows.train import check_table_config  # noqa: E402
 
 BAD_SPEC = """\
 task = "classification"

@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from dcnrank.bundle import Catalog, save
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
 

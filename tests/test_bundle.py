@@ -1,6 +1,5 @@
 """Bundles: exact round trips, precise load errors, the refusal of every older format, atomic saves."""
 
-import doctest
 import hashlib
 import importlib
 import json
@@ -13,8 +12,8 @@ from torch.testing import assert_close
 
 from dcnrank import atomic
 from dcnrank.bundle import FORMAT_NAME, FORMAT_VERSION, BundleError, check_bundle_target, load, save
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
 
@@ -395,15 +394,3 @@ def test_crash_while_swapping_puts_the_old_bundle_back(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load(target).metrics == {"v": 1}
     assert hidden_siblings(target) == []
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "dcnrank.bundle.bundle", "dcnrank.bundle.save", "dcnrank.bundle.load", "dcnrank.bundle.weights",
-        "dcnrank.bundle.format", "dcnrank.bundle.manifest", "dcnrank.bundle.target",
-    ],
-)  # fmt: skip
-def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0

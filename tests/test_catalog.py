@@ -1,7 +1,6 @@
 """The catalogue of a table bundle: built by value from the fit rows, saved and loaded
 exactly, damaged files refused naming the file."""
 
-import doctest
 import hashlib
 import importlib
 import json
@@ -20,9 +19,9 @@ from dcnrank.bundle import (
     load,
     save,
 )
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.interactions import Interactions
-from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.data.encoding.interactions import Interactions
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
 
@@ -298,15 +297,6 @@ def test_truncated_catalogue_tensors(tmp_path):
     rewrite(folder, CATALOG_TENSORS_FILE, (folder / CATALOG_TENSORS_FILE).read_bytes()[:20])
     with pytest.raises(BundleError, match=rf"{CATALOG_TENSORS_FILE}: truncated or corrupt safetensors file"):
         load(folder)
-
-
-@pytest.mark.parametrize(
-    "module",
-    ["dcnrank.bundle.catalog", "dcnrank.bundle.ranking", "dcnrank.bundle.bundle", "dcnrank.workflows.recommend",
-     "dcnrank.serve.schemas", "dcnrank.export.onnx_export"],
-)  # fmt: skip
-def test_docstring_examples_run(module):
-    assert doctest.testmod(importlib.import_module(module)).failed == 0
 
 
 def test_a_model_with_histories_scores_after_loading_as_before_saving(tmp_path):

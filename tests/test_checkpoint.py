@@ -7,9 +7,8 @@ import re
 import pytest
 import torch
 
-from dcnrank.training import TrainConfig, Trainer
+from dcnrank.training import TrainConfig, Trainer, fit_with_early_stopping
 from dcnrank.training.checkpoint import CHECKPOINT_FILE, CheckpointError
-from dcnrank.workflows import fit_with_early_stopping
 
 CONFIG = TrainConfig(epochs=3, batch_size=24, learning_rate=0.05, shuffle=True, seed=3, checkpoint_every=4)
 

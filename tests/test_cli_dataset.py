@@ -13,8 +13,8 @@ from dcnrank.bundle import load
 from dcnrank.cli.main import main
 from dcnrank.cli.train import run_config
 from dcnrank.config import DataConfig, TrainRunConfig
+from dcnrank.data.holdout import held_out
 from dcnrank.data.sources import load_movielens_source
-from dcnrank.data.validation_split import held_out
 from dcnrank.experiments.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,9 +178,9 @@ def test_run_config_is_the_recipe_or_the_file():
 
 def test_evaluate_of_an_own_table_bundle_needs_data(tmp_path, capsys):
     from dcnrank.bundle import save
-    from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
-    from dcnrank.data.table_encoder import TableEncoder
-    from dcnrank.models.config import DCNConfig
+    from dcnrank.config.model_config import DCNConfig
+    from dcnrank.data.encoding.table_encoder import TableEncoder
+    from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
     from dcnrank.models.table_inputs import build_table_dcn
 
     spec = FeatureSpec((CategoricalColumn("u"),), label="y", task="regression")
@@ -191,12 +191,3 @@ def test_evaluate_of_an_own_table_bundle_needs_data(tmp_path, capsys):
     assert "records no dataset (it was trained on your own table): evaluate it on labelled rows (--data FILE)" in (
         capsys.readouterr().err
     )
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    import dcnrank.cli.common
-
-    result = doctest.testmod(dcnrank.cli.common)
-    assert result.attempted >= 1 and result.failed == 0

@@ -1,7 +1,6 @@
 """The CLI's last line of defence: every error is one line on stderr and exit code 1 or 2,
 never a traceback unless `DCNRANK_DEBUG` asks; and `explain --out` writes the path it reports."""
 
-import doctest
 import os
 import subprocess
 import sys
@@ -139,12 +138,6 @@ def test_a_closed_output_pipe_is_one_line_not_a_traceback(args, stderr):
         os.close(write_end)
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == stderr  # not Python's "Exception ignored ... BrokenPipeError"
-
-
-@pytest.mark.parametrize("module", [dcnrank.cli.main, dcnrank.explain.heatmap])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # `explain --out PATH` writes PATH, the path it reports.

@@ -10,9 +10,9 @@ import pytest
 
 from dcnrank.bundle import load, save
 from dcnrank.bundle.errors import BundleError
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
-from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.data.table_writer import write_table
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
+from dcnrank.data.streaming.table_writer import write_table
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
 

@@ -11,8 +11,8 @@ import pytest
 from dcnrank.bundle import load
 from dcnrank.cli.main import main
 from dcnrank.config import TrainRunConfig
-from dcnrank.data.table_readers import read_table
-from dcnrank.data.validation_split import held_out
+from dcnrank.data.holdout import held_out
+from dcnrank.data.sources.table_readers import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

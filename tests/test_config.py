@@ -1,7 +1,5 @@
 """Run configs: TOML sections, key=value overrides, every error collected, round trips."""
 
-import doctest
-import importlib
 from pathlib import Path
 
 import pytest
@@ -204,9 +202,3 @@ def test_dataset_only_keys_are_refused_when_set():
         "data.split: applies to --dataset runs. Received: 'u2'",
         "data.data_dir: applies to --dataset runs. Received: '/data/ml'",
     ]
-
-
-@pytest.mark.parametrize("module", ["loading", "run_config", "data_config", "errors"])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(f"dcnrank.config.{module}"))
-    assert result.failed == 0

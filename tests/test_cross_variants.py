@@ -1,7 +1,6 @@
 """Every DCN variant (matrix, vector, mixture crosses): config, networks, structures,
 vectorized training, bundles and interaction matrices."""
 
-import doctest
 import json
 import math
 from dataclasses import replace
@@ -11,13 +10,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import dcnrank.explain.interactions
-import dcnrank.models.config
-import dcnrank.models.cross_network
 from dcnrank.bundle import load, save
 from dcnrank.config import ConfigError, TrainRunConfig, load_config
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
-from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
 from dcnrank.explain import interaction_matrix
 from dcnrank.layers import FeatureCross, MixtureCross, VectorCross
 from dcnrank.models import CrossNetwork, DCNConfig, build_dcn
@@ -293,9 +289,3 @@ def test_interaction_validation():
         interaction_matrix(torch.nn.Linear(4, 4), 2)
     with pytest.raises(ValueError, match=r"dividing in_features=6\. Received: num_features=4"):
         interaction_matrix(MixtureCross(6, num_experts=2), 4)
-
-
-@pytest.mark.parametrize("module", [dcnrank.models.config, dcnrank.models.cross_network, dcnrank.explain.interactions])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module)
-    assert result.attempted >= 2 and result.failed == 0

@@ -1,4 +1,4 @@
-"""Tests for dcnrank.data.download: a real HTTP server on 127.0.0.1 serving tiny archives."""
+"""Tests for dcnrank.data.sources.download: a real HTTP server on 127.0.0.1 serving tiny archives."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from dcnrank.data import (
     sha256_file,
     verify_checksums,
 )
-from dcnrank.data import download as download_module
+from dcnrank.data.sources import download as download_module
 
 _FILES = ("u.data", "u.user", "u.item")
 
@@ -39,9 +39,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root.mkdir()
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield root, f"http://127.0.0.1:{server.server_address[1]}"
@@ -51,9 +49,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         thread.join()
 
 
-def _zip_bytes(
-    folder: Path, *, prefix: str = "ml-100k/", replace: dict[str, bytes] | None = None
-) -> bytes:
+def _zip_bytes(folder: Path, *, prefix: str = "ml-100k/", replace: dict[str, bytes] | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name in _FILES:
@@ -66,30 +62,22 @@ def _sums(folder: Path) -> dict[str, str]:
     return {name: sha256_file(folder / name) for name in _FILES}
 
 
-def test_download_success(
-    served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path
-) -> None:
+def test_download_success(served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path) -> None:
     root, base = served
     (root / "ml-100k.zip").write_bytes(_zip_bytes(tiny_movielens_dir))
     cache = tmp_path / "cache"
-    found = download_movielens(
-        cache, url=f"{base}/ml-100k.zip", expected_sha256=_sums(tiny_movielens_dir)
-    )
+    found = download_movielens(cache, url=f"{base}/ml-100k.zip", expected_sha256=_sums(tiny_movielens_dir))
     assert found == cache / "ml-100k"
     for name in _FILES:
         assert (found / name).read_bytes() == (tiny_movielens_dir / name).read_bytes()
     assert sorted(p.name for p in cache.iterdir()) == ["ml-100k"]  # no temporaries left
 
 
-def test_download_flat_zip(
-    served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path
-) -> None:
+def test_download_flat_zip(served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path) -> None:
     root, base = served
     (root / "flat.zip").write_bytes(_zip_bytes(tiny_movielens_dir, prefix=""))
     cache = tmp_path / "cache"
-    found = download_movielens(
-        cache, url=f"{base}/flat.zip", expected_sha256=_sums(tiny_movielens_dir)
-    )
+    found = download_movielens(cache, url=f"{base}/flat.zip", expected_sha256=_sums(tiny_movielens_dir))
     assert _sums(found) == _sums(tiny_movielens_dir)
     assert sorted(p.name for p in cache.iterdir()) == ["ml-100k"]
 
@@ -105,9 +93,7 @@ def test_download_progress_bar_only_when_asked(
     sums = _sums(tiny_movielens_dir)
     download_movielens(tmp_path / "a", url=f"{base}/ml-100k.zip", expected_sha256=sums)
     assert capsys.readouterr().err == ""
-    download_movielens(
-        tmp_path / "b", url=f"{base}/ml-100k.zip", expected_sha256=sums, progress=True
-    )
+    download_movielens(tmp_path / "b", url=f"{base}/ml-100k.zip", expected_sha256=sums, progress=True)
     assert "ml-100k.zip" in capsys.readouterr().err
 
 
@@ -115,9 +101,7 @@ def test_download_checksum_mismatch_leaves_nothing(
     served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path
 ) -> None:
     root, base = served
-    (root / "ml-100k.zip").write_bytes(
-        _zip_bytes(tiny_movielens_dir, replace={"u.data": b"1\t1\t5\t1\n"})
-    )
+    (root / "ml-100k.zip").write_bytes(_zip_bytes(tiny_movielens_dir, replace={"u.data": b"1\t1\t5\t1\n"}))
     cache = tmp_path / "cache"
     url = f"{base}/ml-100k.zip"
     with pytest.raises(
@@ -138,9 +122,7 @@ def test_download_verifies_the_real_sums_by_default(
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-def test_download_missing_file_in_zip(
-    served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path
-) -> None:
+def test_download_missing_file_in_zip(served: tuple[Path, str], tiny_movielens_dir: Path, tmp_path: Path) -> None:
     root, base = served
     (root / "ml-100k.zip").write_bytes(_zip_bytes(tiny_movielens_dir))
     sums = {**_sums(tiny_movielens_dir), "u.genre": "0" * 64}
@@ -179,9 +161,7 @@ def test_download_connection_refused(tmp_path: Path) -> None:
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-def test_interrupted_download_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_interrupted_download_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def interrupted_fetch(url, stream, *, progress, timeout):
         stream.write(b"PK\x03\x04 partial")
         raise KeyboardInterrupt
@@ -217,18 +197,14 @@ def test_install_mismatch_keeps_existing_cache(tiny_movielens_dir: Path, tmp_pat
 
 
 def test_install_missing_zip(tmp_path: Path) -> None:
-    with pytest.raises(
-        FileNotFoundError, match=r"MovieLens archive not found. Received: zip_path='.*nope.zip'"
-    ):
+    with pytest.raises(FileNotFoundError, match=r"MovieLens archive not found. Received: zip_path='.*nope.zip'"):
         install_movielens_zip(tmp_path / "nope.zip", tmp_path / "cache")
 
 
 def test_verify_checksums_reports_the_file(tiny_movielens_dir: Path) -> None:
     verify_checksums(tiny_movielens_dir, _sums(tiny_movielens_dir))
     path = tiny_movielens_dir / "u.item"
-    with pytest.raises(
-        ChecksumMismatchError, match=rf"{path}: SHA-256 mismatch: expected {'a' * 64}"
-    ):
+    with pytest.raises(ChecksumMismatchError, match=rf"{path}: SHA-256 mismatch: expected {'a' * 64}"):
         verify_checksums(tiny_movielens_dir, {"u.item": "a" * 64})
 
 

@@ -1,4 +1,4 @@
-"""Tests for dcnrank.data.movielens and dcnrank.data.ratings: locating, strict parsing, splits."""
+"""Tests for dcnrank.data.sources.movielens_100k and dcnrank.data.sources.ratings: locating, strict parsing, splits."""
 
 from __future__ import annotations
 
@@ -63,9 +63,7 @@ def test_load_tiny_columns(tiny_movielens_dir: Path) -> None:
     assert ratings.timestamp.tolist() == [r[3] for r in TINY_RATINGS]
     assert ratings.user_gender.tolist() == [1, 1, 0, 0, 1, 1]
     assert ratings.bucketized_user_age.tolist() == [18, 18, 50, 50, 1, 1]
-    assert ratings.user_zip_code.tolist() == ["85711", "85711", "94043", "94043", "T8H1N"] * 1 + [
-        "T8H1N"
-    ]
+    assert ratings.user_zip_code.tolist() == ["85711", "85711", "94043", "94043", "T8H1N"] * 1 + ["T8H1N"]
     assert ratings.user_occupation_text.tolist()[2:5] == ["other", "other", "student"]
     assert ratings.title.tolist()[3:5] == ["unknown", "Café Society (1995)"]  # latin-1
     assert ratings.release_year.tolist() == [1995, 1995, 1995, 0, 1995, 1995]
@@ -275,9 +273,7 @@ def test_read_split_file_unknown_row(tiny_movielens_dir: Path) -> None:
 
 def test_read_split_file_rating_mismatch(tiny_movielens_dir: Path) -> None:
     path = _write_split(tiny_movielens_dir, "u2.test", [(2, 1, 1, 881250951)])
-    with pytest.raises(
-        MovieLensFormatError, match=re.escape(f"{path}:1: rating 1 differs from u.data's 4")
-    ):
+    with pytest.raises(MovieLensFormatError, match=re.escape(f"{path}:1: rating 1 differs from u.data's 4")):
         read_split_file(tiny_movielens_dir, "u2.test")
 
 
@@ -340,9 +336,7 @@ def test_locate_zip_replaces_a_stale_cache(tiny_movielens_dir: Path, tmp_path: P
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["ml-100k"]
 
 
-def test_locate_environment_variable(
-    tiny_movielens_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_locate_environment_variable(tiny_movielens_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DCNRANK_DATA", str(tiny_movielens_dir.parent))
     assert locate_movielens(download=False) == tiny_movielens_dir
 
@@ -380,9 +374,7 @@ def test_locate_explicit_folder_without_data_is_an_error(tmp_path: Path) -> None
         locate_movielens(tmp_path / "empty", cache_dir=tmp_path / "cache")
 
 
-def test_locate_environment_without_data_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_locate_environment_without_data_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DCNRANK_DATA", str(tmp_path / "empty"))
     with pytest.raises(MovieLensNotFoundError, match=r"\$DCNRANK_DATA='.*empty' holds neither"):
         locate_movielens(cache_dir=tmp_path / "cache")
@@ -390,9 +382,7 @@ def test_locate_environment_without_data_is_an_error(
 
 def test_locate_failed_download_is_not_found(tmp_path: Path) -> None:
     url = (tmp_path / "absent.zip").as_uri()
-    with pytest.raises(
-        MovieLensNotFoundError, match=r"the download failed: could not download"
-    ) as caught:
+    with pytest.raises(MovieLensNotFoundError, match=r"the download failed: could not download") as caught:
         locate_movielens(cache_dir=tmp_path / "cache", url=url)
     assert "--data-dir" in str(caught.value) and url in str(caught.value)
     assert list((tmp_path / "cache").iterdir()) == []

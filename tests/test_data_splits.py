@@ -1,4 +1,4 @@
-"""Tests for dcnrank.data.splits: seeded, disjoint splits, the seed's leaky one, GroupLens files."""
+"""Tests for dcnrank.data.sources.splits: seeded, disjoint splits, the seed's leaky one, GroupLens files."""
 
 from __future__ import annotations
 
@@ -83,9 +83,7 @@ def test_temporal_is_stable_on_ties(tiny_movielens_dir: Path) -> None:
 
 
 def test_grouplens_split_files(tiny_movielens_dir: Path) -> None:
-    (tiny_movielens_dir / "u1.base").write_text(
-        rating_lines([TINY_RATINGS[i] for i in (0, 2, 4, 5)])
-    )
+    (tiny_movielens_dir / "u1.base").write_text(rating_lines([TINY_RATINGS[i] for i in (0, 2, 4, 5)]))
     (tiny_movielens_dir / "u1.test").write_text(rating_lines([TINY_RATINGS[i] for i in (3, 1)]))
     ratings = load_movielens(tiny_movielens_dir)
     split = split_indices(ratings, "u1", seed=0, folder=tiny_movielens_dir)
@@ -126,25 +124,18 @@ def test_train_fraction_must_be_in_open_interval(fraction: float) -> None:
 
 @pytest.mark.parametrize("n", [0, 1])
 def test_too_few_rows(n: int) -> None:
-    with pytest.raises(
-        ValueError, match=rf"a 'random' split of {n} rows .* leaves train or test empty"
-    ):
+    with pytest.raises(ValueError, match=rf"a 'random' split of {n} rows .* leaves train or test empty"):
         split_indices(n, "random", seed=0)
 
 
 @pytest.mark.parametrize("value", [-1, True, 2.5, "10"])
 def test_bad_row_count(value: object) -> None:
-    with pytest.raises(
-        ValueError, match=r"`ratings_or_n` must be a Ratings table or a non-negative int"
-    ):
+    with pytest.raises(ValueError, match=r"`ratings_or_n` must be a Ratings table or a non-negative int"):
         split_indices(value, "random", seed=0)  # type: ignore[arg-type]
 
 
 def test_repr() -> None:
-    assert (
-        repr(split_indices(10, "random", seed=0))
-        == "Split('random', train=8, test=2, overlap=0.000)"
-    )
+    assert repr(split_indices(10, "random", seed=0)) == "Split('random', train=8, test=2, overlap=0.000)"
 
 
 # --------------------------------------------------------------------------- real data

@@ -1,4 +1,4 @@
-"""Tests for dcnrank.data.vocabulary: OOV index 0, sorted indices, ints and strings, JSON."""
+"""Tests for dcnrank.data.encoding.vocabulary: OOV index 0, sorted indices, ints and strings, JSON."""
 
 from __future__ import annotations
 
@@ -113,9 +113,7 @@ def test_constructor_rejects_2d_values() -> None:
     ids=["float", "mixed", "none"],
 )
 def test_fit_rejects_non_int_non_str(values: object) -> None:
-    with pytest.raises(
-        ValueError, match=r"`values` must hold integers or strings. Received: dtype="
-    ):
+    with pytest.raises(ValueError, match=r"`values` must hold integers or strings. Received: dtype="):
         Vocabulary.fit(values)
 
 
@@ -125,13 +123,9 @@ def test_fit_rejects_uint64_beyond_int64() -> None:
 
 
 def test_encode_rejects_the_other_kind() -> None:
-    with pytest.raises(
-        ValueError, match=r"holds int values; `values` must too. Received: str values"
-    ):
+    with pytest.raises(ValueError, match=r"holds int values; `values` must too. Received: str values"):
         Vocabulary.fit([1, 2]).encode(["1"])
-    with pytest.raises(
-        ValueError, match=r"holds str values; `values` must too. Received: int values"
-    ):
+    with pytest.raises(ValueError, match=r"holds str values; `values` must too. Received: int values"):
         Vocabulary.fit(["1"]).encode([1])
 
 
@@ -158,12 +152,3 @@ def test_from_json_rejects_bad_input(text: str, message: str) -> None:
 
 def test_repr() -> None:
     assert repr(Vocabulary.fit(["a", "b"])) == "Vocabulary(str, size=3)"
-
-
-@pytest.mark.parametrize("module", ["dcnrank.data.vocabulary", "dcnrank.data.ratings"])
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), extraglobs={"np": np})
-    assert result.attempted > 0 and result.failed == 0

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from dcnrank.training import TrainConfig, Trainer
-from dcnrank.workflows import fit_with_early_stopping
+from dcnrank.training import TrainConfig, Trainer, fit_with_early_stopping
 
 
 def regression(n=256):

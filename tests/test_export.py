@@ -14,7 +14,7 @@ from bundle_support import SPEC, TABLE, build_bundle
 
 from dcnrank import __version__
 from dcnrank.bundle import Bundle, load
-from dcnrank.data.table_batch import PADDING, TableBatch
+from dcnrank.data.encoding.table_batch import PADDING, TableBatch
 from dcnrank.export import (
     EXPORT_FORMATS,
     ONNX_OUTPUT,
@@ -212,12 +212,3 @@ def test_cli_unknown_format_exits_2(tmp_path, capsys):
 
     assert main(["export", "--model", str(tmp_path / "none"), "--format", "tflite"]) == 2
     assert capsys.readouterr().err == "dcnrank export: error: --format must be one of onnx. Received: 'tflite'\n"
-
-
-@pytest.mark.parametrize("module", ["formats", "onnx_export"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"dcnrank.export.{module}"))
-    assert result.failed == 0 and result.attempted > 0

@@ -10,7 +10,7 @@ from test_catalog import FIT, SPEC, make_bundle
 
 from dcnrank.bundle import Catalog, load, save
 from dcnrank.cli.main import main
-from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.data.encoding.table_encoder import TableEncoder
 from dcnrank.export import export_bundle, export_onnx
 from dcnrank.export.onnx_export import onnx_inputs
 from dcnrank.models import DCNConfig
@@ -65,7 +65,7 @@ def test_metadata_names_every_input_column(exported):
 
 
 def test_regression_and_numeric_only_bundles(tmp_path):
-    from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+    from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
 
     spec = FeatureSpec((NumericColumn("x"), NumericColumn("z")), label="y", task="regression")
     folder = make_bundle(tmp_path / "r", spec=spec, fit={"x": [1.0, 2.0, None], "z": [0.0, 5.0, 1.0], "y": [1, 2, 3]},

@@ -66,8 +66,8 @@ from dcnrank.bundle import (
     load,
     save,
 )
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_encoder import TableEncoder
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn

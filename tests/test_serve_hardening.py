@@ -20,7 +20,7 @@ from bundle_support import ROW, memory_bundle
 from dcnrank.bundle import Bundle
 from dcnrank.bundle.ranking import RankingError, rank_items
 from dcnrank.cli.serve import positive_int, seconds
-from dcnrank.data.table_error import TableDataError
+from dcnrank.data.encoding.table_error import TableDataError
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve import BackgroundServer, ConnectionLimits, bind_socket, create_app
 from dcnrank.serve.protocol import GuardedProtocol

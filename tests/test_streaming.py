@@ -1,7 +1,6 @@
 """Tables read chunk by chunk (`data.stream`): the one-pass encoder, the row-number hold-out,
 the shuffle buffer, streamed training and its checkpoints; and torchrun / DDP training."""
 
-import doctest
 import json
 import os
 import signal
@@ -19,19 +18,16 @@ import torch
 from safetensors.torch import load_file
 
 from dcnrank.config import load_config
-from dcnrank.data import streamed_table, table_statistics, table_stream, table_writer
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn, load_feature_spec
-from dcnrank.data.streamed_table import StreamedTable
-from dcnrank.data.table_encoder import fit_and_encode
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.table_readers import read_table
-from dcnrank.data.table_stream import TableStream
-from dcnrank.data.validation_split import held_out
+from dcnrank.data.encoding.table_encoder import fit_and_encode
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.holdout import held_out
+from dcnrank.data.sources.table_readers import read_table
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn, load_feature_spec
+from dcnrank.data.streaming.streamed_table import StreamedTable
+from dcnrank.data.streaming.table_stream import TableStream
 from dcnrank.training import distributed
-from dcnrank.training.distributed import World
-from dcnrank.workflows.table_run import train_table
-
-DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE  # as tests/test_docs.py runs them
+from dcnrank.workflows.train import train_table
+from dcnrank.world import World
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -57,11 +53,6 @@ def criteo(tmp_path_factory):
                    "--row-group-rows", 1000, "--out", root / name)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
     return root
-
-
-@pytest.mark.parametrize("module", [streamed_table, table_statistics, table_stream, table_writer, distributed])
-def test_doctests(module):
-    assert doctest.testmod(module, optionflags=DOCTEST_FLAGS).failed == 0
 
 
 def test_chunks_cover_the_file_with_their_row_numbers(criteo):
@@ -266,7 +257,7 @@ def test_predict_file_streams_and_leaves_nothing_on_error(tmp_path):
     config = load_config(overrides=["model.structure=cross_only", "model.embedding_dim=2", "train.epochs=1"])
     train_table(config, spec, tmp_path / "t.csv", tmp_path / "b")
     from dcnrank.bundle import load
-    from dcnrank.workflows.table_predictions import predict_file, predict_table
+    from dcnrank.workflows.predict import predict_file, predict_table
 
     bundle = load(tmp_path / "b")
     rows, metrics = predict_file(bundle, tmp_path / "t.csv", tmp_path / "p.csv.gz", keep=["c"], block_rows=700)
@@ -309,7 +300,7 @@ def test_a_bad_rank_is_refused(monkeypatch):
 
 
 def test_prefetched_keeps_order_raises_the_producers_error_and_stops_early():
-    from dcnrank.data.streamed_table import prefetched
+    from dcnrank.data.streaming.streamed_table import prefetched
 
     def failing():
         yield 1
@@ -327,7 +318,7 @@ def test_prefetched_keeps_order_raises_the_producers_error_and_stops_early():
 
 def test_multi_hot_columns_stream_with_chunks_of_different_widths(tmp_path):
     """Chunks whose longest item list differs are padded when the shuffle buffer joins them."""
-    from dcnrank.data.feature_spec import MultiHotColumn
+    from dcnrank.data.spec.feature_spec import MultiHotColumn
 
     rng = np.random.default_rng(0)
     rows = 3000

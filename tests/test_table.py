@@ -1,9 +1,7 @@
 """Encoded tables: column conversions, hashing, batches, the fitted encoder, task metrics,
 table bundles and the train/predict workflows, with hand-checkable values."""
 
-import doctest
 import hashlib
-import importlib
 import json
 import math
 
@@ -17,19 +15,19 @@ from torch.testing import assert_close
 from dcnrank.bundle import BundleError, load, save
 from dcnrank.config import ConfigError, load_config
 from dcnrank.data import Vocabulary
-from dcnrank.data.feature_hashing import hash_rows
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_batch import TableBatch
-from dcnrank.data.table_columns import Categories, categories_as, read_categories, read_items, read_numbers
-from dcnrank.data.table_encoder import EncodedRows, TableEncoder, fit_and_encode
-from dcnrank.data.table_error import TableDataError, describe_rows
+from dcnrank.data.encoding.feature_hashing import hash_rows
+from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.data.encoding.table_columns import Categories, categories_as, read_categories, read_items, read_numbers
+from dcnrank.data.encoding.table_encoder import EncodedRows, TableEncoder, fit_and_encode
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
-from dcnrank.training import TrainConfig, Trainer
-from dcnrank.workflows import fit_with_early_stopping
-from dcnrank.workflows.table_predictions import predict_table
-from dcnrank.workflows.table_run import train_table
-from dcnrank.workflows.table_task import TaskTrainer, task_loss, task_metrics, task_predictions
+from dcnrank.row_messages import describe_rows
+from dcnrank.training import TrainConfig, Trainer, fit_with_early_stopping
+from dcnrank.training.tasks import TaskTrainer, task_loss, task_metrics, task_predictions
+from dcnrank.workflows.predict import predict_table
+from dcnrank.workflows.train import train_table
 
 SPEC = FeatureSpec(
     columns=(
@@ -44,7 +42,6 @@ SPEC = FeatureSpec(
     group="user",
 )
 
-DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE  # as tests/test_docs.py runs them
 
 ROWS = {
     "x": [1.0, 3.0, None, 5.0],
@@ -436,9 +433,7 @@ def test_table_bundle_round_trip_gives_identical_predictions(tmp_path, structure
 
 def test_table_bundle_files(tmp_path):
     encoder = TableEncoder.fit(SPEC, ROWS)
-    folder = save(
-        *small_model(encoder)[:1], tmp_path / "b", model_config=small_model(encoder)[1], encoder=encoder
-    )
+    folder = save(*small_model(encoder)[:1], tmp_path / "b", model_config=small_model(encoder)[1], encoder=encoder)
     config = json.loads((folder / "config.json").read_text())
     assert config["format"] == "dcnrank.bundle" and config["format_version"] == 3
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -595,27 +590,3 @@ def test_train_table_rejects_movielens_settings_and_tiny_tables(tmp_path):
         train_table(load_config(overrides=["data.data_dir=/x"]), spec, frame, tmp_path / "b")
     with pytest.raises(ValueError, match=r"DataFrame has 1 rows: too few to hold out data\.validation_fraction=0\.1"):
         train_table(load_config(), spec, frame.iloc[:1], tmp_path / "b")
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "dcnrank.data.table_columns",
-        "dcnrank.data.table_batch",
-        "dcnrank.data.table_encoder",
-        "dcnrank.data.feature_hashing",
-        "dcnrank.bundle.bundle",
-        "dcnrank.workflows.table_task",
-        "dcnrank.workflows.table_predictions",
-        "dcnrank.workflows.table_run",
-    ],
-)
-def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(module), optionflags=DOCTEST_FLAGS)
-    assert result.failed == 0 and result.attempted > 0
-
-
-def test_table_bundle_and_save_load_examples_run():
-    for module in ("dcnrank.bundle.save", "dcnrank.bundle.load"):
-        result = doctest.testmod(importlib.import_module(module), optionflags=DOCTEST_FLAGS)
-        assert result.failed == 0

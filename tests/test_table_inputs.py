@@ -1,14 +1,11 @@
 """`TableInputs` and `build_table_dcn`: every block computed by hand, gradients reach every table."""
 
-import doctest
-
 import pytest
 import torch
 from torch.testing import assert_close
 
-import dcnrank.models.table_inputs
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_batch import TableBatch
+from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import TableInputs, build_table_dcn
 from dcnrank.training import TrainConfig, Trainer
@@ -127,8 +124,3 @@ def test_build_table_dcn_trains_with_the_plain_trainer(config):
     history = Trainer(TrainConfig(epochs=5, batch_size=8, shuffle=True)).fit(model, x, y)
     assert history.loss[-1] < history.loss[0]
     assert model(rows).shape == (2,)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(dcnrank.models.table_inputs)
-    assert result.failed == 0 and result.attempted > 0

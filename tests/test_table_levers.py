@@ -4,7 +4,6 @@ cannot have a lever, and a training run where the levers beat the same config wi
 
 from __future__ import annotations
 
-import doctest
 import importlib
 import logging
 import math
@@ -16,15 +15,15 @@ from torch.testing import assert_close
 
 from dcnrank.bundle.weights import expected_tensors
 from dcnrank.config import ConfigError, load_config
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-from dcnrank.data.interactions import Interactions
-from dcnrank.data.table_batch import TableBatch
+from dcnrank.data.encoding.interactions import Interactions
+from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.bias_terms import OutputLevers, label_offset
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.interaction_history import InteractionHistory
 from dcnrank.models.table_inputs import TableInputs, build_table_dcn, table_dcn_size, table_levers
-from dcnrank.workflows.table_run import train_table
+from dcnrank.workflows.train import train_table
 
 # columns: a numeric first, then `genre`, `item`, `user`: the roles are not columns 0 and 1
 SPEC = FeatureSpec(
@@ -35,7 +34,6 @@ SPEC = FeatureSpec(
     item="item",
 )
 
-DOCTEST_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE  # as tests/test_docs.py runs them
 
 SIZES = {"genre": 2, "item": 4, "user": 3}
 PLAIN = DCNConfig(structure="cross_only", embedding_dim=1)
@@ -247,7 +245,7 @@ def test_interactions_rules():
 
 
 def test_interactions_agree_with_a_set_across_blocks(monkeypatch):
-    module = importlib.import_module("dcnrank.data.interactions")
+    module = importlib.import_module("dcnrank.data.encoding.interactions")
     monkeypatch.setattr(module, "_BLOCK", 7)  # many blocks: the in-place compaction crosses their edges
     generator = torch.Generator().manual_seed(1)
     owners, members = torch.randint(0, 9, (300,), generator=generator), torch.randint(0, 6, (300,), generator=generator)
@@ -261,7 +259,7 @@ def test_interactions_agree_with_a_set_across_blocks(monkeypatch):
 def test_interactions_in_buckets_runs_and_long_owners(monkeypatch):
     """A member table of 2**30 rows leaves 2 owners a bucket (int32 values); with blocks of 4 pairs
     owner 1's 6 pairs are one bucket sorted in place, and buckets (2, 3) and (4, 5), 4 pairs, a run of int64 keys."""
-    module = importlib.import_module("dcnrank.data.interactions")
+    module = importlib.import_module("dcnrank.data.encoding.interactions")
     monkeypatch.setattr(module, "_BLOCK", 4)
     big = 2**30
     owners = torch.tensor([1, 1, 1, 1, 1, 1, 5, 2, 4, 0, 4])
@@ -317,20 +315,3 @@ def test_histories_refuse_streaming_in_one_line(tmp_path):
                                     "model.item_history=true"])  # fmt: skip
     with pytest.raises(ConfigError, match=r"model.user_history and model.item_history: do not go with data.stream"):
         train_table(config, spec, path, tmp_path / "b")
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        "dcnrank.models.bias_terms",
-        "dcnrank.models.interaction_history",
-        "dcnrank.models.table_inputs",
-        "dcnrank.models.dcn",
-        "dcnrank.models.size",
-        "dcnrank.data.interactions",
-        "dcnrank.data.table_statistics",
-    ],
-)
-def test_docstring_examples_run(module):
-    result = doctest.testmod(importlib.import_module(module), optionflags=DOCTEST_FLAGS)
-    assert result.failed == 0 and result.attempted > 0

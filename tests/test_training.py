@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from dcnrank.training import KerasAdamW, TrainConfig, Trainer, mae, rmse
+from dcnrank.metrics import mae, rmse
+from dcnrank.training import KerasAdamW, TrainConfig, Trainer
 
 
 def test_keras_adamw_two_steps_by_hand():

@@ -1,19 +1,16 @@
 """`evaluate_table` and `relevance_threshold`, with hand-checked values."""
 
-import doctest
-
 import numpy as np
 import pytest
 import torch
 
-import dcnrank.workflows.evaluation
 from dcnrank.bundle import Bundle
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.data.table_error import TableDataError
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.models import DCNConfig
 from dcnrank.models.table_inputs import build_table_dcn
-from dcnrank.workflows.evaluation import evaluate_table, relevance_threshold
+from dcnrank.workflows.evaluate import evaluate_table, relevance_threshold
 
 
 def constant_table_bundle(task, constant, rows, user="u", group=None):
@@ -78,8 +75,3 @@ def test_evaluate_table_validation():
     with pytest.raises(ValueError, match=r"`relevant` must be a finite number\. Received: relevant=nan"):
         evaluate_table(bundle, REGRESSION_ROWS, relevant=float("nan"))
     assert relevance_threshold("binary") == 1.0 and relevance_threshold("regression", 2) == 2.0
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(dcnrank.workflows.evaluation)
-    assert result.attempted >= 2 and result.failed == 0

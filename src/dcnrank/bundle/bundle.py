@@ -10,11 +10,12 @@ from typing import Any
 import torch
 
 from dcnrank.bundle.catalog import Catalog
-from dcnrank.data.feature_spec import FeatureSpec
-from dcnrank.data.table_encoder import EncodedRows, TableEncoder
-from dcnrank.data.table_readers import read_table
-from dcnrank.models.config import DCNConfig
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.data.encoding.table_encoder import EncodedRows, TableEncoder
+from dcnrank.data.sources.table_readers import read_table
+from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.models.dcn import DCN
+from dcnrank.training.tasks import task_predictions
 
 __all__ = ["Bundle"]
 
@@ -38,7 +39,7 @@ class Bundle:
             roles), which `recommend` and `/rank` rank from; None when absent.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((NumericColumn("x"),), label="clicked", task="binary")
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "clicked": [0, 1]})
@@ -122,6 +123,4 @@ class Bundle:
 
     def predictions(self, rows: EncodedRows, *, batch_size: int = 16384) -> torch.Tensor:
         """Predictions `(N,)` of encoded rows: probabilities for a binary task, values for regression."""
-        from dcnrank.workflows.table_task import task_predictions  # workflows/ sits above bundle/
-
         return task_predictions(self.spec.task, self.outputs(rows, batch_size=batch_size))

@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-from dcnrank.data.interactions import Interactions
-from dcnrank.data.table_columns import read_categories, read_items, read_numbers
-from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.data.table_readers import as_arrow_table
+from dcnrank.data.encoding.interactions import Interactions
+from dcnrank.data.encoding.table_columns import read_categories, read_items, read_numbers
+from dcnrank.data.encoding.table_encoder import TableEncoder
+from dcnrank.data.sources.table_readers import as_arrow_table
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.limits import MAX_STRING_CHARS
 
 __all__ = ["Catalog", "CatalogTensorError"]
@@ -57,7 +57,7 @@ class Catalog:
             in length, or its ids repeat or are missing.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, NumericColumn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i"), NumericColumn("year")),
         ...                    label="y", task="binary", user="u", item="i", item_columns=("year",))
         >>> fit = {"u": [7, 7, 8], "i": ["a", "b", "a"], "year": [1990.0, 2001.0, 1990.0], "y": [1, 0, 1]}

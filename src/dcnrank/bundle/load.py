@@ -31,8 +31,8 @@ from dcnrank.bundle.manifest import Manifest, parse_json, read_bytes, read_manif
 from dcnrank.bundle.save import catalog_counts, has_histories
 from dcnrank.bundle.weights import expected_tensors, weight_problems
 from dcnrank.config.errors import ConfigError
-from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.models.config import DCNConfig
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.data.encoding.table_encoder import TableEncoder
 from dcnrank.models.size import MemoryCheck
 from dcnrank.models.table_inputs import build_table_dcn
 
@@ -87,7 +87,7 @@ def load(path: str | Path) -> Bundle:
     Example:
         >>> import tempfile
         >>> from dcnrank.bundle import save
-        >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, CategoricalColumn
         >>> spec = FeatureSpec((CategoricalColumn("c"),), label="y", task="binary")
         >>> encoder = TableEncoder.fit(spec, {"c": ["a", "b"], "y": [0, 1]})
         >>> config = DCNConfig(structure="cross_only", embedding_dim=2)

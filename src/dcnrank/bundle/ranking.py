@@ -14,9 +14,9 @@ import torch
 
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.catalog import Catalog
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.vocabulary import OOV_INDEX
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.encoding.vocabulary import OOV_INDEX
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.limits import MAX_STRING_CHARS
 
 __all__ = ["RankedItem", "Ranking", "RankingError", "context_columns", "id_kind", "rank_items"]
@@ -100,7 +100,7 @@ def id_kind(bundle: Bundle, column: str) -> str | None:
     the user or item column); None when either kind is fine.
 
     Example:
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("h", hash_buckets=4)), label="y",
@@ -162,7 +162,7 @@ def rank_items(
 
     Example:
         >>> from dcnrank.bundle.catalog import Catalog
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary",

@@ -30,8 +30,8 @@ from dcnrank.bundle.format import (
 from dcnrank.bundle.manifest import manifest_bytes
 from dcnrank.bundle.target import check_bundle_target
 from dcnrank.bundle.weights import expected_tensors, weight_problems
-from dcnrank.data.table_encoder import TableEncoder
-from dcnrank.models.config import DCNConfig
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.data.encoding.table_encoder import TableEncoder
 
 __all__ = ["catalog_counts", "has_histories", "save"]
 
@@ -90,7 +90,7 @@ def save(
 
     Example:
         >>> import tempfile
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="regression")
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "y": [0.0, 1.0]})

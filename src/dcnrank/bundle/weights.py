@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from dcnrank.data.feature_spec import FeatureSpec
-from dcnrank.models.config import DCNConfig
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.models.table_inputs import build_table_dcn
 
 __all__ = ["MAX_LISTED", "expected_tensors", "weight_problems"]

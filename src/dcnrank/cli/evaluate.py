@@ -10,7 +10,7 @@ from typing import Any
 from dcnrank.bundle import Bundle, load
 from dcnrank.cli.common import add_dataset_flags, dataset_split, positive_int, refuse_dataset_with_data
 from dcnrank.data.sources import DATASETS
-from dcnrank.workflows.evaluation import evaluate_table
+from dcnrank.workflows.evaluate import evaluate_table
 
 EXAMPLES = """examples:
   dcnrank evaluate --model runs/dcn                 # a dataset run's bundle: its dataset, split and seed

@@ -7,7 +7,7 @@ import json
 
 from dcnrank.bundle import load
 from dcnrank.cli.common import add_dataset_flags, dataset_split, format_metrics, positive_int, refuse_dataset_with_data
-from dcnrank.workflows.table_predictions import PREDICTION_COLUMN, check_predictions_out, predict_file
+from dcnrank.workflows.predict import PREDICTION_COLUMN, check_predictions_out, predict_file
 
 EXAMPLES = f"""examples:
   dcnrank predict --model runs/ctr --data new_clicks.parquet --out preds.parquet

@@ -11,11 +11,11 @@ from typing import Any
 from dcnrank.bundle import check_bundle_target, load
 from dcnrank.cli.common import add_dataset_flags, dataset_split, format_metrics, refuse_dataset_with_data
 from dcnrank.config import TrainRunConfig, load_config, parse_override
-from dcnrank.data.feature_spec import load_feature_spec
+from dcnrank.data.spec.feature_spec import load_feature_spec
 from dcnrank.experiments.recipe import load_recipe
 from dcnrank.training.distributed import world_from_env
-from dcnrank.workflows.evaluation import evaluate_table
-from dcnrank.workflows.table_run import train_table
+from dcnrank.workflows.evaluate import evaluate_table
+from dcnrank.workflows.train import train_table
 
 # format_metrics: for cli/predict
 __all__ = ["DEFAULT_DATASET", "format_metrics", "print_summary", "register", "run", "run_config"]

@@ -3,11 +3,38 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from dcnrank.config.errors import ConfigError
-from dcnrank.config.rules import check_field
+from dcnrank.config.rules import Rule, at_least, check_field, open_interval
+
+__all__ = ["DATASET_ONLY_KEYS", "RULES", "SPLIT_NAMES", "VALIDATION_POLICIES", "DataConfig", "refuse_changed"]
+
+# the train/test splits a dataset source may offer (which ones a release has: `MovieLensSource.splits`)
+SPLIT_NAMES: tuple[str, ...] = ("random", "leaky", "u1", "u2", "u3", "u4", "u5", "ua", "ub", "temporal")
+# how the validation slice is carved from the training rows (`dcnrank.data.holdout`)
+VALIDATION_POLICIES = ("last", "random")
+
+# `data.*` key -> its range rule, checked when a configuration is read (`check_field`)
+RULES: Mapping[str, Rule] = {
+    "data.seed": (at_least(0), "must be ≥ 0"),
+    "data.data_dir": (
+        lambda v: v is None or (v.strip() != "" and "\x00" not in v),
+        "must be a folder path (not empty, no NUL character), or none",
+    ),
+    "data.split": (
+        lambda v: v is None or v in SPLIT_NAMES,
+        f"must be one of {', '.join(SPLIT_NAMES)}, or none",
+    ),
+    "data.validation_fraction": (open_interval(0.0, 1.0), "must be in (0, 1)"),
+    "data.patience": (at_least(1), "must be ≥ 1"),
+    "data.validation": (lambda v: v in VALIDATION_POLICIES, f"must be one of {', '.join(VALIDATION_POLICIES)}"),
+    "data.max_train_rows": (at_least(2), "must be ≥ 2 (one training and one validation row), or none for all"),
+    "data.shuffle_buffer": (at_least(1), "must be ≥ 1"),
+    "data.validation_max_rows": (at_least(1), "must be ≥ 1"),
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +65,7 @@ class DataConfig:
         max_train_rows: int ≥ 2 or None, keep only the first training rows (quick
             runs). Defaults to None (all).
         stream: bool, own tables (`--data`) only: read the file chunk by chunk instead
-            of whole (`dcnrank.data.streamed_table`), for files larger than memory.
+            of whole (`dcnrank.data.streaming.streamed_table`), for files larger than memory.
             Defaults to False.
         shuffle_buffer: int ≥ 1, with `stream`: rows held to shuffle batches across
             chunks. Defaults to 262,144.
@@ -68,7 +95,7 @@ class DataConfig:
         hints = typing.get_type_hints(DataConfig)
         problems = []
         for f in fields(self):
-            value, problem = check_field(f"data.{f.name}", getattr(self, f.name), hints[f.name])
+            value, problem = check_field(f"data.{f.name}", getattr(self, f.name), hints[f.name], rules=RULES)
             if problem:
                 problems.append(problem)
             else:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import reprlib
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_LISTED", "MAX_TOML_BYTES", "ConfigError", "echo", "read_toml"]
+__all__ = ["MAX_LISTED", "MAX_TOML_BYTES", "ConfigError", "echo", "read_toml", "unknown_key_message"]
 
 # A config file or a feature spec is a small hand-written text file; a spec of thousands
 # of columns fits in a tenth of this. A larger file is refused before it is parsed, so
@@ -108,3 +109,25 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
     except ValueError as error:  # tomllib lets int() refuse numbers of over 4,300 digits
         reason = str(error).partition(":")[0]
         raise ConfigError([f"{path}: not valid TOML: {reason}"]) from None
+
+
+def unknown_key_message(key: str, known: list[str], source: str, *, suggest: bool = True) -> str:
+    """The problem with an unknown key, naming the closest known one.
+
+    Args:
+        key: the unknown key, e.g. `"train.epoch"`.
+        known: the valid keys.
+        source: where the key came from (a file name, an override), or `""`.
+        suggest: look for a close key (`False` spares difflib once enough is listed).
+
+    Example:
+        >>> unknown_key_message("train.epoch", ["train.epochs"], "run.toml")
+        "unknown key 'train.epoch' (did you mean 'train.epochs'?) (run.toml)"
+    """
+    message = f"unknown key {echo(key)}"
+    close = difflib.get_close_matches(key, known, n=1) if suggest else []
+    if suggest and not close and "." not in key:  # a field given without its section
+        close = [k for k in known if k.endswith(f".{key}")][:1]
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return message + (f" ({source})" if source else "")

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dcnrank.config.errors import ConfigError, echo, read_toml
+from dcnrank.config.errors import ConfigError, echo, read_toml, unknown_key_message
 from dcnrank.config.rules import NONE_WORDS
-from dcnrank.config.run_config import TrainRunConfig, _unknown_key_message, valid_keys
+from dcnrank.config.run_config import TrainRunConfig, valid_keys
 
 __all__ = ["load_config", "parse_override"]
 
@@ -111,7 +111,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         source = f"override {echo(text)}"
         if not (dot and section and name and "." not in name):
             # not section.field (even `model={...}`, which would replace the whole table)
-            problems.append(_unknown_key_message(key, valid_keys(), source))
+            problems.append(unknown_key_message(key, valid_keys(), source))
             continue
         table = data.setdefault(section, {})
         if not isinstance(table, dict):  # the file set `section = value`; reported below

@@ -10,12 +10,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dcnrank.config.errors import echo
-from dcnrank.data.splits import SPLIT_NAMES
-from dcnrank.data.validation_split import VALIDATION_POLICIES
-from dcnrank.models.config import STRUCTURES
-from dcnrank.training.trainer import PRECISIONS
 
-__all__ = ["NONE_WORDS", "RULES", "check_field", "coerce"]
+__all__ = ["NONE_WORDS", "Rule", "at_least", "check_field", "coerce", "half_open", "open_interval"]
 
 # words that set an optional field to None: bare in a `key=value` override, and, in a
 # file (TOML has no null), quoted for a field that is not text
@@ -25,52 +21,23 @@ NONE_WORDS = ("none", "null")
 _INT_LOW, _INT_HIGH = -(2**63), 2**63 - 1
 
 
-def _at_least(low: int | float) -> Callable[[Any], bool]:
+# a field's range rule: (predicate on the already type-checked value, the rule in words)
+Rule = tuple[Callable[[Any], bool], str]
+
+
+def at_least(low: int | float) -> Callable[[Any], bool]:
+    """A rule's predicate: None, or a value ≥ `low`."""
     return lambda v: v is None or v >= low
 
 
-def _open_interval(low: float, high: float) -> Callable[[Any], bool]:
+def open_interval(low: float, high: float) -> Callable[[Any], bool]:
+    """A rule's predicate: a value in (`low`, `high`)."""
     return lambda v: low < v < high
 
 
-def _half_open(low: float, high: float) -> Callable[[Any], bool]:
+def half_open(low: float, high: float) -> Callable[[Any], bool]:
+    """A rule's predicate: a value in [`low`, `high`)."""
     return lambda v: low <= v < high
-
-
-# key -> (predicate on the already type-checked value, the rule in words)
-RULES: Mapping[str, tuple[Callable[[Any], bool], str]] = {
-    "model.structure": (lambda v: v in STRUCTURES, f"must be one of {', '.join(STRUCTURES)}"),
-    "model.embedding_dim": (_at_least(1), "must be ≥ 1"),
-    "model.num_cross_layers": (_at_least(1), "must be ≥ 1"),
-    "model.projection_dim": (_at_least(1), "must be ≥ 1, or none for full rank"),
-    "model.deep_units": (lambda v: all(u >= 1 for u in v), "must hold layer widths ≥ 1"),
-    "model.dropout": (_half_open(0.0, 1.0), "must be in [0, 1)"),
-    "train.learning_rate": (lambda v: v > 0, "must be > 0"),
-    "train.epochs": (_at_least(1), "must be ≥ 1"),
-    "train.batch_size": (_at_least(1), "must be ≥ 1"),
-    "train.eval_batch_size": (_at_least(1), "must be ≥ 1"),
-    "train.weight_decay": (_at_least(0.0), "must be ≥ 0"),
-    "train.beta_1": (_half_open(0.0, 1.0), "must be in [0, 1)"),
-    "train.beta_2": (_half_open(0.0, 1.0), "must be in [0, 1)"),
-    "train.epsilon": (lambda v: v > 0, "must be > 0"),
-    "train.precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
-    "train.seed": (_at_least(0), "must be ≥ 0"),
-    "data.seed": (_at_least(0), "must be ≥ 0"),
-    "data.data_dir": (
-        lambda v: v is None or (v.strip() != "" and "\x00" not in v),
-        "must be a folder path (not empty, no NUL character), or none",
-    ),
-    "data.split": (
-        lambda v: v is None or v in SPLIT_NAMES,
-        f"must be one of {', '.join(SPLIT_NAMES)}, or none",
-    ),
-    "data.validation_fraction": (_open_interval(0.0, 1.0), "must be in (0, 1)"),
-    "data.patience": (_at_least(1), "must be ≥ 1"),
-    "data.validation": (lambda v: v in VALIDATION_POLICIES, f"must be one of {', '.join(VALIDATION_POLICIES)}"),
-    "data.max_train_rows": (_at_least(2), "must be ≥ 2 (one training and one validation row), or none for all"),
-    "data.shuffle_buffer": (_at_least(1), "must be ≥ 1"),
-    "data.validation_max_rows": (_at_least(1), "must be ≥ 1"),
-}
 
 
 class _WrongType(ValueError):
@@ -167,7 +134,9 @@ def coerce(value: Any, hint: Any) -> Any:
     return _representable(value)
 
 
-def check_field(key: str, value: Any, hint: Any, source: str = "") -> tuple[Any, str | None]:
+def check_field(
+    key: str, value: Any, hint: Any, source: str = "", rules: Mapping[str, Rule] | None = None
+) -> tuple[Any, str | None]:
     """Coerce one field and check its rule.
 
     Args:
@@ -175,6 +144,8 @@ def check_field(key: str, value: Any, hint: Any, source: str = "") -> tuple[Any,
         value: the raw value.
         hint: the field's type hint.
         source: where the value came from, appended to a problem, e.g. `" (from run.toml)"`.
+        rules: `section.field -> Rule`, the range rules of the field's section (each
+            config module's `RULES`); a key without one is only type-checked.
 
     Returns:
         `(converted value, None)`, or `(value, problem)` with the problem in words:
@@ -186,7 +157,7 @@ def check_field(key: str, value: Any, hint: Any, source: str = "") -> tuple[Any,
         return value, f"{key}: must be {error}. Received: {echo(value)}{source}"
     except _Unrepresentable as error:
         return value, f"{key}: {error}. Received: {echo(value)}{source}"
-    rule = RULES.get(key)
+    rule = (rules or {}).get(key)
     if rule is not None and not rule[0](converted):
         return value, f"{key}: {rule[1]}. Received: {echo(value)}{source}"
     return converted, None

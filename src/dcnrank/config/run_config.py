@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from dcnrank.config.data_config import RULES as DATA_RULES
 from dcnrank.config.data_config import DataConfig
-from dcnrank.config.errors import MAX_LISTED, ConfigError, echo
-from dcnrank.config.rules import check_field
-from dcnrank.models.config import DCNConfig
-from dcnrank.training.trainer import TrainConfig
+from dcnrank.config.errors import MAX_LISTED, ConfigError, echo, unknown_key_message
+from dcnrank.config.model_config import RULES as MODEL_RULES
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.config.rules import Rule, check_field
+from dcnrank.config.train_config import RULES as TRAIN_RULES
+from dcnrank.config.train_config import TrainConfig
 
-__all__ = ["SECTIONS", "TrainRunConfig", "valid_keys"]
+__all__ = ["RULES", "SECTIONS", "TrainRunConfig", "valid_keys"]
 
 # section name -> the frozen dataclass whose fields it holds
 SECTIONS: Mapping[str, type] = {"model": DCNConfig, "train": TrainConfig, "data": DataConfig}
+# `section.field` -> its range rule: each section's own, kept beside its dataclass
+RULES: Mapping[str, Rule] = {**MODEL_RULES, **TRAIN_RULES, **DATA_RULES}
 
 
 def valid_keys() -> list[str]:
@@ -84,7 +88,7 @@ class TrainRunConfig:
         for key, _ in _flatten(data, problems):
             if key not in known:
                 suggest = len(problems) < MAX_LISTED  # the message lists no more; spare difflib
-                problems.append(_unknown_key_message(key, known, sources.get(key, ""), suggest=suggest))
+                problems.append(unknown_key_message(key, known, sources.get(key, ""), suggest=suggest))
         for section, section_cls in SECTIONS.items():
             hints = typing.get_type_hints(section_cls)
             values: dict[str, Any] = {}
@@ -96,7 +100,7 @@ class TrainRunConfig:
                 if name not in hints:
                     continue  # reported above
                 key = f"{section}.{name}"
-                values[name], problem = check_field(key, value, hints[name], _from(sources.get(key, "")))
+                values[name], problem = check_field(key, value, hints[name], _from(sources.get(key, "")), RULES)
                 if problem:
                     problems.append(problem)
                     section_ok = False
@@ -157,13 +161,3 @@ def _flatten(data: Mapping[str, Any], problems: list[str]) -> list[tuple[str, An
 
 def _from(source: str) -> str:
     return f" ({source})" if source else ""
-
-
-def _unknown_key_message(key: str, known: list[str], source: str, *, suggest: bool = True) -> str:
-    message = f"unknown key {echo(key)}"
-    close = difflib.get_close_matches(key, known, n=1) if suggest else []
-    if suggest and not close and "." not in key:  # a field given without its section
-        close = [k for k in known if k.endswith(f".{key}")][:1]
-    if close:
-        message += f" (did you mean {close[0]!r}?)"
-    return message + _from(source)

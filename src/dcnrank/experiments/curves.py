@@ -62,9 +62,11 @@ def plot_curves(
             line = ax.plot(epochs, values, marker="o", markersize=3, label=label)[0]
             best = min(range(len(values)), key=lambda k: values[k] if math.isfinite(values[k]) else math.inf)
             ax.plot([best + 1], [values[best]], marker="*", markersize=12, color=line.get_color())
-        for label, value in (baselines or {}).items():
+        last = max(len(values) for values in curves.values())
+        for label, value in (baselines or {}).items():  # labelled at the right, clear of the early epochs
             ax.axhline(value, linestyle="--", linewidth=1, color="grey")
-            ax.annotate(label, (1, value), textcoords="offset points", xytext=(2, 3), fontsize=8, color="grey")
+            ax.annotate(label, (last, value), textcoords="offset points", xytext=(0, 3), fontsize=8, color="grey",
+                        ha="right")  # fmt: skip
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         if title:

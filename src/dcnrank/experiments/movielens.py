@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.config.train_config import TrainConfig
 from dcnrank.data import locate_movielens
 from dcnrank.experiments.protocol import run_experiment
 from dcnrank.experiments.result import ExperimentResult
-from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
-from dcnrank.training.trainer import TrainConfig
 
 if TYPE_CHECKING:
-    from dcnrank.data.feature_spec import FeatureSpec
+    from dcnrank.data.encoding.table_encoder import TableEncoder
     from dcnrank.data.sources import MovieLensSource
-    from dcnrank.data.table_encoder import TableEncoder
+    from dcnrank.data.spec.feature_spec import FeatureSpec
 
 MOVIELENS_MODELS = {
     # embeddings -> FeatureCross() -> Dense(192) -> Dense(192) -> Dense(1)
@@ -68,7 +68,7 @@ def seed_spec() -> FeatureSpec:
     """
     # imported here: config/rules.py imports VOCAB_POLICIES from this module, and the
     # table path (feature_spec, table_encoder, sources) imports config
-    from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+    from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
 
     columns = tuple(CategoricalColumn(column) for column in SEED_FEATURES.values())
     return FeatureSpec(columns, label="rating", task="regression")
@@ -141,7 +141,7 @@ def encode_seed_features(source: MovieLensSource, split: str, vocab: str, seed: 
         >>> features.test[0].tolist(), features.info["test_oov_share"]["user_id"]  # user 3 rated only in test
         ([[2, 0, 2, 0, 1, 1]], 1.0)
     """
-    from dcnrank.data.table_encoder import fit_and_encode  # see seed_spec
+    from dcnrank.data.encoding.table_encoder import fit_and_encode  # see seed_spec
 
     _check_vocab(vocab)
     train_rows, test_rows = source.split_rows(split, seed)

@@ -11,11 +11,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.config.train_config import TrainConfig
 from dcnrank.experiments.result import ExperimentResult, ModelResult
-from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import count_parameters
 from dcnrank.training.stacked import StackedTrainer
-from dcnrank.training.trainer import TrainConfig, Trainer
+from dcnrank.training.trainer import Trainer
 
 
 def trial_seed(seed: int, trial: int) -> int:

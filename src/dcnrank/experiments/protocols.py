@@ -17,13 +17,13 @@ from dcnrank.atomic import replace_file
 from dcnrank.bundle import load
 from dcnrank.config import TrainRunConfig
 from dcnrank.config.data_config import DataConfig
+from dcnrank.data.holdout import validation_split
 from dcnrank.data.sources.movielens import MovieLensSource
-from dcnrank.data.validation_split import validation_split
 from dcnrank.experiments.bias_baseline import BiasBaseline
 from dcnrank.experiments.curves import plot_curves
 from dcnrank.experiments.movielens import MOVIELENS_MODELS, MOVIELENS_TRAIN, seed_spec
 from dcnrank.experiments.recipe import load_recipe
-from dcnrank.workflows.table_run import train_table
+from dcnrank.workflows.train import train_table
 
 __all__ = ["COMPARISON_FILE", "CURVES_FILE", "ProtocolComparison", "compare_protocols"]
 

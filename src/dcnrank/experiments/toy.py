@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from dcnrank.config.model_config import DCNConfig
+from dcnrank.config.train_config import TrainConfig
 from dcnrank.experiments.protocol import run_experiment
 from dcnrank.experiments.result import ExperimentResult
-from dcnrank.models.config import DCNConfig
 from dcnrank.models.dcn import build_dcn
-from dcnrank.training.trainer import TrainConfig
 
 TOY_FEATURES = ("country", "bananas", "cookbooks")
 

@@ -65,7 +65,7 @@ def input_blocks(model: nn.Module) -> tuple[tuple[str, int], ...]:
         ValueError: when the model does not read its inputs with `TableInputs`.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("c"), NumericColumn("x")), label="y", task="binary")
@@ -102,7 +102,7 @@ def model_interactions(
             layers, or as :func:`input_blocks` and :func:`interaction_matrix`.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("user"), CategoricalColumn("item")), label="y", task="binary")

@@ -43,7 +43,7 @@ from dcnrank import __version__, atomic
 from dcnrank.atomic import fsync_folder, write_file
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.save import has_histories
-from dcnrank.data.table_batch import PADDING, TableBatch
+from dcnrank.data.encoding.table_batch import PADDING, TableBatch
 from dcnrank.export.errors import ExportError
 
 __all__ = ["ONNX_OPSET", "ONNX_OUTPUT", "ONNX_TOLERANCE", "export_onnx", "onnx_inputs"]
@@ -100,8 +100,8 @@ def export_onnx(bundle: Bundle, path: str | Path, *, check: bool = True) -> Path
         ExportError: if onnxruntime's scores differ from the eager model's.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), NumericColumn("x")), label="y", task="binary")
@@ -169,8 +169,8 @@ def onnx_inputs(bundle: Bundle) -> list[str]:
     has categorical columns), `numeric` and `missing` (numeric columns), `multi_hot_<j>`.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, MultiHotColumn, NumericColumn
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, MultiHotColumn, NumericColumn
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((NumericColumn("x"), MultiHotColumn("tags")), label="y", task="binary")

@@ -6,4 +6,4 @@ from dcnrank.layers.mixture_cross import MixtureCross
 from dcnrank.layers.mlp import MLP
 from dcnrank.layers.vector_cross import VectorCross
 
-__all__ = ["Dense", "FeatureCross", "MLP", "MixtureCross", "VectorCross"]
+__all__ = ["MLP", "Dense", "FeatureCross", "MixtureCross", "VectorCross"]

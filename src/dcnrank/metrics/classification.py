@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from dcnrank.data.table_error import ROWS_SHOWN, describe_rows
-from dcnrank.metrics.ranking import _as_1d
+from dcnrank.metrics.ranking import as_1d
+from dcnrank.row_messages import ROWS_SHOWN, describe_rows
 
 __all__ = ["auc", "group_auc", "logloss", "validate_binary_labels"]
 
@@ -26,7 +26,7 @@ def _describe_rows(name: str, array: np.ndarray, bad: np.ndarray) -> str:
 
 
 def _numeric(values: Any, name: str) -> np.ndarray:
-    array = _as_1d(values, name)
+    array = as_1d(values, name)
     if array.dtype.kind not in "biuf":
         raise ValueError(f"`{name}` must be numeric. Received: {name}.dtype={array.dtype}")
     return array
@@ -180,7 +180,7 @@ def group_auc(labels: Any, scores: Any, groups: Any) -> float:
         0.5
     """
     y, s = _aligned(labels, scores)
-    groups = _as_1d(groups, "groups")
+    groups = as_1d(groups, "groups")
     if len(groups) != len(y):
         raise ValueError(f"`labels` and `groups` must have the same length. Received: {len(y)} and {len(groups)}")
     _, group_ids = np.unique(groups, return_inverse=True)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "as_1d",
     "mean_average_precision",
     "mean_reciprocal_rank",
     "ndcg",
@@ -43,7 +44,16 @@ class _Ranked:
     sizes: np.ndarray  # (G,) rows per group
 
 
-def _as_1d(values: Any, argument: str) -> np.ndarray:
+def as_1d(values: Any, argument: str) -> np.ndarray:
+    """`values` (a tensor, an array or a sequence) as a 1-D numpy array.
+
+    Raises:
+        ValueError: if it is not 1-D, naming `argument`.
+
+    Example:
+        >>> as_1d([1, 2], "labels").shape
+        (2,)
+    """
     if hasattr(values, "detach"):  # a torch tensor
         values = values.detach().cpu().numpy()
     array = np.asarray(values)
@@ -55,9 +65,9 @@ def _as_1d(values: Any, argument: str) -> np.ndarray:
 def _check(
     labels: Any, scores: Any, groups: Any, k: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    labels = _as_1d(labels, "labels")
-    scores = _as_1d(scores, "scores")
-    groups = _as_1d(groups, "groups")
+    labels = as_1d(labels, "labels")
+    scores = as_1d(scores, "scores")
+    groups = as_1d(groups, "groups")
     if not (len(labels) == len(scores) == len(groups)):
         raise ValueError(
             "`labels`, `scores` and `groups` must have the same length. "

@@ -1,6 +1,6 @@
 """DCN models: feature embeddings, cross networks and the assembled ranker."""
 
-from dcnrank.models.config import DCNConfig
+from dcnrank.config.model_config import DCNConfig
 from dcnrank.models.cross_network import CrossNetwork
 from dcnrank.models.dcn import DCN, build_dcn
 from dcnrank.models.feature_embedding import FeatureEmbedding

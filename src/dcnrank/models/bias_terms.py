@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dcnrank.data.table_batch import TableBatch
+from dcnrank.data.encoding.table_batch import TableBatch
 
 __all__ = ["P_CLAMP", "BiasTerms", "OutputLevers", "label_offset"]
 
@@ -142,7 +142,7 @@ class OutputLevers(nn.Module):
         ValueError: if neither lever is asked for, or as `BiasTerms`.
 
     Example:
-        >>> from dcnrank.data.table_batch import TableBatch
+        >>> from dcnrank.data.encoding.table_batch import TableBatch
         >>> levers = OutputLevers([3], clip=True)
         >>> levers.set_label_statistics(offset=3.0, low=1.0, high=5.0)
         >>> with torch.no_grad():

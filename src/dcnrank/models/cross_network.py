@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dcnrank.config.model_config import cross_options_problem
 from dcnrank.layers.feature_cross import FeatureCross
 from dcnrank.layers.mixture_cross import MixtureCross
 from dcnrank.layers.vector_cross import VectorCross
-from dcnrank.models.config import cross_options_problem
 
 
 class CrossNetwork(nn.Module):

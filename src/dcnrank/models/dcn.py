@@ -8,14 +8,14 @@ from typing import cast
 import torch
 from torch import nn
 
-from dcnrank.data.interactions import Interactions
+from dcnrank.config.model_config import LEVER_FLAGS, DCNConfig
+from dcnrank.data.encoding.interactions import Interactions
 from dcnrank.layers.dense import Dense
 from dcnrank.layers.feature_cross import FeatureCross
 from dcnrank.layers.mixture_cross import MixtureCross
 from dcnrank.layers.mlp import MLP
 from dcnrank.layers.vector_cross import VectorCross
 from dcnrank.models.bias_terms import OutputLevers
-from dcnrank.models.config import LEVER_FLAGS, DCNConfig
 from dcnrank.models.cross_network import CrossNetwork
 from dcnrank.models.feature_embedding import FeatureEmbedding
 from dcnrank.models.size import TRAINING_ON_CPU, MemoryCheck, builds_on_meta, check_model_fits, dcn_size

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from dcnrank.data.interactions import Interactions
+from dcnrank.data.encoding.interactions import Interactions
 
 __all__ = ["InteractionHistory"]
 

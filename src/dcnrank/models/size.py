@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from dcnrank.models.config import DCNConfig
+from dcnrank.config.model_config import DCNConfig
 
 __all__ = [
     "MEMORY_LIMIT_ENV",

@@ -14,11 +14,11 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.interactions import Interactions
-from dcnrank.data.table_batch import TableBatch
+from dcnrank.config.model_config import LEVER_FLAGS, DCNConfig
+from dcnrank.data.encoding.interactions import Interactions
+from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.models.bias_terms import OutputLevers
-from dcnrank.models.config import LEVER_FLAGS, DCNConfig
 from dcnrank.models.dcn import DCN, build_dcn
 from dcnrank.models.feature_embedding import FeatureEmbedding
 from dcnrank.models.interaction_history import InteractionHistory
@@ -82,7 +82,7 @@ class TableInputs(nn.Module):
             or a history is asked for without the spec's `user` and `item` roles.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
         >>> spec = FeatureSpec((NumericColumn("x"), CategoricalColumn("c", embedding_dim=3)), label="y", task="binary")
         >>> inputs = TableInputs(spec, {"c": 5}, embedding_dim=2)
         >>> inputs.blocks, inputs.out_features
@@ -200,7 +200,7 @@ class TableInputs(nn.Module):
             ValueError: if the interactions are not users × items of the spec's tables.
 
         Example:
-            >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
+            >>> from dcnrank.data.spec.feature_spec import FeatureSpec, CategoricalColumn
             >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="regression",
             ...                    user="u", item="i")
             >>> inputs = TableInputs(spec, {"u": 3, "i": 4}, embedding_dim=2, item_history=True)
@@ -274,7 +274,7 @@ def table_levers(config: DCNConfig, spec: FeatureSpec) -> TableLevers:
     - `clip_output`: regression only (a binary model outputs logits).
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
         >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="binary")
         >>> levers = table_levers(DCNConfig(user_history=True, clip_output=True), spec)
         >>> levers.user_history, levers.clip, len(levers.notices)
@@ -320,7 +320,7 @@ def table_dcn_size(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[st
         The model's parts.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, CategoricalColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, CategoricalColumn
         >>> spec = FeatureSpec((CategoricalColumn("c", hash_buckets=2_000_000_000),), label="y", task="binary")
         >>> size = table_dcn_size(DCNConfig(embedding_dim=4096), spec, {"c": 2_000_000_001})
         >>> size.parts[0].setting
@@ -446,7 +446,7 @@ def build_table_dcn(
             model does not fit in memory.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
         >>> spec = FeatureSpec((NumericColumn("x"), NumericColumn("z")), label="y", task="regression")
         >>> model = build_table_dcn(DCNConfig(structure="cross_only", embedding_dim=4), spec, {})
         >>> no_categories, missing = torch.zeros(3, 0, dtype=torch.long), torch.zeros(3, 2, dtype=torch.bool)

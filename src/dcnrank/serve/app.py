@@ -17,9 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dcnrank import __version__
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.ranking import RankingError, rank_items
-from dcnrank.data.feature_spec import MultiHotColumn
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.vocabulary import OOV_INDEX
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.encoding.vocabulary import OOV_INDEX
+from dcnrank.data.spec.feature_spec import MultiHotColumn
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.body_limit import BodyLimit
 from dcnrank.serve.errors import RequestError, error_content, key_text
@@ -70,8 +70,8 @@ def create_app(bundle: Bundle) -> FastAPI:
         ValueError: if `bundle` is not a `dcnrank.bundle.Bundle`.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary",

@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from dcnrank.bundle.bundle import Bundle
 from dcnrank.bundle.ranking import context_columns, id_kind
-from dcnrank.data.feature_spec import CategoricalColumn, NumericColumn
+from dcnrank.data.spec.feature_spec import CategoricalColumn, NumericColumn
 from dcnrank.limits import MAX_STRING_CHARS
 from dcnrank.serve.limits import MAX_ROWS
 
@@ -108,8 +108,8 @@ def service_schemas(bundle: Bundle) -> ServiceSchemas:
     `user_id`, `candidates` and `top` only (the service answers it with a 422).
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i"), NumericColumn("age")), label="y",

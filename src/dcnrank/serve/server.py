@@ -130,8 +130,8 @@ class BackgroundServer:
 
     Example:
         >>> from dcnrank.bundle import Bundle
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary")

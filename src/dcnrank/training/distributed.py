@@ -13,43 +13,15 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
-__all__ = ["World", "all_reduce_sum", "current_world", "distributed_session", "training_device", "world_from_env"]
+from dcnrank.world import World
+
+__all__ = ["all_reduce_sum", "current_world", "distributed_session", "training_device", "world_from_env"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class World:
-    """This process's place among the training processes.
-
-    Args:
-        rank: int in ``0 … size − 1``; rank 0 writes bundles, checkpoints and logs.
-        size: int ≥ 1, the number of processes.
-        local_rank: int, the rank on this machine (picks the GPU).
-
-    Example:
-        >>> World(0, 1).is_main, World(1, 2).shard(10)
-        (True, (5, 10))
-    """
-
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    def shard(self, rows: int) -> tuple[int, int]:
-        """This rank's `(start, end)` of `rows` rows cut into `size` contiguous parts as even as possible."""
-        base, extra = divmod(rows, self.size)
-        start = self.rank * base + min(self.rank, extra)
-        return start, start + base + (1 if self.rank < extra else 0)
 
 
 def _env_int(name: str, default: int) -> int:

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from dcnrank.training.metrics import mae, rmse
-from dcnrank.training.progress import progress_bar
-from dcnrank.training.trainer import History, TrainConfig, make_optimizer
+from dcnrank.config.train_config import TrainConfig
+from dcnrank.metrics.regression import mae, rmse
+from dcnrank.progress import progress_bar
+from dcnrank.training.trainer import History, make_optimizer
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ def parse_user_id(bundle: Bundle, text: str) -> int | str:
             bundle's spec names no user column.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec
-        >>> from dcnrank.data.table_encoder import TableEncoder
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
         >>> from dcnrank.models import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), CategoricalColumn("i")), label="y", task="binary",

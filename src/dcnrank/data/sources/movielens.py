@@ -13,9 +13,9 @@ One row per rating, in the ratings file's order, with these columns:
 Releases, told apart by the files their folder holds:
 
 - **100K** (``ml-100k``): ``u.data``, ``u.user``, ``u.item`` (GroupLens' parser,
-  :func:`dcnrank.data.movielens.load_movielens`); splits ``u1``…``u5``, ``ua``, ``ub``
+  :func:`dcnrank.data.sources.movielens_100k.load_movielens`); splits ``u1``…``u5``, ``ua``, ``ub``
   (GroupLens' own files), ``random``, ``temporal`` and the seed's ``leaky`` emulation
-  (:func:`dcnrank.data.splits.split_indices`);
+  (:func:`dcnrank.data.sources.splits.split_indices`);
 - **1M** (``ml-1m``): ``ratings.dat``, ``movies.dat``, ``users.dat`` (``::``-separated);
 - **10M** (``ml-10M100K``): ``ratings.dat``, ``movies.dat`` (no users; ``tags.dat`` is ignored);
 - **latest** (``ml-latest``, ``ml-latest-small``, and the 20M/25M/32M layout):
@@ -41,12 +41,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from dcnrank.data.download import default_cache_dir
-from dcnrank.data.errors import MovieLensFormatError, MovieLensNotFoundError
-from dcnrank.data.feature_spec import FeatureSpec, load_feature_spec
-from dcnrank.data.movielens import DATA_ENV_VAR, load_movielens, locate_movielens
-from dcnrank.data.ratings import AGE_BUCKETS, Ratings
-from dcnrank.data.splits import split_indices
+from dcnrank.data.sources.download import default_cache_dir
+from dcnrank.data.sources.errors import MovieLensFormatError, MovieLensNotFoundError
+from dcnrank.data.sources.movielens_100k import DATA_ENV_VAR, load_movielens, locate_movielens
+from dcnrank.data.sources.ratings import AGE_BUCKETS, Ratings
+from dcnrank.data.sources.splits import split_indices
+from dcnrank.data.spec.feature_spec import FeatureSpec, load_feature_spec
 
 __all__ = [
     "DATASETS",
@@ -153,7 +153,7 @@ class MovieLensSource:
         ``u1``…``ub`` are GroupLens' files (in their line order); ``random`` is a seeded
         permutation (train first); ``temporal`` puts the latest ratings in test (ties
         keep file order); ``leaky`` emulates the seed's reshuffling bug (its test rows
-        overlap train). See :mod:`dcnrank.data.splits`.
+        overlap train). See :mod:`dcnrank.data.sources.splits`.
 
         Args:
             name: one of :attr:`splits`.

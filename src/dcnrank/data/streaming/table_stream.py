@@ -8,7 +8,7 @@ what an epoch shuffles (Parquet row groups can be read in any order; CSV is read
 to back). Memory holds one unit at a time.
 
 CSV cells are parsed as bytes and checked as UTF-8 block by block (see
-`dcnrank.data.table_readers`), so a bad cell is named by its column and row in the file.
+`dcnrank.data.sources.table_readers`), so a bad cell is named by its column and row in the file.
 A chunk iterator holds its file open until it is exhausted or closed: close it
 (`contextlib.closing`) when stopping early.
 """
@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from dcnrank.data.table_error import TableDataError, rows_from
-from dcnrank.data.table_readers import (
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.sources.table_readers import (
     check_text_file,
     check_unique_columns,
     csv_error,
@@ -33,6 +33,7 @@ from dcnrank.data.table_readers import (
     table_format,
     utf8_columns,
 )
+from dcnrank.row_messages import rows_from
 
 __all__ = ["Chunk", "TableStream"]
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dcnrank.data.movielens import read_split_file
-from dcnrank.data.ratings import Ratings
+from dcnrank.config.data_config import SPLIT_NAMES
+from dcnrank.data.sources.movielens_100k import read_split_file
+from dcnrank.data.sources.ratings import Ratings
 
 __all__ = ["SPLIT_NAMES", "Split", "split_indices"]
 
 _GROUPLENS_SPLITS = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
-SPLIT_NAMES: tuple[str, ...] = ("random", "leaky", *_GROUPLENS_SPLITS, "temporal")
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,18 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from dcnrank.data.checksums import (
+from dcnrank.data.sources.checksums import (
     MOVIELENS_100K_SHA256,
     MOVIELENS_100K_URL,
     verify_checksums,
 )
-from dcnrank.data.download import default_cache_dir, download_movielens, install_movielens_zip
-from dcnrank.data.errors import (
+from dcnrank.data.sources.download import default_cache_dir, download_movielens, install_movielens_zip
+from dcnrank.data.sources.errors import (
     MovieLensDownloadError,
     MovieLensFormatError,
     MovieLensNotFoundError,
 )
-from dcnrank.data.ratings import GENRE_NAMES, Ratings, bucketize_age
+from dcnrank.data.sources.ratings import GENRE_NAMES, Ratings, bucketize_age
 
 __all__ = [
     "DATA_ENV_VAR",

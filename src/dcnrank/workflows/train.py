@@ -19,23 +19,24 @@ from dcnrank.bundle.target import check_bundle_target
 from dcnrank.config.data_config import DATASET_ONLY_KEYS, refuse_changed
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.run_config import TrainRunConfig
-from dcnrank.data.feature_spec import FeatureSpec
-from dcnrank.data.interactions import Interactions
-from dcnrank.data.streamed_table import StreamedTable
-from dcnrank.data.table_batch import TableBatch
-from dcnrank.data.table_encoder import EncodedRows, TableEncoder, fit_and_encode
-from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
-from dcnrank.data.validation_split import validation_split
+from dcnrank.data.encoding.interactions import Interactions
+from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.data.encoding.table_encoder import EncodedRows, TableEncoder, fit_and_encode
+from dcnrank.data.holdout import validation_split
+from dcnrank.data.sources.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.data.spec.feature_spec import FeatureSpec
+from dcnrank.data.streaming.streamed_table import StreamedTable
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 from dcnrank.models.bias_terms import label_offset
 from dcnrank.models.dcn import count_parameters
 from dcnrank.models.size import MemoryCheck
 from dcnrank.models.table_inputs import build_table_dcn, network_config, table_levers
 from dcnrank.training.checkpoint import resume_or_start
-from dcnrank.training.distributed import World, distributed_session, training_device, world_from_env
+from dcnrank.training.distributed import distributed_session, training_device, world_from_env
+from dcnrank.training.early_stopping import fit_with_early_stopping
+from dcnrank.training.tasks import TaskTrainer, task_metrics
 from dcnrank.training.trainer import BatchStream
-from dcnrank.workflows.early_stopping import fit_with_early_stopping
-from dcnrank.workflows.table_task import TaskTrainer, task_metrics
+from dcnrank.world import World
 
 __all__ = ["TableRunResult", "check_table_config", "train_table"]
 
@@ -124,7 +125,7 @@ def train_table(
 ) -> TableRunResult:
     """Train one model on a table as `spec` describes it, keep its best epoch, save a table bundle.
 
-    With `data.stream` the file is never read whole (`dcnrank.data.streamed_table`): one
+    With `data.stream` the file is never read whole (`dcnrank.data.streaming.streamed_table`): one
     pass checks it, holds out up to `data.validation_max_rows` rows (a seeded random
     `data.validation_fraction`; `data.validation` must be "random") and fits the encoder
     on the other rows; each epoch then streams the training rows through a shuffle
@@ -190,7 +191,7 @@ def train_table(
     Example:
         >>> import tempfile
         >>> from dcnrank.config import load_config
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
         >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="regression")
         >>> table = {"x": [float(i) for i in range(40)], "y": [2.0 * i for i in range(40)]}
         >>> config = load_config(overrides=["model.structure=cross_only", "train.epochs=2"])

@@ -2,7 +2,7 @@
 Arrow tables or column mappings in the Python API, all as a `pyarrow.Table`.
 
 CSV cells are read as text, never type-guessed: the feature spec decides what a column
-is, and converting it (`dcnrank.data.table_columns`) reports a bad cell by column and
+is, and converting it (`dcnrank.data.encoding.table_columns`) reports a bad cell by column and
 row. Empty cells and the usual null words (``NA``, ``null``, ``nan`` …) are missing.
 
 CSV text must be UTF-8. A whole file is checked as UTF-8 (in C++) before pyarrow's
@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from dcnrank.data.table_error import ROWS_SHOWN, TableDataError, describe_rows, rows_from
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.row_messages import ROWS_SHOWN, describe_rows, rows_from
 
 __all__ = [
     "TABLE_FORMATS",
@@ -147,7 +148,7 @@ def check_text_file(path: str | Path) -> None:
         >>> check_text_file(path)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        dcnrank.data.table_error.TableDataError: ...t.csv: not CSV text: it starts like a gzip file ...; rename it ...
+        dcnrank.data.encoding.table_error.TableDataError: ...t.csv: not CSV text: it starts like a gzip file ...
     """
     path = Path(path)
     if path.suffix.lower() in _COMPRESSIONS:
@@ -186,7 +187,7 @@ def check_unique_columns(names: Sequence[str], wanted: Iterable[str], source: st
         >>> check_unique_columns(["c", "x", "c"], ["c"], "t.csv")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        dcnrank.data.table_error.TableDataError: t.csv: column 'c' appears 2 times ... (columns 1 and 3); ...
+        dcnrank.data.encoding.table_error.TableDataError: t.csv: column 'c' appears 2 times ... (columns 1 and 3); ...
     """
     counts = Counter(names)
     for name in dict.fromkeys(wanted):
@@ -210,7 +211,7 @@ def utf8_columns(table: pa.Table, source: str) -> pa.Table:
 
     Raises:
         TableDataError: on a cell that is not UTF-8, naming the column and the rows
-            (numbered as :func:`dcnrank.data.table_error.describe_rows` numbers them) of
+            (numbered as :func:`dcnrank.row_messages.describe_rows` numbers them) of
             the first block of rows that has any.
 
     Example:
@@ -219,7 +220,7 @@ def utf8_columns(table: pa.Table, source: str) -> pa.Table:
         >>> utf8_columns(pa.table({"c": pa.array([b"ok", b"caf\\xe9"])}), "t.csv")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        dcnrank.data.table_error.TableDataError: t.csv: column 'c' must hold UTF-8 text ... 1 row: c[1]=b'caf\\xe9'
+        dcnrank.data.encoding.table_error.TableDataError: t.csv: column 'c' must hold UTF-8 text ... c[1]=b'caf\\xe9'
     """
     if not any(pa.types.is_binary(kind) or pa.types.is_large_binary(kind) for kind in table.schema.types):
         return table

@@ -37,9 +37,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
-from dcnrank.config.errors import MAX_LISTED, ConfigError, echo, read_toml
+from dcnrank.config.errors import MAX_LISTED, ConfigError, echo, read_toml, unknown_key_message
 from dcnrank.config.rules import check_field
-from dcnrank.config.run_config import _unknown_key_message
 
 __all__ = [
     "COLUMN_TYPES",
@@ -112,7 +111,7 @@ class CategoricalColumn:
     Values seen in at least `min_count` training rows get rows `1..n` of the table;
     every other value, and a missing one, gets the out-of-vocabulary row 0. With
     `hash_buckets = B` no vocabulary is kept: a value's row is
-    ``1 + blake2b-64(str(value)) mod B`` (see `dcnrank.data.feature_hashing`), for
+    ``1 + blake2b-64(str(value)) mod B`` (see `dcnrank.data.encoding.feature_hashing`), for
     vocabularies too large to store.
 
     Args:
@@ -409,7 +408,7 @@ class FeatureSpec:
         for key in data:
             if key not in _TOP_LEVEL_KEYS:
                 problems.append(
-                    _unknown_key_message(str(key), list(_TOP_LEVEL_KEYS), "", suggest=len(problems) < MAX_LISTED)
+                    unknown_key_message(str(key), list(_TOP_LEVEL_KEYS), "", suggest=len(problems) < MAX_LISTED)
                 )
         for key in ("task", "label", "columns"):
             if key not in data:
@@ -438,7 +437,7 @@ class FeatureSpec:
             TableDataError: listing every missing column, each with the closest
                 available name when one is close.
         """
-        from dcnrank.data.table_error import TableDataError  # the error type is data-side
+        from dcnrank.data.encoding.table_error import TableDataError  # the error type is data-side
 
         wanted = [*self.input_names, *([self.label] if need_label else [])]
         if self.group is not None and need_label:
@@ -503,7 +502,7 @@ def _read_defaults(raw: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
         for option in options:
             if option not in valid:
                 problems.append(
-                    _unknown_key_message(
+                    unknown_key_message(
                         f"defaults.{type_name}.{option}",
                         [f"defaults.{type_name}.{v}" for v in valid],
                         "",
@@ -537,7 +536,7 @@ def _read_columns(raw: Any, defaults: Mapping[str, Mapping[str, Any]], problems:
         unknown = [option for option in options if option != "type" and option not in valid]
         for option in unknown:
             suggest = len(problems) < MAX_LISTED
-            problems.append(_unknown_key_message(f"{key}.{option}", [f"{key}.{v}" for v in valid], "", suggest=suggest))
+            problems.append(unknown_key_message(f"{key}.{option}", [f"{key}.{v}" for v in valid], "", suggest=suggest))
         inherited = dict(defaults.get(type_name, {}))
         if options.get("hash_buckets") is not None and "min_count" not in options:
             inherited.pop("min_count", None)  # a default min_count does not reach a hashed column

@@ -13,10 +13,9 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from dcnrank.data.feature_hashing import hash_rows
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_batch import PADDING, TableBatch
-from dcnrank.data.table_columns import (
+from dcnrank.data.encoding.feature_hashing import hash_rows
+from dcnrank.data.encoding.table_batch import PADDING, TableBatch
+from dcnrank.data.encoding.table_columns import (
     Categories,
     Items,
     Numbers,
@@ -25,11 +24,13 @@ from dcnrank.data.table_columns import (
     read_items,
     read_numbers,
 )
-from dcnrank.data.table_error import TableDataError, describe_rows
-from dcnrank.data.table_readers import as_arrow_table, source_name
-from dcnrank.data.table_statistics import TableStatistics, log1p_values
-from dcnrank.data.vocabulary import OOV_INDEX, Vocabulary
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.encoding.table_statistics import TableStatistics, log1p_values
+from dcnrank.data.encoding.vocabulary import OOV_INDEX, Vocabulary
+from dcnrank.data.sources.table_readers import as_arrow_table, source_name
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.metrics.classification import validate_binary_labels
+from dcnrank.row_messages import describe_rows
 
 __all__ = ["EncodedRows", "TableEncoder", "checked_groups", "checked_labels", "fit_and_encode", "parse_columns"]
 
@@ -107,7 +108,7 @@ class EncodedRows:
 
 def parse_columns(spec: FeatureSpec, table: pa.Table, source: str, with_label: bool) -> dict[str, Parsed]:
     """Every spec column of `table` (and the label and group columns when `with_label`) as
-    numpy values, checked cell by cell (`dcnrank.data.table_columns`)."""
+    numpy values, checked cell by cell (`dcnrank.data.encoding.table_columns`)."""
     parsed: dict[str, Parsed] = {}
     for column in spec.columns:
         if isinstance(column, NumericColumn):
@@ -145,7 +146,7 @@ class TableEncoder:
         ValueError: if a vocabulary or statistic is missing, extra or not finite.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
         >>> spec = FeatureSpec((NumericColumn("x"), CategoricalColumn("c")), label="y", task="regression")
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 3.0], "c": ["a", "b"], "y": [0.5, 1.5]})
         >>> encoder.numeric["x"], encoder.table_sizes
@@ -421,7 +422,7 @@ def fit_and_encode(
         ValueError: if `rows` is not a 1-D integer array within the table.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, MultiHotColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, MultiHotColumn
         >>> spec = FeatureSpec((MultiHotColumn("g"),), label="y", task="binary")
         >>> encoder, encoded = fit_and_encode(spec, {"g": ["a|b", "b", None], "y": [1, 0, 0]}, rows=[0, 2])
         >>> encoded.features.multi_hot[0].tolist(), encoded.labels.tolist()

@@ -5,7 +5,7 @@ categories (int64 or str values and a missing mask) and item lists (the items of
 row, flattened, with the row each came from). Every conversion checks the whole column
 and reports the offending rows by 0-based position and value (``I1[4]='abc'``).
 
-Text values are object arrays of Python strings (`dcnrank.data.vocabulary.TEXT`), in
+Text values are object arrays of Python strings (`dcnrank.data.encoding.vocabulary.TEXT`), in
 which each value costs its own length, never fixed-width ``<U`` arrays (as wide as the
 longest value); and a category value (categorical, multi-hot item or group) may be at
 most :data:`dcnrank.limits.MAX_STRING_CHARS` characters long.
@@ -19,10 +19,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dcnrank.data.table_error import TableDataError, describe_rows
-from dcnrank.data.table_readers import check_unique_columns
-from dcnrank.data.vocabulary import TEXT, is_text
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.encoding.vocabulary import TEXT, is_text
+from dcnrank.data.sources.table_readers import check_unique_columns
 from dcnrank.limits import MAX_STRING_CHARS
+from dcnrank.row_messages import describe_rows
 
 __all__ = ["Categories", "Items", "Numbers", "categories_as", "read_categories", "read_items", "read_numbers"]
 

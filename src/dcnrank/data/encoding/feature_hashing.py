@@ -13,7 +13,7 @@ import hashlib
 
 import numpy as np
 
-from dcnrank.data.vocabulary import OOV_INDEX, TEXT
+from dcnrank.data.encoding.vocabulary import OOV_INDEX, TEXT
 
 __all__ = ["hash_rows"]
 

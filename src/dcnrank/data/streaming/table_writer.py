@@ -13,7 +13,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from dcnrank import atomic
-from dcnrank.data.table_readers import table_format
+from dcnrank.data.sources.table_readers import table_format
 
 __all__ = ["TableWriter", "write_table"]
 

@@ -22,8 +22,8 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from dcnrank.atomic import replace_folder
-from dcnrank.data.checksums import MOVIELENS_100K_SHA256, MOVIELENS_100K_URL, verify_checksums
-from dcnrank.data.errors import ChecksumMismatchError, MovieLensDownloadError
+from dcnrank.data.sources.checksums import MOVIELENS_100K_SHA256, MOVIELENS_100K_URL, verify_checksums
+from dcnrank.data.sources.errors import ChecksumMismatchError, MovieLensDownloadError
 
 __all__ = ["default_cache_dir", "download_movielens", "install_movielens_zip"]
 

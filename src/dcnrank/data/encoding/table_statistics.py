@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
-from dcnrank.data.table_columns import Categories, Items, Numbers
-from dcnrank.data.table_error import TableDataError, describe_rows
-from dcnrank.data.vocabulary import TEXT, Vocabulary, is_text
+from dcnrank.data.encoding.table_columns import Categories, Items, Numbers
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.encoding.vocabulary import TEXT, Vocabulary, is_text
+from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
+from dcnrank.row_messages import describe_rows
 
 __all__ = ["LabelRange", "Moments", "TableStatistics", "ValueCounts", "log1p_values"]
 
@@ -196,7 +197,7 @@ class TableStatistics:
         spec: the feature spec.
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn, CategoricalColumn
         >>> spec = FeatureSpec((NumericColumn("x"), CategoricalColumn("c")), label="y", task="regression")
         >>> stats = TableStatistics(spec)
         >>> mask = np.array([True, True])

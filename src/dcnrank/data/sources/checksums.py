@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from dcnrank.data.errors import ChecksumMismatchError
+from dcnrank.data.sources.errors import ChecksumMismatchError
 
 __all__ = [
     "MOVIELENS_100K_SHA256",

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from dcnrank.config.rules import Rule, at_least, half_open
+
+__all__ = ["CROSS_TYPES", "LEVER_FLAGS", "RULES", "STRUCTURES", "DCNConfig", "cross_options_problem"]
 
 STRUCTURES = ("stacked", "parallel", "cross_only", "deep_only")
 # "matrix": FeatureCross (DCN-V2), "vector": VectorCross (DCN v1), "mixture": MixtureCross (DCN-Mix)
 CROSS_TYPES = ("matrix", "vector", "mixture")
 # the bool levers of the recipe (docs/recipe.md); a table model keeps those its spec allows (`table_levers`)
 LEVER_FLAGS = ("use_bias_terms", "clip_output", "user_history", "item_history")
+
+# `model.*` key -> its range rule, checked when a configuration is read (`check_field`)
+RULES: Mapping[str, Rule] = {
+    "model.structure": (lambda v: v in STRUCTURES, f"must be one of {', '.join(STRUCTURES)}"),
+    "model.embedding_dim": (at_least(1), "must be ≥ 1"),
+    "model.num_cross_layers": (at_least(1), "must be ≥ 1"),
+    "model.projection_dim": (at_least(1), "must be ≥ 1, or none for full rank"),
+    "model.deep_units": (lambda v: all(u >= 1 for u in v), "must hold layer widths ≥ 1"),
+    "model.dropout": (half_open(0.0, 1.0), "must be in [0, 1)"),
+}
 
 
 def cross_options_problem(cross_type: str, projection_dim: int | None, diag_scale: float) -> str | None:

@@ -23,9 +23,10 @@ import hashlib
 import numpy as np
 import torch
 
-__all__ = ["VALIDATION_POLICIES", "check_held_out", "held_out", "validation_split"]
+from dcnrank.config.data_config import VALIDATION_POLICIES
 
-VALIDATION_POLICIES = ("last", "random")
+__all__ = ["check_held_out", "held_out", "validation_split"]
+
 
 _MASK64 = (1 << 64) - 1
 

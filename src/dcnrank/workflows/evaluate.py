@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from dcnrank.bundle.bundle import Bundle
-from dcnrank.data.table_columns import read_categories
-from dcnrank.data.table_encoder import checked_groups
-from dcnrank.data.table_error import TableDataError
-from dcnrank.data.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.data.encoding.table_columns import read_categories
+from dcnrank.data.encoding.table_encoder import checked_groups
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.sources.table_readers import as_arrow_table, read_table, source_name
 from dcnrank.metrics.ranking import ranking_metrics
-from dcnrank.workflows.table_task import task_metrics, task_predictions
+from dcnrank.training.tasks import task_metrics, task_predictions
 
 __all__ = ["RELEVANT_REGRESSION_LABEL", "evaluate_table", "relevance_threshold"]
 
@@ -61,7 +61,7 @@ def evaluate_table(
 ) -> dict[str, Any]:
     """Metrics of a table bundle on labelled rows: its task's, and per-user ranking metrics.
 
-    The task's metrics are those of training (`workflows.table_task.task_metrics`):
+    The task's metrics are those of training (`training.tasks.task_metrics`):
     regression `loss` (MSE), `rmse`, `mae`; binary `loss`, `logloss`, `auc` and, with
     the spec's `group`, `group_auc` and `groups`. When the spec names a `user` column,
     the rows are also grouped by user (raw values, so users outside the vocabulary stay
@@ -89,9 +89,9 @@ def evaluate_table(
         ValueError: on a bad `k`, `relevant` or `batch_size`.
 
     Example:
-        >>> from dcnrank.data.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
-        >>> from dcnrank.data.table_encoder import TableEncoder
-        >>> from dcnrank.models.config import DCNConfig
+        >>> from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
+        >>> from dcnrank.config.model_config import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((CategoricalColumn("u"), NumericColumn("x")), label="y", task="regression", user="u")
         >>> rows = {"u": [1, 1, 2], "x": [0.0, 1.0, 2.0], "y": [5.0, 3.0, 4.0]}

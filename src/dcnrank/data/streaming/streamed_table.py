@@ -31,14 +31,14 @@ import pyarrow as pa
 import torch
 from tqdm.auto import tqdm
 
-from dcnrank.data.feature_spec import FeatureSpec
-from dcnrank.data.table_encoder import EncodedRows, TableEncoder, checked_groups, checked_labels, parse_columns
-from dcnrank.data.table_error import rows_from
-from dcnrank.data.table_statistics import LabelRange, TableStatistics
-from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
-from dcnrank.data.validation_split import check_held_out, held_out
-from dcnrank.training.distributed import World
-from dcnrank.training.progress import progress_enabled
+from dcnrank.data.encoding.table_encoder import EncodedRows, TableEncoder, checked_groups, checked_labels, parse_columns
+from dcnrank.data.encoding.table_statistics import LabelRange, TableStatistics
+from dcnrank.data.holdout import check_held_out, held_out
+from dcnrank.data.spec.feature_spec import FeatureSpec
+from dcnrank.data.streaming.table_stream import DEFAULT_BLOCK_ROWS, TableStream
+from dcnrank.progress import progress_enabled
+from dcnrank.row_messages import rows_from
+from dcnrank.world import World
 
 __all__ = ["StreamedTable", "TrainingStream", "prefetched", "shuffled_batches"]
 
@@ -56,7 +56,7 @@ def shuffled_batches(
     last batch possibly smaller. Without a generator rows keep their order.
 
     Example:
-        >>> from dcnrank.data.table_batch import TableBatch
+        >>> from dcnrank.data.encoding.table_batch import TableBatch
         >>> def rows(a, b):
         ...     n = b - a
         ...     return EncodedRows(TableBatch(torch.arange(a, b).view(-1, 1), torch.zeros(n, 0),

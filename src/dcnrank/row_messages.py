@@ -1,5 +1,5 @@
-"""`TableDataError`: a table's content breaks its feature spec; the message names the
-source, the column and the offending rows with their values."""
+"""How error messages quote offending rows: ``column[row]=value`` for the first few, counted
+from a chunk's first row in its file (`describe_rows`, `rows_from`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHARS_SHOWN", "ROWS_SHOWN", "TableDataError", "describe_rows", "rows_from"]
+__all__ = ["CHARS_SHOWN", "ROWS_SHOWN", "describe_rows", "rows_from"]
 
 # How many offending rows a message quotes; it always counts all of them.
 ROWS_SHOWN = 5
@@ -39,19 +39,6 @@ def rows_from(first_row: int) -> Iterator[None]:
         yield
     finally:
         _FIRST_ROW.reset(token)
-
-
-class TableDataError(ValueError):
-    """A table (file, DataFrame or Arrow table) does not fit its feature spec.
-
-    The message starts with the source (a file path, or ``"DataFrame"``), then names
-    the column and quotes the first offending rows as ``column[row]=value``, rows
-    counted from 0 after the header (``df.iloc[row]``).
-
-    Example:
-        >>> str(TableDataError("data.csv: column 'I1' must hold numbers. Received 1 row: I1[4]='abc'"))
-        "data.csv: column 'I1' must hold numbers. Received 1 row: I1[4]='abc'"
-    """
 
 
 def describe_rows(column: str, rows: Sequence[int] | np.ndarray, values: Sequence[Any] | np.ndarray) -> str:

@@ -24,11 +24,12 @@ import torch
 
 from dcnrank import atomic
 from dcnrank.bundle.bundle import Bundle
-from dcnrank.data.table_error import TableDataError, rows_from
-from dcnrank.data.table_readers import as_arrow_table, check_unique_columns, source_name, table_format
-from dcnrank.data.table_stream import DEFAULT_BLOCK_ROWS, TableStream
-from dcnrank.data.table_writer import TableWriter
-from dcnrank.workflows.table_task import task_metrics, task_predictions
+from dcnrank.data.encoding.table_error import TableDataError
+from dcnrank.data.sources.table_readers import as_arrow_table, check_unique_columns, source_name, table_format
+from dcnrank.data.streaming.table_stream import DEFAULT_BLOCK_ROWS, TableStream
+from dcnrank.data.streaming.table_writer import TableWriter
+from dcnrank.row_messages import rows_from
+from dcnrank.training.tasks import task_metrics, task_predictions
 
 __all__ = ["PREDICTION_COLUMN", "TablePredictions", "check_predictions_out", "predict_file", "predict_table"]
 
@@ -70,9 +71,9 @@ def predict_table(bundle: Bundle, data: Any, *, keep: Sequence[str] = (), batch_
             does not fit the spec (named column and rows).
 
     Example:
-        >>> from dcnrank.data.feature_spec import FeatureSpec, NumericColumn
-        >>> from dcnrank.data.table_encoder import TableEncoder
-        >>> from dcnrank.models.config import DCNConfig
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
+        >>> from dcnrank.data.encoding.table_encoder import TableEncoder
+        >>> from dcnrank.config.model_config import DCNConfig
         >>> from dcnrank.models.table_inputs import build_table_dcn
         >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="binary")
         >>> encoder = TableEncoder.fit(spec, {"x": [1.0, 2.0], "y": [0, 1]})

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from dcnrank.data.feature_spec import TASKS
+from dcnrank.config.train_config import TrainConfig
+from dcnrank.data.spec.feature_spec import TASKS
 from dcnrank.metrics.classification import auc, group_auc, logloss
+from dcnrank.metrics.regression import mae, rmse
 from dcnrank.training.losses import bce_with_logits
-from dcnrank.training.metrics import mae, rmse
-from dcnrank.training.trainer import LossFn, TrainConfig, Trainer, mse_loss
+from dcnrank.training.trainer import LossFn, Trainer, mse_loss
 
 __all__ = ["TaskTrainer", "task_loss", "task_metrics", "task_predictions"]
 

@@ -1,0 +1,84 @@
+"""`TrainConfig`: how a model is trained (optimizer, loop, precision, checkpoints)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from dcnrank.config.rules import Rule, at_least, half_open
+
+__all__ = ["PRECISIONS", "RULES", "TrainConfig"]
+
+PRECISIONS = ("fp32", "bf16")
+
+# `train.*` key -> its range rule, checked when a configuration is read (`check_field`)
+RULES: Mapping[str, Rule] = {
+    "train.learning_rate": (lambda v: v > 0, "must be > 0"),
+    "train.epochs": (at_least(1), "must be ≥ 1"),
+    "train.batch_size": (at_least(1), "must be ≥ 1"),
+    "train.eval_batch_size": (at_least(1), "must be ≥ 1"),
+    "train.weight_decay": (at_least(0.0), "must be ≥ 0"),
+    "train.beta_1": (half_open(0.0, 1.0), "must be in [0, 1)"),
+    "train.beta_2": (half_open(0.0, 1.0), "must be in [0, 1)"),
+    "train.epsilon": (lambda v: v > 0, "must be > 0"),
+    "train.precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+    "train.seed": (at_least(0), "must be ≥ 0"),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; the defaults are the seed's (Keras AdamW, lr 0.01, batch 1024).
+
+    Args:
+        learning_rate: float > 0. Defaults to 0.01.
+        epochs: int ≥ 1. Defaults to 10.
+        batch_size: int ≥ 1. Defaults to 1024.
+        weight_decay: float ≥ 0, decoupled, on every parameter. Defaults to 0.004.
+        beta_1, beta_2, epsilon: Adam's constants, Keras' defaults.
+        shuffle: bool, reshuffle the rows every epoch. Defaults to `False`: the
+            seed's fixed batch order (its data is shuffled once, then cached).
+        seed: int, seeds the per-epoch shuffles. Defaults to 0.
+        eval_batch_size: int, rows per forward pass when evaluating.
+        precision: `"fp32"` (default) or `"bf16"`: matrix products in bfloat16
+            under `torch.autocast`, weights, optimizer state and loss in fp32.
+        checkpoint_every: int ≥ 1, optimizer steps between checkpoints when `fit`
+            is given a `checkpoint_dir` (one is also written at every epoch end).
+            Defaults to 200. It is not part of the checkpoint's fingerprint.
+    """
+
+    learning_rate: float = 0.01
+    epochs: int = 10
+    batch_size: int = 1024
+    weight_decay: float = 0.004
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-7
+    shuffle: bool = False
+    seed: int = 0
+    eval_batch_size: int = 16384
+    precision: str = "fp32"
+    checkpoint_every: int = 200
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"`precision` must be one of {', '.join(PRECISIONS)}. Received: precision={self.precision!r}"
+            )
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def autocast(self, device: torch.device | str = "cpu") -> torch.autocast:
+        """The mixed-precision context of this config (a no-op for fp32)."""
+        device_type = torch.device(device).type
+        return torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
