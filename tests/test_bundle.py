@@ -224,16 +224,19 @@ def test_load_checks_the_manifest(tmp_path):
         load(folder)
 
 
-MOVIELENS_RETRAIN = r"retrain it with `dcnrank train --dataset movielens-100k --split SPLIT --out DIR`$"
+MOVIELENS_RETRAIN = (
+    r"retrain it with `dcnrank train --dataset NAME --split SPLIT --out DIR` "
+    r"\(`dcnrank train --help` lists the datasets\)$"
+)
 TABLE_RETRAIN = r"retrain it with `dcnrank train --data FILE --spec SPEC --out DIR`$"
 
 
 @pytest.mark.parametrize(
     ("format_name", "version", "manifest", "message"),
     [
-        ("dcnrank.bundle", 2, True, r"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 2, "
+        ("dcnrank.bundle", 2, True, r"a dataset model of an older dcnrank \(format 'dcnrank\.bundle' version 2, "
          r"written by dcnrank 0\.1\.0\); this dcnrank reads version 3: " + MOVIELENS_RETRAIN),
-        ("dcnrank.bundle", 1, False, r"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 1, "
+        ("dcnrank.bundle", 1, False, r"a dataset model of an older dcnrank \(format 'dcnrank\.bundle' version 1, "
          r"written by dcnrank 0\.1\.0\); this dcnrank reads version 3: " + MOVIELENS_RETRAIN),
         ("dcnrank.table_bundle", 3, True, r"a table bundle of an older dcnrank \(format 'dcnrank\.table_bundle' "
          r"version 3, written by dcnrank 0\.1\.0\); this dcnrank reads format 'dcnrank\.bundle' version 3: "

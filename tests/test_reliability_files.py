@@ -304,16 +304,19 @@ def test_an_edited_statistic_is_refused_by_name(tmp_path):
         load(other)
 
 
-MOVIELENS_RETRAIN = r"retrain it with `dcnrank train --dataset movielens-100k --split SPLIT --out DIR`"
+MOVIELENS_RETRAIN = (
+    r"retrain it with `dcnrank train --dataset NAME --split SPLIT --out DIR` "
+    r"\(`dcnrank train --help` lists the datasets\)"
+)
 TABLE_RETRAIN = r"retrain it with `dcnrank train --data FILE --spec SPEC --out DIR`"
 
 
 @pytest.mark.parametrize(
     ("format_name", "version", "message"),
     [
-        ("dcnrank.bundle", 1, rf"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 1, written "
+        ("dcnrank.bundle", 1, rf"a dataset model of an older dcnrank \(format 'dcnrank\.bundle' version 1, written "
          rf"by dcnrank 0\.1\.0\); this dcnrank reads version 3: {MOVIELENS_RETRAIN}$"),
-        ("dcnrank.bundle", 2, rf"a MovieLens model of an older dcnrank \(format 'dcnrank\.bundle' version 2, .*"
+        ("dcnrank.bundle", 2, rf"a dataset model of an older dcnrank \(format 'dcnrank\.bundle' version 2, .*"
          rf"{MOVIELENS_RETRAIN}$"),
         ("dcnrank.table_bundle", 1, rf"a table bundle of an older dcnrank \(format 'dcnrank\.table_bundle' version 1,"
          rf" written by dcnrank 0\.1\.0\); this dcnrank reads format 'dcnrank\.bundle' version 3: {TABLE_RETRAIN}$"),

@@ -35,7 +35,7 @@ FORMAT_NAME = "dcnrank.bundle"
 # embedding `table_sizes` and the `catalog`, vocab.json the vocabularies of the categorical
 # and multi-hot columns. This dcnrank reads version 3 only.
 FORMAT_VERSION = 3
-# What older dcnranks wrote: "dcnrank.bundle" of versions 1 and 2 (MovieLens models), and
+# What older dcnranks wrote: "dcnrank.bundle" of versions 1 and 2 (models of one public dataset), and
 # "dcnrank.table_bundle" (models trained on a table). Loading refuses them (retrain), but
 # they are dcnrank's own: a save may replace a folder holding one.
 OLD_TABLE_FORMAT_NAME = "dcnrank.table_bundle"

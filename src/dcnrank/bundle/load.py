@@ -77,7 +77,7 @@ def load(path: str | Path) -> Bundle:
 
     Raises:
         BundleError: naming the folder or file and the problem: a missing folder or
-            files (all listed), a bundle of an older dcnrank (a MovieLens model, or a
+            files (all listed), a bundle of an older dcnrank (a dataset model, or a
             table bundle of format ``dcnrank.table_bundle``: retrain it, the message says
             how) or of a newer one (upgrade dcnrank), a truncated or corrupt file, a
             checksum mismatch, a malformed config, spec, vocabulary or catalogue, and

@@ -71,7 +71,7 @@ def refusal(format_name: str, version: int, dcnrank_version: object) -> str:
         >>> refusal("dcnrank.bundle", 3, "1.0")
         ''
         >>> refusal("dcnrank.bundle", 2, "0.3.0")  # doctest: +ELLIPSIS
-        "a MovieLens model of an older dcnrank (format 'dcnrank.bundle' version 2, written by dcnrank 0.3.0); ..."
+        "a dataset model of an older dcnrank (format 'dcnrank.bundle' version 2, written by dcnrank 0.3.0); ..."
         >>> refusal("dcnrank.bundle", 4, "9.0")  # doctest: +ELLIPSIS
         'bundle format version 4 is newer than this dcnrank (...): this dcnrank reads version 3; upgrade dcnrank'
     """
@@ -84,9 +84,9 @@ def refusal(format_name: str, version: int, dcnrank_version: object) -> str:
         )
     if version < FORMAT_VERSION:
         return (
-            f"a MovieLens model of an older dcnrank (format {format_name!r} version {version}, {written}); this "
+            f"a dataset model of an older dcnrank (format {format_name!r} version {version}, {written}); this "
             f"dcnrank reads version {FORMAT_VERSION}: retrain it with "
-            "`dcnrank train --dataset movielens-100k --split SPLIT --out DIR`"
+            "`dcnrank train --dataset NAME --split SPLIT --out DIR` (`dcnrank train --help` lists the datasets)"
         )
     if version > FORMAT_VERSION:
         return (

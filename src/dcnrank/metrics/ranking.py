@@ -188,7 +188,7 @@ def ndcg(labels: Any, scores: Any, groups: Any, k: int | None = None) -> float:
         NDCG@k = DCG@k(y) / DCG@k(y*)          (0 when DCG@k(y*) = 0)
 
     Args:
-        labels: non-negative graded relevances (e.g. ratings), shape `(N,)`.
+        labels: non-negative graded relevances (e.g. 1–5 stars), shape `(N,)`.
         scores: predicted scores, higher ranks first, shape `(N,)`.
         groups: the group (user) of each row, any hashable numpy dtype, shape `(N,)`.
         k: int ≥ 1, the cutoff; None ranks whole groups. Defaults to None.
@@ -327,10 +327,10 @@ def recall_at_k(
 def ranking_metrics(
     labels: Any, scores: Any, groups: Any, k: int = 10, threshold: float = 4.0
 ) -> dict[str, float]:
-    """All five metrics at once, sharing one sort (the MovieLens defaults: k=10, rating ≥ 4).
+    """All five metrics at once, sharing one sort (the defaults: k=10, relevant from label 4).
 
     Args:
-        labels: graded relevances (ratings), shape `(N,)`; NDCG uses them as gains,
+        labels: graded relevances (e.g. stars), shape `(N,)`; NDCG uses them as gains,
             the binary metrics threshold them.
         scores: predicted scores, shape `(N,)`.
         groups: the group (user) of each row, shape `(N,)`.

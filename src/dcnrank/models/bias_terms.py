@@ -15,7 +15,7 @@ __all__ = ["P_CLAMP", "BiasTerms", "OutputLevers", "label_offset"]
 
 
 class BiasTerms(nn.Module):
-    """`μ + Σ_f b_f[x_f]`: the baseline a rating model's network predicts the residual of.
+    """`μ + Σ_f b_f[x_f]`: the baseline whose residual a regression model's network predicts.
 
     With a user and an item feature this is the classic baseline predictor
     `μ + b_user + b_item` (Koren 2008); every other categorical feature gets its

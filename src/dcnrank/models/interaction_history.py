@@ -22,7 +22,7 @@ class InteractionHistory(nn.Module):
 
         `h(u, i) = Σ_{j ∈ N(u), j ≠ i} y_j / sqrt(max(1, |N(u) \\ {i}|))`
 
-    Only *which* members were interacted with is stored, never a rating. Leaving the
+    Only *which* members were interacted with is stored, never a label. Leaving the
     scored member out makes a training row look like a validation or test row, whose
     member is never in `N(u)` (the history holds only the rows the model trains on).
 
@@ -87,7 +87,7 @@ class InteractionHistory(nn.Module):
         """Replace `N` by `interactions` (owners × members of this module's sizes).
 
         Args:
-            interactions: an `Interactions`; or, for the MovieLens path's callers,
+            interactions: an `Interactions`; or
                 `(owner, member)` index pairs `(P, 2)`, grouped with
                 `Interactions.from_pairs` (duplicates count once, pairs with index 0,
                 out of vocabulary, on either side are ignored).
