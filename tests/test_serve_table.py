@@ -56,8 +56,8 @@ def test_rank_with_user_context_and_candidates(client, bundle):
         ({"user_id": 2.0}, "user_id"),
         ({"user_id": 2, "user": {"age": "old"}}, "user.age"),
         ({"user_id": 2, "user": {"device": "web"}}, "user.device"),  # not a user column: unknown field
-        ({"user_id": 2, "context": {"device": 3}}, "context.device"),
-        ({"user_id": 2, "candidates": [1]}, "candidates[0]"),  # the item column holds strings
+        ({"user_id": 2, "context": {"device": 3.5}}, "context.device"),
+        ({"user_id": 2, "candidates": [True]}, "candidates[0]"),  # the item column holds strings
         ({"user_id": 2, "top": 0}, "top"),
         ({"user_id": 2, "movie_id": 3}, "movie_id"),
     ],
@@ -94,7 +94,7 @@ def test_predict_rows_keyed_by_the_spec_columns(client, bundle):
     [
         ([{"user_id": "1"}], "rows[0].user_id"),
         ([{"age": "x"}], "rows[0].age"),
-        ([{"genres": [1]}], "rows[0].genres"),
+        ([{"genres": [1.5]}], "rows[0].genres"),
         ([{"clicked": 1}], "rows[0].clicked"),  # the label is not an input
         ([], "rows"),
     ],

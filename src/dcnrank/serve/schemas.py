@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictStr, create_model
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, create_model
 from pydantic_core import PydanticCustomError
 
 from dcnrank.bundle.bundle import Bundle
@@ -51,7 +51,19 @@ MAX_ITEMS_PER_CELL = 1000
 _INT64 = 2**63 - 1
 
 IntId = Annotated[int, Field(strict=True, ge=-_INT64 - 1, le=_INT64)]
-StrId = Annotated[StrictStr, Field(max_length=MAX_STRING_CHARS)]
+
+
+def _text_id(value: Any) -> str:
+    """A value of a text vocabulary: a JSON string, or a JSON integer read as its digits (ids that
+    a CSV stored as text, e.g. `"42"`, arrive as `42` from most clients)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError("must be a str (or an int, read as its digits)")
+    return _feature_value(value)  # type: ignore[return-value]  # a str stays a str
+
+
+StrId = Annotated[str, PlainValidator(_text_id, json_schema_input_type=int | str)]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
