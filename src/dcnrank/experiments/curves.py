@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,8 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dcnrank.atomic import replace_file  # noqa: E402
-from dcnrank.explain.heatmap import check_png_path  # noqa: E402
+from dcnrank.explain.heatmap import check_png_path, write_png  # noqa: E402
 
 __all__ = ["plot_curves"]
 
@@ -73,11 +71,7 @@ def plot_curves(
             ax.set_title(title)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
-        png = io.BytesIO()
-        fig.savefig(png, format="png", dpi=120)
-    finally:
+    except BaseException:
         plt.close(fig)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    replace_file(path, png.getvalue())
-    return path
+        raise
+    return write_png(fig, path)

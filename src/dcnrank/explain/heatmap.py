@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from dcnrank.atomic import replace_file  # noqa: E402
 
@@ -97,9 +98,14 @@ def plot_heatmap(
                 ax.text(j, i, f"{matrix[i, j]:.2g}", ha="center", va="center", color=colour, fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    return write_png(fig, path)
+
+
+def write_png(fig: Figure, path: Path) -> Path:
+    """Lay `fig` out, write it to `path` as a PNG (replaced atomically) and close it."""
     png = io.BytesIO()
     try:
+        fig.tight_layout()
         fig.savefig(png, format="png", dpi=120)
     finally:
         plt.close(fig)
