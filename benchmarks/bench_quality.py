@@ -9,14 +9,25 @@ once (`evaluate_table`). The seed's protocol (lr 0.01, 10 epochs, batch 1024, no
 runs on the same folds. With scikit-surprise importable (the `quality` extra), its
 BaselineOnly, SVD, SVD++ and KNNBaseline run on the same folds too.
 
+The table section (`--section tables`) trains the same configuration with its defaults on the
+five tables of `benchmarks/quality_tables.py` (MovieLens 100K as ratings and as clicks, the
+Criteo-layout generator, two click logs of known structure), each for seeds 0, 1, 2, beside
+LightGBM on the categorical codes (the `quality` extra; early stopping on the same validation
+rows), a logistic (ridge, for ratings) regression on one-hot features, and SVD++ on the
+ratings: test AUC and log loss for clicks, RMSE for ratings, mean ± std over the seeds.
+
     DCNRANK_DATA=/path/holding/ml-100k python benchmarks/bench_quality.py [--config FILE] [--folds u1 u2]
+    python benchmarks/bench_quality.py --section tables --seeds 0 --tables criteo-like
     python benchmarks/bench_quality.py --folds u1 --no-seed --no-surprise train.epochs=1   # a smoke test
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +41,10 @@ from dcnrank.data.sources import MovieLensSource, load_movielens_source
 from dcnrank.experiments.movielens import run_movielens
 from dcnrank.workflows.evaluate import evaluate_table
 from dcnrank.workflows.train import train_table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality_tables import TABLES, Job, run_jobs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
@@ -123,7 +138,57 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed's protocol")
     parser.add_argument("--no-surprise", action="store_true", help="skip Surprise's baselines")
+    parser.add_argument("--section", choices=("folds", "tables", "all"), default="all")
+    parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=TABLES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--workers", type=int, default=1, help="table runs side by side (seconds then mislead)")
+    parser.add_argument("--json", type=Path, default=None, help="keep the table runs here (resumed when it exists)")
     args = parser.parse_args()
+    if args.section in ("folds", "all"):
+        folds_section(args)
+    if args.section in ("tables", "all"):
+        tables_section(args)
+
+
+def tables_section(args: argparse.Namespace) -> None:
+    """dcnrank's defaults beside LightGBM, a linear model and SVD++ on every table, over seeds."""
+    data_dir = args.data_dir or os.environ.get("DCNRANK_DATA")
+    models = ("dcnrank", "lightgbm", "linear", "svd++")
+    jobs = [
+        Job(table, seed, model, str(args.config), tuple(args.overrides), data_dir)
+        for table in args.tables
+        for seed in args.seeds
+        for model in models
+    ]
+    done: dict[str, Any] = json.loads(args.json.read_text()) if args.json and args.json.exists() else {}
+
+    def save(results: dict[str, Any]) -> None:
+        if args.json is not None:
+            args.json.write_text(json.dumps(results, indent=1))
+
+    print(f"\ntables: {args.config.name} with its defaults; test metrics, mean ± std over seeds {args.seeds}")
+    run_jobs(jobs, args.workers, done, save)
+    print(
+        f"\n{'table':18s} {'model':9s} {'test AUC':>17s} {'test logloss':>17s} {'test RMSE':>17s} {'val':>8s} {'s':>6s}"
+    )
+    for table in args.tables:
+        for model in models:
+            runs = [done.get(f"{table}|{seed}|{model}") for seed in args.seeds]
+            runs = [r for r in runs if r]
+            if not runs:
+                continue
+            cells = [
+                mean_std([r[k] for r in runs]) if k in runs[0] else "-"
+                for k in ("test_auc", "test_logloss", "test_rmse")
+            ]
+            val_key = "val_auc" if "val_auc" in runs[0] else "val_rmse"
+            val = f"{statistics.fmean(r[val_key] for r in runs):8.4f}" if val_key in runs[0] else f"{'-':>8s}"
+            seconds = statistics.fmean(r["seconds"] for r in runs)
+            print(f"{table:18s} {model:9s} {cells[0]:>17s} {cells[1]:>17s} {cells[2]:>17s} {val} {seconds:6.1f}")
+
+
+def folds_section(args: argparse.Namespace) -> None:
+    """The recommended configuration on GroupLens' folds beside the seed's protocol and Surprise."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     source = load_movielens_source(DATASET, data_dir=args.data_dir)
     rows: dict[str, list[float]] = {"recipe": [], "recipe val": [], "recipe s": [], "seed": [], "seed s": []}

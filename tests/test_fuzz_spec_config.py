@@ -34,9 +34,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dcnrank.config import ConfigError, DataConfig, TrainRunConfig, load_config, parse_override, valid_keys
-from dcnrank.config.data_config import SPLIT_NAMES, VALIDATION_POLICIES
+from dcnrank.config.data_config import MONITORS, SPLIT_NAMES, VALIDATION_POLICIES
 from dcnrank.config.errors import MAX_LISTED, MAX_TOML_BYTES, read_toml
-from dcnrank.config.model_config import CROSS_TYPES, LEVER_FLAGS, STRUCTURES
+from dcnrank.config.model_config import CROSS_TYPES, DEEP_NORMS, EMBEDDING_L2_SCOPES, LEVER_FLAGS, STRUCTURES
 from dcnrank.config.train_config import PRECISIONS
 from dcnrank.data.encoding.table_error import TableDataError
 from dcnrank.data.spec.feature_spec import (
@@ -289,6 +289,9 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "model.cross_type": st.sampled_from(CROSS_TYPES),
     "model.num_experts": _sized(),
     **{f"model.{flag}": st.booleans() for flag in LEVER_FLAGS},
+    "model.deep_norm": st.sampled_from(DEEP_NORMS),
+    "model.embedding_l2": _floats(0.0) | st.integers(0, 10),
+    "model.embedding_l2_scope": st.sampled_from(EMBEDDING_L2_SCOPES),
     "train.learning_rate": _floats(0.0, low_open=True),
     "train.epochs": _sized(),
     "train.batch_size": _sized(),
@@ -301,6 +304,8 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "train.eval_batch_size": _sized(),
     "train.precision": st.sampled_from(PRECISIONS),
     "train.checkpoint_every": _sized(),
+    "train.warmup_steps": _sized(0),
+    "train.lr_decay": _floats(0.0, 1.0, low_open=True),
     "data.split": st.sampled_from(SPLIT_NAMES),
     "data.seed": _sized(0),
     "data.data_dir": nasty_text(1, 20).filter(lambda s: s.strip() != "" and "\x00" not in s),
@@ -311,6 +316,8 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "data.stream": st.booleans(),
     "data.shuffle_buffer": _sized(),
     "data.validation_max_rows": _sized(),
+    "data.monitor": st.sampled_from(MONITORS),
+    "data.average_epochs": _sized(),
 }
 
 

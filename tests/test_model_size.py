@@ -57,6 +57,9 @@ CONFIGS = [
         item_history=True,
     ),  # fmt: skip
     DCNConfig(embedding_dim=3, deep_units=(2,), user_history=True),
+    DCNConfig(structure="parallel", embedding_dim=2, deep_units=(3, 2), deep_norm="batch"),
+    DCNConfig(structure="deep_only", embedding_dim=2, deep_units=(4, 3), deep_norm="layer"),
+    DCNConfig(embedding_dim=2, deep_units=(3,), deep_norm="batch", use_bias_terms=True, embedding_l2=0.1),
 ]
 
 

@@ -10,12 +10,22 @@ from typing import Any
 from dcnrank.config.errors import ConfigError
 from dcnrank.config.rules import Rule, at_least, check_field, open_interval
 
-__all__ = ["DATASET_ONLY_KEYS", "RULES", "SPLIT_NAMES", "VALIDATION_POLICIES", "DataConfig", "refuse_changed"]
+__all__ = [
+    "DATASET_ONLY_KEYS",
+    "MONITORS",
+    "RULES",
+    "SPLIT_NAMES",
+    "VALIDATION_POLICIES",
+    "DataConfig",
+    "refuse_changed",
+]
 
 # the train/test splits a dataset source may offer (which ones a release has: `MovieLensSource.splits`)
 SPLIT_NAMES: tuple[str, ...] = ("random", "leaky", "u1", "u2", "u3", "u4", "u5", "ua", "ub", "temporal")
 # how the validation slice is carved from the training rows (`dcnrank.data.holdout`)
 VALIDATION_POLICIES = ("last", "random")
+# what picks the best epoch: the validation loss, or the task's metric (AUC or RMSE)
+MONITORS = ("loss", "metric")
 
 # `data.*` key -> its range rule, checked when a configuration is read (`check_field`)
 RULES: Mapping[str, Rule] = {
@@ -34,6 +44,8 @@ RULES: Mapping[str, Rule] = {
     "data.max_train_rows": (at_least(2), "must be ≥ 2 (one training and one validation row), or none for all"),
     "data.shuffle_buffer": (at_least(1), "must be ≥ 1"),
     "data.validation_max_rows": (at_least(1), "must be ≥ 1"),
+    "data.monitor": (lambda v: v in MONITORS, f"must be one of {', '.join(MONITORS)}"),
+    "data.average_epochs": (at_least(1), "must be ≥ 1"),
 }
 
 
@@ -57,8 +69,8 @@ class DataConfig:
             a download).
         validation_fraction: float in (0, 1), the share of the training rows held out to
             pick the best epoch. Defaults to 0.1.
-        patience: int ≥ 1, epochs without a lower validation loss before training
-            stops. Defaults to 2.
+        patience: int ≥ 1, epochs without a better monitored value (`monitor`) before
+            training stops. Defaults to 2.
         validation: str, how the validation slice is carved from the training rows:
             `"last"` rows (default) or a seeded `"random"` share (for sorted splits
             such as `u1`…`u5`, whose last rows are the last users).
@@ -71,6 +83,14 @@ class DataConfig:
             chunks. Defaults to 262,144.
         validation_max_rows: int ≥ 1, with `stream`: at most this many held-out rows
             (held in memory); later rows all train. Defaults to 100,000.
+        monitor: str, what picks the best epoch and counts the patience: `"loss"`
+            (default): the validation loss, lower is better; `"metric"`: the task's
+            metric, the validation AUC for a binary task (higher is better; an epoch
+            whose AUC is undefined, one class in the slice, is never better) or the
+            validation RMSE for regression (lower is better).
+        average_epochs: int ≥ 1, the final weights are the element-wise mean of the
+            best epoch's and of the `average_epochs − 1` epochs' just before it (fewer
+            when training has not run that many). Defaults to 1 (the best epoch's own).
 
     Raises:
         ConfigError: listing every field that breaks its rule.
@@ -90,6 +110,8 @@ class DataConfig:
     stream: bool = False
     shuffle_buffer: int = 262_144
     validation_max_rows: int = 100_000
+    monitor: str = "loss"
+    average_epochs: int = 1
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(DataConfig)

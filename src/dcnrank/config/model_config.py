@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dcnrank.config.rules import Rule, at_least, half_open
 
-__all__ = ["CROSS_TYPES", "LEVER_FLAGS", "RULES", "STRUCTURES", "DCNConfig", "cross_options_problem"]
+__all__ = [
+    "CROSS_TYPES",
+    "DEEP_NORMS",
+    "EMBEDDING_L2_SCOPES",
+    "LEVER_FLAGS",
+    "RULES",
+    "STRUCTURES",
+    "DCNConfig",
+    "cross_options_problem",
+]
 
 STRUCTURES = ("stacked", "parallel", "cross_only", "deep_only")
 # "matrix": FeatureCross (DCN-V2), "vector": VectorCross (DCN v1), "mixture": MixtureCross (DCN-Mix)
 CROSS_TYPES = ("matrix", "vector", "mixture")
 # the bool levers of the recipe (docs/recipe.md); a table model keeps those its spec allows (`table_levers`)
 LEVER_FLAGS = ("use_bias_terms", "clip_output", "user_history", "item_history")
+# the normalisation after each deep layer's Dense, before its ReLU (`MLP`)
+DEEP_NORMS = ("none", "batch", "layer")
+# which embedding rows `embedding_l2` penalises: the batch's lookups, or the whole tables
+EMBEDDING_L2_SCOPES = ("batch", "table")
 
 # `model.*` key -> its range rule, checked when a configuration is read (`check_field`)
 RULES: Mapping[str, Rule] = {
@@ -24,6 +38,12 @@ RULES: Mapping[str, Rule] = {
     "model.projection_dim": (at_least(1), "must be ≥ 1, or none for full rank"),
     "model.deep_units": (lambda v: all(u >= 1 for u in v), "must hold layer widths ≥ 1"),
     "model.dropout": (half_open(0.0, 1.0), "must be in [0, 1)"),
+    "model.deep_norm": (lambda v: v in DEEP_NORMS, f"must be one of {', '.join(DEEP_NORMS)}"),
+    "model.embedding_l2": (at_least(0.0), "must be ≥ 0"),
+    "model.embedding_l2_scope": (
+        lambda v: v in EMBEDDING_L2_SCOPES,
+        f"must be one of {', '.join(EMBEDDING_L2_SCOPES)}",
+    ),
 }
 
 
@@ -89,6 +109,21 @@ class DCNConfig:
             interacted with in the fit rows, the scored item left out. Defaults to `False`.
         item_history: bool, the same the other way round: the normalised sum of
             learned embeddings of the users who interacted with the item. Defaults to `False`.
+        deep_norm: str, a normalisation after each Dense layer of the deep network,
+            before its ReLU: `"none"` (default, the seed's), `"batch"`
+            (`torch.nn.BatchNorm1d`, torch's defaults: momentum 0.1, eps 1e-5; running
+            statistics in eval mode) or `"layer"` (`torch.nn.LayerNorm`, eps 1e-5).
+        embedding_l2: float ≥ 0, `λ`, the weight of an L2 penalty on the categorical
+            embeddings, added to the training loss (`DCN.regularization_loss`); the
+            penalised tables are every categorical column's embedding table (or, built
+            by `build_dcn`, every feature's) and the bias terms' per-value scalars when
+            `use_bias_terms` builds them; multi-hot bags and histories are not
+            penalised. Defaults to 0 (no penalty).
+        embedding_l2_scope: str, which rows `embedding_l2` penalises: `"batch"`
+            (default): `λ · mean over the batch's rows of Σ_f (||e_f[x_f]||² + b_f[x_f]²)`,
+            the rows the batch looks up, so an update touches only them; `"table"`:
+            `λ · Σ (every squared weight of those tables)`, the whole tables every step
+            (FuxiCTR's `embedding_regularizer`).
 
     Raises:
         ValueError: on an unknown structure or cross type, an option the cross
@@ -100,6 +135,8 @@ class DCNConfig:
         'deep_only'
         >>> DCNConfig(cross_type="mixture", projection_dim=8, num_experts=2).to_dict()["num_experts"]
         2
+        >>> DCNConfig(deep_norm="layer", embedding_l2=1e-4, embedding_l2_scope="table").to_dict()["embedding_l2"]
+        0.0001
     """
 
     structure: str = "stacked"
@@ -115,6 +152,9 @@ class DCNConfig:
     clip_output: bool = False
     user_history: bool = False
     item_history: bool = False
+    deep_norm: str = "none"
+    embedding_l2: float = 0.0
+    embedding_l2_scope: str = "batch"
 
     def __post_init__(self) -> None:
         if self.structure not in STRUCTURES:
@@ -129,6 +169,19 @@ class DCNConfig:
         for name in LEVER_FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
+        if self.deep_norm not in DEEP_NORMS:
+            raise ValueError(
+                f"`deep_norm` must be one of {', '.join(DEEP_NORMS)}. Received: deep_norm={self.deep_norm!r}"
+            )
+        l2 = self.embedding_l2
+        if isinstance(l2, bool) or not isinstance(l2, int | float) or not math.isfinite(l2) or l2 < 0:
+            raise ValueError(f"`embedding_l2` must be a finite number ≥ 0. Received: embedding_l2={l2!r}")
+        object.__setattr__(self, "embedding_l2", float(l2))
+        if self.embedding_l2_scope not in EMBEDDING_L2_SCOPES:
+            raise ValueError(
+                f"`embedding_l2_scope` must be one of {', '.join(EMBEDDING_L2_SCOPES)}. "
+                f"Received: embedding_l2_scope={self.embedding_l2_scope!r}"
+            )
         object.__setattr__(self, "deep_units", tuple(self.deep_units))
         if self.structure in ("stacked", "parallel", "deep_only") and not self.deep_units:
             raise ValueError(
@@ -159,4 +212,7 @@ class DCNConfig:
             "clip_output": self.clip_output,
             "user_history": self.user_history,
             "item_history": self.item_history,
+            "deep_norm": self.deep_norm,
+            "embedding_l2": self.embedding_l2,
+            "embedding_l2_scope": self.embedding_l2_scope,
         }

@@ -26,6 +26,8 @@ RULES: Mapping[str, Rule] = {
     "train.epsilon": (lambda v: v > 0, "must be > 0"),
     "train.precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
     "train.seed": (at_least(0), "must be ≥ 0"),
+    "train.warmup_steps": (at_least(0), "must be ≥ 0"),
+    "train.lr_decay": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
 }
 
 
@@ -48,6 +50,19 @@ class TrainConfig:
         checkpoint_every: int ≥ 1, optimizer steps between checkpoints when `fit`
             is given a `checkpoint_dir` (one is also written at every epoch end).
             Defaults to 200. It is not part of the checkpoint's fingerprint.
+        warmup_steps: int ≥ 0, optimizer steps over which the learning rate ramps up
+            linearly, `(s + 1) / warmup_steps` of it at step `s` (0-based, counted over
+            the whole run). Defaults to 0 (no warm-up).
+        lr_decay: float in (0, 1], the learning rate is multiplied by
+            `lr_decay ** epoch` (0-based epoch). Defaults to 1 (no decay).
+            See :meth:`learning_rate_at`.
+
+    Example:
+        >>> config = TrainConfig(learning_rate=0.01, warmup_steps=4, lr_decay=0.5)
+        >>> [config.learning_rate_at(step, epoch=0) for step in range(5)]
+        [0.0025, 0.005, 0.0075, 0.01, 0.01]
+        >>> config.learning_rate_at(step=10, epoch=2)
+        0.0025
     """
 
     learning_rate: float = 0.01
@@ -62,6 +77,8 @@ class TrainConfig:
     eval_batch_size: int = 16384
     precision: str = "fp32"
     checkpoint_every: int = 200
+    warmup_steps: int = 0
+    lr_decay: float = 1.0
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -74,6 +91,28 @@ class TrainConfig:
                 raise ValueError(f"`{name}` must be a positive int. Received: {name}={value!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"`learning_rate` must be > 0. Received: learning_rate={self.learning_rate!r}")
+        warmup = self.warmup_steps
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise ValueError(f"`warmup_steps` must be an int ≥ 0. Received: warmup_steps={warmup!r}")
+        decay = self.lr_decay
+        if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 < decay <= 1.0:
+            raise ValueError(f"`lr_decay` must be a number in (0, 1]. Received: lr_decay={decay!r}")
+
+    def learning_rate_at(self, step: int, epoch: int) -> float:
+        """The learning rate of optimizer step `step` (0-based, over the whole run) in epoch `epoch` (0-based).
+
+            `lr = learning_rate · min(1, (step + 1) / warmup_steps) · lr_decay ** epoch`
+
+        (the warm-up factor is 1 without warm-up). It depends on `(step, epoch)` only, so a
+        resumed run steps with the rates of an uninterrupted one; with the defaults it is
+        `learning_rate` exactly.
+        """
+        rate = self.learning_rate
+        if self.warmup_steps and step + 1 < self.warmup_steps:
+            rate *= (step + 1) / self.warmup_steps
+        if self.lr_decay != 1.0:
+            rate *= self.lr_decay**epoch
+        return rate
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

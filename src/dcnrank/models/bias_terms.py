@@ -67,13 +67,20 @@ class BiasTerms(nn.Module):
         self.global_mean.fill_(float(value))
 
     def forward(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.global_mean + self.lookup(indices).sum(dim=-1)  # (B,)
+
+    def lookup(self, indices: torch.Tensor) -> torch.Tensor:
+        """Each row's per-feature biases `b_f[x_f]`: `(B, F)` indices -> `(B, F)`.
+
+        Raises:
+            ValueError: if `indices` is not `(B, F)`.
+        """
         if indices.dim() != 2 or indices.shape[1] != len(self.vocabulary_sizes):
             raise ValueError(
                 f"`indices` must have shape (B, {len(self.vocabulary_sizes)}). "
                 f"Received: indices.shape={tuple(indices.shape)}"
             )
-        rows = indices + self.offsets  # (B, F)
-        return self.global_mean + self.bias[rows].sum(dim=-1)  # (B,)
+        return self.bias[indices + self.offsets]  # (B, F)
 
 
 # The base rate of a binary task is clamped into [P_CLAMP, 1 − P_CLAMP] before its logit.

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import cast
 
 import torch
 from torch import nn
 
-from dcnrank.config.model_config import LEVER_FLAGS, DCNConfig
+from dcnrank.config.model_config import EMBEDDING_L2_SCOPES, LEVER_FLAGS, DCNConfig
 from dcnrank.data.encoding.interactions import Interactions
 from dcnrank.layers.dense import Dense
 from dcnrank.layers.feature_cross import FeatureCross
@@ -43,6 +44,16 @@ class DCN(nn.Module):
     its `inputs` (`TableInputs`). :meth:`set_histories` and
     :meth:`set_label_statistics` fill both after building.
 
+    With `embedding_l2 = λ > 0` the model is `Regularized`: :meth:`regularization_loss`
+    is the L2 penalty a trainer adds to the batch loss, over the categorical embedding
+    tables of `inputs` (an input module with `categorical_tables()` and
+    `categorical_width`, the leading columns of x0 that are their rows:
+    `FeatureEmbedding`, `TableInputs`) and the bias terms of `output`:
+
+    - scope `"batch"`: `λ · mean_rows Σ_f (||e_f[x_f]||² + b_f[x_f]²)` over the rows the
+      last training forward pass looked up (x0's categorical columns, the biases);
+    - scope `"table"`: `λ · (Σ ||E||² + Σ b²)` over the whole tables.
+
     Args:
         inputs: module mapping a batch to `(B, in_features)`.
         in_features: int, width `d` of `inputs`' output.
@@ -51,6 +62,8 @@ class DCN(nn.Module):
         structure: one of `"stacked"`, `"parallel"`, `"cross_only"`, `"deep_only"`.
         output: a module `(batch, (B,)) -> (B,)` applied to the head's output
             (`OutputLevers`), or None. Defaults to None.
+        embedding_l2: float ≥ 0, `λ`. Defaults to 0 (no penalty).
+        embedding_l2_scope: `"batch"` (default) or `"table"`.
 
     Shape:
         input: whatever `inputs` takes with batch `B`; output `(B,)`.
@@ -69,8 +82,18 @@ class DCN(nn.Module):
         deep: MLP | None,
         structure: str,
         output: OutputLevers | None = None,
+        embedding_l2: float = 0.0,
+        embedding_l2_scope: str = "batch",
     ) -> None:
         super().__init__()
+        l2 = embedding_l2
+        if isinstance(l2, bool) or not isinstance(l2, int | float) or not (math.isfinite(l2) and l2 >= 0):
+            raise ValueError(f"`embedding_l2` must be a finite number ≥ 0. Received: embedding_l2={l2!r}")
+        if embedding_l2_scope not in EMBEDDING_L2_SCOPES:
+            raise ValueError(
+                f"`embedding_l2_scope` must be one of {', '.join(EMBEDDING_L2_SCOPES)}. "
+                f"Received: embedding_l2_scope={embedding_l2_scope!r}"
+            )
         wants_cross = structure in ("stacked", "parallel", "cross_only")
         wants_deep = structure in ("stacked", "parallel", "deep_only")
         if (cross is not None) != wants_cross or (deep is not None) != wants_deep:
@@ -94,9 +117,14 @@ class DCN(nn.Module):
         self.in_features = in_features
         self.head = Dense(head_in, 1)
         self.output = output
+        self.embedding_l2 = float(embedding_l2)
+        self.embedding_l2_scope = embedding_l2_scope
+        self._batch_penalty: torch.Tensor | None = None  # the last training batch's, until taken
 
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         x0 = self.inputs(batch)  # (B, d)
+        if self.training and self.embedding_l2 and self.embedding_l2_scope == "batch":
+            self._batch_penalty = self._lookup_penalty(batch, x0)
         if self.structure == "stacked":
             h = self.deep(self.cross(x0))  # type: ignore[misc]  # (B, units[-1])
         elif self.structure == "parallel":
@@ -109,6 +137,46 @@ class DCN(nn.Module):
         if self.output is not None:
             out = self.output(batch, out)  # (B,) offset + Σ b + network, clamped in eval mode
         return out
+
+    def regularization_loss(self) -> torch.Tensor:
+        """The L2 penalty on the embeddings to add to the training loss (a scalar; 0 without one).
+
+        Scope `"batch"`: the penalty of the rows of the last training forward pass, handed
+        over once (a second call, or one before any training pass, gives 0), so the model
+        holds no graph after its step. Scope `"table"`: the whole tables' penalty, now.
+
+        Example:
+            >>> model = build_dcn(DCNConfig(embedding_dim=2, deep_units=(2,), embedding_l2=0.5), [3])
+            >>> _ = torch.nn.init.ones_(model.inputs.weight)
+            >>> _ = model.train()(torch.tensor([[0], [2]]))  # two rows, each ||e||² = 2
+            >>> model.regularization_loss().item(), model.regularization_loss().item()
+            (1.0, 0.0)
+        """
+        zero = torch.zeros((), device=self.head.weight.device)
+        if not self.embedding_l2:
+            return zero
+        if self.embedding_l2_scope == "batch":
+            penalty, self._batch_penalty = self._batch_penalty, None
+            return zero if penalty is None else penalty
+        squares = [table.square().sum() for table in self._penalised_tables()]
+        return self.embedding_l2 * torch.stack(squares).sum() if squares else zero
+
+    def _penalised_tables(self) -> list[torch.Tensor]:
+        tables = getattr(self.inputs, "categorical_tables", None)
+        found = list(tables()) if tables is not None else []
+        bias_terms = None if self.output is None else self.output.bias_terms
+        return found if bias_terms is None else [*found, bias_terms.bias]
+
+    def _lookup_penalty(self, batch: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+        """`λ · mean over rows of Σ_f (||e_f[x_f]||² + b_f[x_f]²)` of this batch's lookups."""
+        width = getattr(self.inputs, "categorical_width", 0)
+        per_row = x0[:, :width].float().square().sum(dim=-1)  # (B,)
+        bias_terms = None if self.output is None else self.output.bias_terms
+        if bias_terms is not None:
+            per_row = per_row + bias_terms.lookup(batch.categorical).square().sum(dim=-1)  # type: ignore[attr-defined]
+        if len(per_row) == 0:  # an empty share of a batch: nothing looked up
+            return torch.zeros((), device=x0.device)
+        return self.embedding_l2 * per_row.mean()
 
     @torch.no_grad()
     def set_histories(self, interactions: Interactions) -> None:
@@ -239,8 +307,16 @@ def build_dcn(
         if config.uses_cross
         else None
     )
-    deep = MLP(width, config.deep_units, config.dropout) if config.uses_deep else None
-    return DCN(inputs, width, cross, deep, config.structure)
+    deep = MLP(width, config.deep_units, config.dropout, norm=config.deep_norm) if config.uses_deep else None
+    return DCN(
+        inputs,
+        width,
+        cross,
+        deep,
+        config.structure,
+        embedding_l2=config.embedding_l2,
+        embedding_l2_scope=config.embedding_l2_scope,
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

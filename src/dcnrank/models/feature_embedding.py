@@ -51,6 +51,15 @@ class FeatureEmbedding(nn.Module):
     def out_features(self) -> int:
         return self.num_features * self.embedding_dim
 
+    @property
+    def categorical_width(self) -> int:
+        """How many leading columns of the output are embedding rows: all of them."""
+        return self.out_features
+
+    def categorical_tables(self) -> list[torch.Tensor]:
+        """The embedding tables whose rows the output holds (`DCN`'s `embedding_l2` penalises them)."""
+        return [self.weight]
+
     def reset_parameters(self) -> None:
         nn.init.uniform_(self.weight, -0.05, 0.05)
 

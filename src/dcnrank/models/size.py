@@ -199,10 +199,16 @@ def network_parts(config: DCNConfig, width: int, width_note: str) -> list[SizePa
     if config.uses_deep:
         units = _units(config.deep_units)
         widths = [d, *units]
+        dense = sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:], strict=False))
+        norms = 0 if config.deep_norm == "none" else 2 * sum(units)  # a scale and a shift per unit
+        # batch norm's running mean and variance (fp32) and its int64 count of batches, per layer
+        running = (2 * WEIGHT_BYTES * sum(units) + INDEX_BYTES * len(units)) if config.deep_norm == "batch" else 0
+        norm_note = f", model.deep_norm={config.deep_norm}" if config.deep_norm != "none" else ""
         parts.append(
             SizePart(
-                f"model.deep_units={list(config.deep_units)} on x0 of width {d:,} ({width_note})",
-                sum(n_in * n_out + n_out for n_in, n_out in zip(widths, widths[1:], strict=False)),
+                f"model.deep_units={list(config.deep_units)}{norm_note} on x0 of width {d:,} ({width_note})",
+                dense + norms,
+                running,
             )
         )
         head_in = (units[-1] if units else 0) + (head_in if config.structure == "parallel" else 0)

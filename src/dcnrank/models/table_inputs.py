@@ -172,6 +172,15 @@ class TableInputs(nn.Module):
         """`d`, the width of x0."""
         return sum(width for _, width in self.blocks)
 
+    @property
+    def categorical_width(self) -> int:
+        """How many leading columns of x0 are the categorical columns' embedding rows (their blocks come first)."""
+        return sum(cast(FeatureEmbedding, embedding).out_features for embedding in self.embeddings)
+
+    def categorical_tables(self) -> list[torch.Tensor]:
+        """The categorical columns' embedding tables, one per width group (`DCN`'s `embedding_l2` penalises them)."""
+        return [cast(FeatureEmbedding, embedding).weight for embedding in self.embeddings]
+
     def reset_parameters(self) -> None:
         """Embeddings `U(-0.05, 0.05)` as Keras' (padding rows zero); numeric projections
         Glorot-uniform for a `1 → E` dense kernel; biases and defaults zero."""
@@ -426,6 +435,9 @@ def build_table_dcn(
       `y = clamp(offset + Σ b + head(...), low, high)`, the offset and range set by
       `model.set_label_statistics(offset, low, high)` from the fit rows' labels.
 
+    `embedding_l2` penalises the categorical columns' embedding tables and the bias
+    terms (`DCN.regularization_loss`); `deep_norm` normalises the deep layers (`MLP`).
+
     Before anything is allocated, the size (`table_dcn_size`) is checked against memory
     (`check_model_fits`); a meta-device build is never refused, and logs nothing.
 
@@ -471,4 +483,13 @@ def build_table_dcn(
     if levers.bias_terms or levers.clip:
         bias_sizes = [int(table_sizes[c.name]) for c in spec.columns if isinstance(c, CategoricalColumn)]
         output = OutputLevers(bias_sizes if levers.bias_terms else None, levers.clip)
-    return DCN(inputs, width, skeleton.cross, skeleton.deep, config.structure, output=output)
+    return DCN(
+        inputs,
+        width,
+        skeleton.cross,
+        skeleton.deep,
+        config.structure,
+        output=output,
+        embedding_l2=config.embedding_l2,
+        embedding_l2_scope=config.embedding_l2_scope,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ class EarlyStoppingResult:
             `evaluate` reports none, e.g. a binary task's).
         stopped_early: whether training stopped before `config.epochs`.
         monitor: the record key that chose the best epoch. Defaults to `"val_rmse"`.
-        best_value: that key's value at the best epoch (NaN if never set).
+        best_value: that key's value at the best epoch (NaN if never set); with
+            `average_epochs > 1` it is the best epoch's own, not the averaged weights'.
     """
 
     history: History
@@ -53,14 +55,22 @@ def fit_with_early_stopping(
     monitor: str = "val_rmse",
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    higher_is_better: bool = False,
+    average_epochs: int = 1,
 ) -> EarlyStoppingResult:
     """Train `model` in place like `trainer.fit`, but keep the best epoch's weights.
 
     After each epoch the model is evaluated on `validation`; an epoch is better when
     its `monitor` value (validation RMSE by default) is strictly lower than every
-    earlier one. Training stops once
+    earlier one (strictly higher with `higher_is_better`; a None or NaN value is never
+    better). Training stops once
     `patience` epochs in a row were not better, or after `trainer.config.epochs`, and
-    the model is left with the best epoch's weights.
+    the model is left with the best epoch's weights, or with `average_epochs > 1` the
+    element-wise mean of the weights of the best epoch and of the `average_epochs − 1`
+    epochs just before it (fewer when not that many ran). Floating-point tensors are
+    averaged (batch-norm running statistics too), other tensors (batch-norm batch
+    counts) are the best epoch's, and a tensor the same in every averaged epoch (a
+    constant buffer) is kept as it is.
 
     It is one `Trainer.fit` run (one optimizer, one shuffle generator) whose
     `on_epoch` callback tracks the best epoch, so with a patience of at least
@@ -75,37 +85,44 @@ def fit_with_early_stopping(
         validation: `(x_val, y_val)`.
         patience: int ≥ 1, epochs without improvement before stopping.
         progress: show a bar over epochs (`None`: only on a terminal).
-        monitor: the validation record key to minimise, as `trainer.evaluate` names
-            it with a `val_` prefix (e.g. `"val_loss"`). Defaults to `"val_rmse"`.
+        monitor: the validation record key to minimise (maximise with
+            `higher_is_better`), as `trainer.evaluate` names it with a `val_` prefix
+            (e.g. `"val_loss"`, `"val_auc"`). Defaults to `"val_rmse"`.
         checkpoint_dir: where `Trainer.fit` writes checkpoints; they also hold the
             best epoch, its weights and the patience count. Defaults to `None`.
         resume: continue from the checkpoint in `checkpoint_dir`, best epoch and
             patience count included. Defaults to `False`.
+        higher_is_better: bool, maximise `monitor` (an AUC) rather than minimise it.
+            Defaults to `False`.
+        average_epochs: int ≥ 1, how many epochs' weights, ending at the best one,
+            are averaged. Defaults to 1 (the best epoch's own weights).
 
     Returns:
         The history and the best epoch.
 
     Raises:
         ValueError: if `x` and `y` differ in rows, either is empty, the validation
-            set is empty, or `patience` is not a positive int.
+            set is empty, or `patience` or `average_epochs` is not a positive int.
         CheckpointError: if resuming from a missing, corrupt or foreign checkpoint.
     """
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
         raise ValueError(f"`patience` must be a positive int. Received: patience={patience!r}")
+    if isinstance(average_epochs, bool) or not isinstance(average_epochs, int) or average_epochs < 1:
+        raise ValueError(f"`average_epochs` must be a positive int. Received: average_epochs={average_epochs!r}")
     if len(validation[0]) == 0 or len(validation[0]) != len(validation[1]):
         raise ValueError(
             "`validation` must be a non-empty (x, y) pair of equal rows. "
             f"Received: {len(validation[0])} and {len(validation[1])} rows"
         )
-    best = _BestEpoch(model, monitor, patience)
+    best = _BestEpoch(model, monitor, patience, higher_is_better, average_epochs)
     runner = copy.copy(trainer)  # a Trainer subclass keeps its own `evaluate`
     runner.progress = progress
     history = runner.fit(
         model, x, y, validation=validation, on_epoch=best, checkpoint_dir=checkpoint_dir, resume=resume
     )
     best_value, best_epoch, best_state = best.value, best.epoch, best.state
-    if best_state is None:  # every monitored value was NaN: keep the last weights
-        best_epoch, best_value = len(history.epochs), history.epochs[-1][monitor]
+    if best_state is None:  # every monitored value was NaN or None: keep the last weights
+        best_epoch, best_value = len(history.epochs), _number(history.epochs[-1][monitor])
     else:
         model.load_state_dict(best_state)
     best_rmse = history.epochs[best_epoch - 1].get("val_rmse", math.nan)
@@ -116,13 +133,19 @@ def fit_with_early_stopping(
 
 
 class _BestEpoch:
-    """The `on_epoch` callback: tracks the best epoch and its weights, counts stale epochs,
-    and is `Resumable`, so a resumed run keeps its best epoch and patience count."""
+    """The `on_epoch` callback: tracks the best epoch and its (averaged) weights, counts
+    stale epochs, and is `Resumable`, so a resumed run keeps its best epoch, patience
+    count and the window of recent epochs' weights."""
 
-    def __init__(self, model: nn.Module, monitor: str, patience: int) -> None:
+    def __init__(
+        self, model: nn.Module, monitor: str, patience: int, higher_is_better: bool = False, average_epochs: int = 1
+    ) -> None:
         self.model, self.monitor, self.patience = model, monitor, patience
-        self.value, self.epoch, self.stale = float("inf"), 0, 0
+        self.higher_is_better = higher_is_better
+        self.value, self.epoch, self.stale = -math.inf if higher_is_better else math.inf, 0, 0
         self.state: dict[str, torch.Tensor] | None = None
+        # the weights of the last `average_epochs` epochs, oldest first (none kept for 1)
+        self.window: deque[dict[str, torch.Tensor]] = deque(maxlen=average_epochs if average_epochs > 1 else 0)
 
     def __call__(self, record: dict[str, float]) -> bool:
         monitor = self.monitor
@@ -130,20 +153,60 @@ class _BestEpoch:
             raise ValueError(
                 f"`monitor` must be a key of the epoch records {sorted(record)}. Received: monitor={monitor!r}"
             )
-        log.info("epoch %d: loss %.4f, %s %.4f", record["epoch"], record["loss"], monitor, record[monitor])
-        if record[monitor] < self.value:
-            self.value, self.epoch, self.stale = record[monitor], int(record["epoch"]), 0
-            self.state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        value = _number(record[monitor])
+        log.info("epoch %d: loss %.4f, %s %.4f", record["epoch"], record["loss"], monitor, value)
+        if self.window.maxlen:
+            self.window.append(_snapshot(self.model))
+        better = value > self.value if self.higher_is_better else value < self.value  # NaN: never
+        if better:
+            self.value, self.epoch, self.stale = value, int(record["epoch"]), 0
+            self.state = _average(list(self.window)) if self.window else _snapshot(self.model)
             return False
         self.stale += 1
         return self.stale >= self.patience
 
     def checkpoint_state(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-        values = {"value": self.value, "epoch": self.epoch, "stale": self.stale}
-        return values, dict(self.state or {})
+        values = {"value": self.value, "epoch": self.epoch, "stale": self.stale, "window": len(self.window)}
+        tensors = dict(self.state or {})
+        for i, state in enumerate(self.window):
+            tensors.update({f"{_WINDOW}{i}/{name}": t for name, t in state.items()})
+        return values, tensors
 
     def restore_checkpoint_state(self, values: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         self.value, self.epoch, self.stale = float(values["value"]), int(values["epoch"]), int(values["stale"])
-        if tensors:
-            device = next(iter(self.model.state_dict().values())).device
-            self.state = {k: v.to(device) for k, v in tensors.items()}
+        device = next((v.device for v in self.model.state_dict().values()), torch.device("cpu"))
+        best = {k: v.to(device) for k, v in tensors.items() if not k.startswith(_WINDOW)}
+        self.state = best or None
+        self.window.clear()
+        for i in range(int(values.get("window", 0))):
+            prefix = f"{_WINDOW}{i}/"
+            self.window.append(
+                {k.removeprefix(prefix): v.to(device) for k, v in tensors.items() if k.startswith(prefix)}
+            )
+
+
+# the prefix of a window state's tensors in a checkpoint (state-dict names hold no "/")
+_WINDOW = "window/"
+
+
+def _number(value: float | None) -> float:
+    """A record's value as a float: None (an AUC undefined on one class) is NaN."""
+    return math.nan if value is None else float(value)
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _average(states: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of `states` (oldest first); non-float tensors and tensors
+    equal in every state are the latest's."""
+    latest = states[-1]
+    averaged = {}
+    for name, tensor in latest.items():
+        same = all(torch.equal(state[name], tensor) for state in states[:-1])
+        if tensor.is_floating_point() and not same:
+            averaged[name] = torch.stack([state[name] for state in states]).mean(dim=0)
+        else:
+            averaged[name] = tensor.clone()
+    return averaged

@@ -29,7 +29,9 @@ class StackedTrainer:
     sum of the per-model mean losses, so each model's gradient is exactly its
     own; `KerasAdamW` is element-wise, so the update of each slice is what a
     separate optimizer would do. Model `t` sees the batches that
-    `Trainer(replace(config, seed=seeds[t]))` would show it.
+    `Trainer(replace(config, seed=seeds[t]))` would show it, with the same
+    learning-rate schedule (`TrainConfig.learning_rate_at`). The loss is the MSE
+    alone: a `Regularized` model's penalty is not added here.
 
     Args:
         config: the training settings shared by all models.
@@ -90,6 +92,7 @@ class StackedTrainer:
         n, t = len(x), len(models)
         starts = range(0, n, c.batch_size)
         histories = [History() for _ in models]
+        step = 0
         base.train()
         for epoch in progress_bar(range(c.epochs), total=c.epochs, desc=self.desc, enabled=self.progress):
             began = time.perf_counter()
@@ -106,7 +109,10 @@ class StackedTrainer:
                 losses = (predictions - yb).square().mean(dim=-1)  # (T,)
                 optimizer.zero_grad(set_to_none=True)
                 losses.sum().backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = c.learning_rate_at(step, epoch)  # `Trainer.fit`'s schedule
                 optimizer.step()
+                step += 1
                 total += losses.detach()
             seconds = time.perf_counter() - began
             for history, loss in zip(histories, (total / len(starts)).tolist(), strict=True):

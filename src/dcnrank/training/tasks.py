@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dcnrank.config.data_config import MONITORS
 from dcnrank.config.train_config import TrainConfig
 from dcnrank.data.spec.feature_spec import TASKS
 from dcnrank.metrics.classification import auc, group_auc, logloss
@@ -21,7 +22,7 @@ from dcnrank.metrics.regression import mae, rmse
 from dcnrank.training.losses import bce_with_logits
 from dcnrank.training.trainer import LossFn, Trainer, mse_loss
 
-__all__ = ["TaskTrainer", "task_loss", "task_metrics", "task_predictions"]
+__all__ = ["TaskTrainer", "task_loss", "task_metrics", "task_monitor", "task_predictions"]
 
 
 def _check_task(task: str) -> None:
@@ -38,6 +39,28 @@ def task_loss(task: str) -> LossFn:
     """
     _check_task(task)
     return bce_with_logits if task == "binary" else mse_loss
+
+
+def task_monitor(task: str, monitor: str) -> tuple[str, bool]:
+    """The epoch-record key that picks the best epoch for `data.monitor`, and whether higher is better.
+
+    ``"loss"``: `val_loss`, lower is better. ``"metric"``: the task's metric, `val_auc`
+    for ``binary`` (higher is better) and `val_rmse` for ``regression`` (lower is better),
+    as :class:`TaskTrainer`'s records name them.
+
+    Raises:
+        ValueError: on an unknown task or monitor.
+
+    Example:
+        >>> task_monitor("binary", "metric"), task_monitor("regression", "metric"), task_monitor("binary", "loss")
+        (('val_auc', True), ('val_rmse', False), ('val_loss', False))
+    """
+    _check_task(task)
+    if monitor not in MONITORS:
+        raise ValueError(f"`monitor` must be one of {', '.join(MONITORS)}. Received: monitor={monitor!r}")
+    if monitor == "loss":
+        return "val_loss", False
+    return ("val_auc", True) if task == "binary" else ("val_rmse", False)
 
 
 def task_predictions(task: str, outputs: torch.Tensor) -> torch.Tensor:

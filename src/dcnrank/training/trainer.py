@@ -71,6 +71,16 @@ class BatchStream(Protocol):
         ...
 
 
+@runtime_checkable
+class Regularized(Protocol):
+    """A model with a penalty of its own (e.g. an L2 penalty on its embeddings) that
+    `Trainer.fit` adds to every training batch's loss."""
+
+    def regularization_loss(self) -> torch.Tensor:
+        """The penalty, a scalar tensor, after the batch's forward pass (0 for none)."""
+        ...
+
+
 class TensorBatches:
     """Rows held in memory as a `BatchStream`: batches of `batch_size` rows, in a fresh
     order drawn from `generator` each epoch (stored order without one).
@@ -183,6 +193,11 @@ class Trainer:
         floating-point rounding. A `BatchStream` yields each rank's own share. Only
         rank 0 writes checkpoints; the recorded loss is the mean over all ranks.
 
+        The loss of a batch is the `loss_fn` of its predictions, plus, when `model` is
+        `Regularized`, its `regularization_loss()` (the recorded `loss` includes it). Before
+        each optimizer step every parameter group's learning rate is set to
+        `config.learning_rate_at(step, epoch)` (warm-up and per-epoch decay).
+
         With `checkpoint_dir`, a checkpoint (`dcnrank.training.checkpoint`) is written
         there every `config.checkpoint_every` optimizer steps and at every epoch end.
         With `resume=True` the model, optimizer, shuffle generator, torch's CPU RNG,
@@ -232,6 +247,7 @@ class Trainer:
         if world.size > 1:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = self.make_optimizer(model)
+        regularized = isinstance(model, Regularized)  # the module itself, not the DDP wrapper
         generator = torch.Generator().manual_seed(c.seed)
         streamed = isinstance(x, BatchStream)
         data: BatchStream = (
@@ -290,11 +306,15 @@ class Trainer:
                     predictions = net(xb)
                 if len(yb):
                     loss = self.loss_fn(predictions.float(), yb)
+                    if regularized:
+                        loss = loss + cast(Regularized, model).regularization_loss()
                     loss = loss * weight if weight != 1.0 else loss
                 else:  # a rank with no row of a tiny last batch still joins the gradient average
                     loss = predictions.float().sum() * 0.0
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                for group in optimizer.param_groups:
+                    group["lr"] = c.learning_rate_at(step, epoch)
                 optimizer.step()
                 total += loss.detach()
                 step += 1

@@ -34,7 +34,7 @@ from dcnrank.models.table_inputs import build_table_dcn, network_config, table_l
 from dcnrank.training.checkpoint import resume_or_start
 from dcnrank.training.distributed import distributed_session, training_device, world_from_env
 from dcnrank.training.early_stopping import fit_with_early_stopping
-from dcnrank.training.tasks import TaskTrainer, task_metrics
+from dcnrank.training.tasks import TaskTrainer, task_metrics, task_monitor
 from dcnrank.training.trainer import BatchStream
 from dcnrank.world import World
 
@@ -152,7 +152,9 @@ def train_table(
     user → item pairs when the spec names both roles, their count in
     `metrics["data"]["interactions"]`); train with the task's loss on the remaining rows in a
     seeded random order (seed `data.seed`), evaluating every epoch and stopping after
-    `data.patience` epochs without a lower validation loss; keep the best epoch; save
+    `data.patience` epochs without a better `data.monitor` (the validation loss, or the
+    task's AUC or RMSE); keep the best epoch (averaged with the `data.average_epochs − 1`
+    before it); save
     the bundle with the resolved config, the metrics and, when the spec names both
     roles, the fit rows' catalogue (`Catalog.build`: users, items and their pairs).
 
@@ -247,6 +249,7 @@ def _train_table(
         model.set_histories(interactions)  # a no-op without histories
     facts["interactions"] = None if interactions is None else len(interactions.members)
     trainer = TaskTrainer(spec.task, config.train, desc="train")
+    monitor, higher_is_better = task_monitor(spec.task, settings.monitor)
     stopping = fit_with_early_stopping(
         trainer,
         model,
@@ -255,9 +258,11 @@ def _train_table(
         (val_x, val_labels),
         patience=settings.patience,
         progress=progress if world.is_main else False,
-        monitor="val_loss",
+        monitor=monitor,
         checkpoint_dir=checkpoint_dir,
         resume=resume,
+        higher_is_better=higher_is_better,
+        average_epochs=settings.average_epochs,
     )
     outputs = trainer.predict(model, val_x)
     validation = task_metrics(spec.task, val_labels, outputs, val.groups)
