@@ -32,8 +32,23 @@ DEFAULTS = str(ROOT / "configs" / "movielens_100k.toml")
 
 # stage -> candidate -> overrides of --base; the first candidate is the stage's reference
 STAGES: dict[str, dict[str, list[str]]] = {
+    # each lever alone on top of the defaults
     "ablation": {
         "defaults": [],
+        "monitor AUC/RMSE": ["data.monitor=metric"],
+        "embedding L2 1e-3 (batch rows)": ["model.embedding_l2=0.001"],
+        "embedding L2 1e-2 (batch rows)": ["model.embedding_l2=0.01"],
+        "embedding L2 1e-6 (whole tables)": ["model.embedding_l2=1e-6", "model.embedding_l2_scope=table"],
+        "embedding L2 1e-5 (whole tables)": ["model.embedding_l2=1e-5", "model.embedding_l2_scope=table"],
+        "layer norm": ["model.deep_norm=layer"],
+        "batch norm": ["model.deep_norm=batch"],
+        "lr decay 0.7 per epoch": ["train.lr_decay=0.7"],
+        "warm-up 1000 steps": ["train.warmup_steps=1000"],
+        "average 3 best epochs": ["data.average_epochs=3"],
+        "batch 1024": ["train.batch_size=1024"],
+        "dropout 0.3": ["model.dropout=0.3"],
+        "no bias terms": ["model.use_bias_terms=false"],
+        "no histories": ["model.user_history=false", "model.item_history=false"],
     },
 }
 

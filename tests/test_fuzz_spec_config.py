@@ -289,6 +289,7 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "model.cross_type": st.sampled_from(CROSS_TYPES),
     "model.num_experts": _sized(),
     **{f"model.{flag}": st.booleans() for flag in LEVER_FLAGS},
+    "model.numeric_buckets": st.just(0) | st.integers(2, 64),
     "model.deep_norm": st.sampled_from(DEEP_NORMS),
     "model.embedding_l2": _floats(0.0) | st.integers(0, 10),
     "model.embedding_l2_scope": st.sampled_from(EMBEDDING_L2_SCOPES),

@@ -38,6 +38,7 @@ RULES: Mapping[str, Rule] = {
     "model.projection_dim": (at_least(1), "must be ≥ 1, or none for full rank"),
     "model.deep_units": (lambda v: all(u >= 1 for u in v), "must hold layer widths ≥ 1"),
     "model.dropout": (half_open(0.0, 1.0), "must be in [0, 1)"),
+    "model.numeric_buckets": (lambda v: v == 0 or v >= 2, "must be 0 (none) or ≥ 2"),
     "model.deep_norm": (lambda v: v in DEEP_NORMS, f"must be one of {', '.join(DEEP_NORMS)}"),
     "model.embedding_l2": (at_least(0.0), "must be ≥ 0"),
     "model.embedding_l2_scope": (
@@ -109,6 +110,11 @@ class DCNConfig:
             interacted with in the fit rows, the scored item left out. Defaults to `False`.
         item_history: bool, the same the other way round: the normalised sum of
             learned embeddings of the users who interacted with the item. Defaults to `False`.
+        numeric_buckets: int, 0 or ≥ 2: each numeric column's block also adds a learned
+            embedding of the value's bucket, one of `numeric_buckets` bins between
+            quantiles of the column's fit rows (`TableInputs.fit_numeric_buckets`), so
+            the network sees step functions of a value as well as its projection; a
+            missing value adds none. Defaults to 0 (the seed's: the projection only).
         deep_norm: str, a normalisation after each Dense layer of the deep network,
             before its ReLU: `"none"` (default, the seed's), `"batch"`
             (`torch.nn.BatchNorm1d`, torch's defaults: momentum 0.1, eps 1e-5; running
@@ -152,6 +158,7 @@ class DCNConfig:
     clip_output: bool = False
     user_history: bool = False
     item_history: bool = False
+    numeric_buckets: int = 0
     deep_norm: str = "none"
     embedding_l2: float = 0.0
     embedding_l2_scope: str = "batch"
@@ -169,6 +176,9 @@ class DCNConfig:
         for name in LEVER_FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
+        buckets = self.numeric_buckets
+        if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets == 1 or buckets < 0:
+            raise ValueError(f"`numeric_buckets` must be 0 (none) or an int ≥ 2. Received: numeric_buckets={buckets!r}")
         if self.deep_norm not in DEEP_NORMS:
             raise ValueError(
                 f"`deep_norm` must be one of {', '.join(DEEP_NORMS)}. Received: deep_norm={self.deep_norm!r}"
@@ -212,6 +222,7 @@ class DCNConfig:
             "clip_output": self.clip_output,
             "user_history": self.user_history,
             "item_history": self.item_history,
+            "numeric_buckets": self.numeric_buckets,
             "deep_norm": self.deep_norm,
             "embedding_l2": self.embedding_l2,
             "embedding_l2_scope": self.embedding_l2_scope,

@@ -203,6 +203,19 @@ class DCN(nn.Module):
             set_inputs(interactions)
 
     @torch.no_grad()
+    def fit_numeric_buckets(self, numeric: torch.Tensor, missing: torch.Tensor) -> None:
+        """Set a table model's numeric bucket edges from its fit rows' values
+        (`TableInputs.fit_numeric_buckets`); without buckets this does nothing.
+
+        Args:
+            numeric: `(N, Fn)` standardised numeric values of the fit rows.
+            missing: `(N, Fn)` bool, which are missing.
+        """
+        fit_inputs = getattr(self.inputs, "fit_numeric_buckets", None)
+        if fit_inputs is not None:
+            fit_inputs(numeric, missing)
+
+    @torch.no_grad()
     def set_label_statistics(self, offset: float, low: float, high: float) -> None:
         """Set a table model's output levers from its fit rows' labels (no-op without them).
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -73,6 +74,10 @@ class TableInputs(nn.Module):
             whose spec leaves `embedding_dim` unset.
         user_history: bool, append the user history block. Defaults to `False`.
         item_history: bool, append the item history block. Defaults to `False`.
+        numeric_buckets: int, 0 or ≥ 2: each numeric block also adds the embedding of
+            the value's bucket among `numeric_buckets` bins (`numeric_edges`, standard
+            normal quantiles of the standardised value until :meth:`fit_numeric_buckets`
+            sets the fit rows' quantiles). Defaults to 0 (none).
 
     Shape:
         `TableBatch` of B rows -> `(B, d)`, `d = Σ block widths`.
@@ -99,6 +104,7 @@ class TableInputs(nn.Module):
         embedding_dim: int,
         user_history: bool = False,
         item_history: bool = False,
+        numeric_buckets: int = 0,
     ) -> None:
         super().__init__()
         if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, int) or embedding_dim < 1:
@@ -143,6 +149,12 @@ class TableInputs(nn.Module):
             self.numeric_bias = nn.Parameter(torch.zeros(len(numeric), embedding_dim))  # b_j
             self.missing_default = nn.Parameter(torch.zeros(len(numeric)))  # default_j
             blocks += [(c.name, embedding_dim) for c in numeric]
+        self.numeric_buckets = numeric_buckets if numeric else 0
+        if self.numeric_buckets:
+            normal = [statistics.NormalDist().inv_cdf(k / numeric_buckets) for k in range(1, numeric_buckets)]
+            edges = torch.tensor([normal] * len(numeric), dtype=torch.float32)
+            self.register_buffer("numeric_edges", edges)  # (Fn, buckets − 1), sorted
+            self.bucket_embedding = nn.Parameter(torch.empty(len(numeric), numeric_buckets, embedding_dim))
         self.bags = nn.ModuleList(
             nn.EmbeddingBag(sizes[c.name] + 1, width(c), mode=c.pooling, padding_idx=sizes[c.name]) for c in multi_hot
         )
@@ -192,6 +204,8 @@ class TableInputs(nn.Module):
             nn.init.uniform_(self.missing_weight, -limit, limit)
             nn.init.zeros_(self.numeric_bias)
             nn.init.zeros_(self.missing_default)
+        if self.numeric_buckets:
+            nn.init.uniform_(self.bucket_embedding, -0.05, 0.05)
         for bag in self._bag_list():
             nn.init.uniform_(bag.weight, -0.05, 0.05)
             with torch.no_grad():
@@ -222,6 +236,32 @@ class TableInputs(nn.Module):
         if self.item_history is not None:
             self.item_history.set_history(interactions.transpose())
 
+    @torch.no_grad()
+    def fit_numeric_buckets(self, numeric: torch.Tensor, missing: torch.Tensor, max_rows: int = 1_000_000) -> None:
+        """Set each numeric column's bucket edges to the quantiles of its present values among
+        the (first `max_rows`) fit rows; a column with none keeps its edges. A no-op without buckets.
+
+        Args:
+            numeric: `(N, Fn)` standardised values of the fit rows (`TableBatch.numeric`).
+            missing: `(N, Fn)` bool, which are missing.
+            max_rows: int, at most this many rows are read (the fit rows come in a random order).
+
+        Example:
+            >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
+            >>> inputs = TableInputs(FeatureSpec((NumericColumn("x"),), label="y", task="binary"), {}, 2,
+            ...                      numeric_buckets=4)
+            >>> inputs.fit_numeric_buckets(torch.arange(8.0).unsqueeze(1), torch.zeros(8, 1, dtype=torch.bool))
+            >>> inputs.numeric_edges.tolist()
+            [[1.75, 3.5, 5.25]]
+        """
+        if not self.numeric_buckets:
+            return
+        levels = torch.arange(1, self.numeric_buckets, dtype=torch.float64) / self.numeric_buckets
+        for j in range(self.num_numeric):
+            present = numeric[:max_rows, j][~missing[:max_rows, j]].double()
+            if len(present):
+                self.numeric_edges[j] = torch.quantile(present[:16_000_000], levels).to(self.numeric_edges.dtype)
+
     def _bag_list(self) -> list[nn.EmbeddingBag]:
         return [cast(nn.EmbeddingBag, bag) for bag in self.bags]
 
@@ -238,6 +278,11 @@ class TableInputs(nn.Module):
                 + missing.unsqueeze(-1) * self.missing_weight
                 + self.numeric_bias
             )
+            if self.numeric_buckets:
+                bucket = (batch.numeric.unsqueeze(-1) > self.numeric_edges).sum(-1)  # (B, Fn) in [0, buckets)
+                columns = torch.arange(self.num_numeric, device=bucket.device)
+                present = (~batch.missing).to(blocks.dtype).unsqueeze(-1)  # (B, Fn, 1)
+                blocks = blocks + self.bucket_embedding[columns, bucket] * present  # (B, Fn, E)
             parts.append(blocks.flatten(1))  # (B, Fn·E)
         for bag, items in zip(self._bag_list(), batch.multi_hot, strict=True):
             rows = torch.where(items < 0, cast(int, bag.padding_idx), items)  # (B, L)
@@ -369,6 +414,15 @@ def table_dcn_size(config: DCNConfig, spec: FeatureSpec, table_sizes: Mapping[st
         parts.append(
             SizePart(f"{numeric} numeric columns × model.embedding_dim={config.embedding_dim}", (3 * dim + 1) * numeric)
         )
+        if config.numeric_buckets:
+            buckets = config.numeric_buckets
+            parts.append(
+                SizePart(
+                    f"{numeric} numeric columns × model.numeric_buckets={buckets} × model.embedding_dim={dim}",
+                    numeric * buckets * dim,
+                    4 * numeric * (buckets - 1),
+                )
+            )
         width += numeric * dim
         widths_used.append(f"model.embedding_dim={config.embedding_dim}")
     if levers.user_history or levers.item_history:
@@ -473,7 +527,9 @@ def build_table_dcn(
     if not on_meta:  # bundle checks build on the meta device: no notice for them
         for notice in levers.notices:
             log.debug(notice)  # `train_table` says it once, at training time
-    inputs = TableInputs(spec, table_sizes, config.embedding_dim, levers.user_history, levers.item_history)
+    inputs = TableInputs(
+        spec, table_sizes, config.embedding_dim, levers.user_history, levers.item_history, config.numeric_buckets
+    )
     width = inputs.out_features
     network, full_rank = network_config(config, width)
     if full_rank and not on_meta:

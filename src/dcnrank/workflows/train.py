@@ -244,6 +244,10 @@ def _train_table(
             log.info(notice)
     # the levers' statistics, from the fit rows only
     model.set_label_statistics(label_offset(spec.task, facts["fit_label_mean"]), facts["label_min"], facts["label_max"])
+    if isinstance(fit_x, TableBatch):  # a streamed run keeps the normal quantiles of standardised values
+        model.fit_numeric_buckets(fit_x.numeric, fit_x.missing)
+    elif config.model.numeric_buckets and world.is_main:
+        log.info("model.numeric_buckets: a streamed run buckets at the normal quantiles of the standardised values")
     interactions = _interactions(spec, fit_x, encoder.table_sizes) if isinstance(fit_x, TableBatch) else None
     if interactions is not None:
         model.set_histories(interactions)  # a no-op without histories
