@@ -257,10 +257,11 @@ class TableInputs(nn.Module):
         if not self.numeric_buckets:
             return
         levels = torch.arange(1, self.numeric_buckets, dtype=torch.float64) / self.numeric_buckets
+        edges = cast(torch.Tensor, self.numeric_edges)
         for j in range(self.num_numeric):
             present = numeric[:max_rows, j][~missing[:max_rows, j]].double()
             if len(present):
-                self.numeric_edges[j] = torch.quantile(present[:16_000_000], levels).to(self.numeric_edges.dtype)
+                edges[j] = torch.quantile(present[:16_000_000], levels).to(edges.dtype)
 
     def _bag_list(self) -> list[nn.EmbeddingBag]:
         return [cast(nn.EmbeddingBag, bag) for bag in self.bags]
@@ -279,7 +280,8 @@ class TableInputs(nn.Module):
                 + self.numeric_bias
             )
             if self.numeric_buckets:
-                bucket = (batch.numeric.unsqueeze(-1) > self.numeric_edges).sum(-1)  # (B, Fn) in [0, buckets)
+                edges = cast(torch.Tensor, self.numeric_edges)  # (Fn, buckets − 1)
+                bucket = (batch.numeric.unsqueeze(-1) > edges).sum(-1)  # (B, Fn) in [0, buckets)
                 columns = torch.arange(self.num_numeric, device=bucket.device)
                 present = (~batch.missing).to(blocks.dtype).unsqueeze(-1)  # (B, Fn, 1)
                 blocks = blocks + self.bucket_embedding[columns, bucket] * present  # (B, Fn, E)
