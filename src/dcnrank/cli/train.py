@@ -11,11 +11,12 @@ from typing import Any
 from dcnrank.bundle import check_bundle_target, load
 from dcnrank.cli.common import add_dataset_flags, dataset_split, format_metrics, refuse_dataset_with_data
 from dcnrank.config import TrainRunConfig, load_config, parse_override
-from dcnrank.data.spec.feature_spec import load_feature_spec
+from dcnrank.data.spec.feature_spec import FeatureSpec, load_feature_spec
 from dcnrank.experiments.recipe import load_recipe
 from dcnrank.training.distributed import world_from_env
+from dcnrank.workflows.auto import auto_train
 from dcnrank.workflows.evaluate import evaluate_table
-from dcnrank.workflows.train import train_table
+from dcnrank.workflows.train import TableRunResult, train_table
 
 # format_metrics: for cli/predict
 __all__ = ["DEFAULT_DATASET", "format_metrics", "print_summary", "register", "run", "run_config"]
@@ -110,6 +111,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="cpu",
         help="train on the CPU (default) or on CUDA (under torchrun: GPU LOCAL_RANK, NCCL)",
     )
+    parser.add_argument(
+        "--auto",
+        action="store_true",
+        help="train a few candidate settings (dcnrank.workflows.auto.AUTO_CANDIDATES) on the same "
+        "validation rows and keep the best by the task's metric; costs one training per candidate",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
     parser.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
     parser.set_defaults(func=run)
@@ -119,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and args.checkpoint_dir is None:
         raise ValueError("--resume needs --checkpoint-dir: the folder of the checkpoint to continue")
     refuse_dataset_with_data(args)
+    if args.auto and args.checkpoint_dir is not None:
+        raise ValueError("--auto trains several candidates; --checkpoint-dir and --resume go with one run")
     if args.data is not None or args.spec is not None:
         return run_table(args)
     return run_dataset(args)
@@ -147,16 +156,7 @@ def run_table(args: argparse.Namespace) -> int:
                              f"Received: {flag} {value}")  # fmt: skip
     config = run_config(args.config, args.overrides)
     spec = load_feature_spec(args.spec)
-    result = train_table(
-        config,
-        spec,
-        args.data,
-        args.out,
-        progress=False if args.quiet else None,
-        checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume,
-        device=args.device,
-    )
+    result = train(args, config, spec, args.data)
     if not world_from_env().is_main:  # under torchrun, rank 0 speaks for all
         return 0
     summary = result.summary()
@@ -166,6 +166,32 @@ def run_table(args: argparse.Namespace) -> int:
         "",
         f"validation ({summary['validation']['rows']:,} held-out rows): {format_metrics(summary['validation'])}",
     )
+
+
+def train(
+    args: argparse.Namespace,
+    config: TrainRunConfig,
+    spec: FeatureSpec,
+    data: Any,
+    dataset: dict[str, Any] | None = None,
+) -> TableRunResult:
+    """`train_table`, or with `--auto` `auto_train` (whose candidates it prints)."""
+    progress = False if args.quiet else None
+    if not args.auto:
+        return train_table(
+            config, spec, data, args.out, progress=progress, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+            device=args.device, dataset=dataset,
+        )  # fmt: skip
+    result = auto_train(config, spec, data, args.out, progress=progress, device=args.device, dataset=dataset)
+    if not args.json:
+        auto = result.metrics["auto"]
+        metric = auto["metric"]
+        print(f"--auto: {len(auto['candidates'])} candidates in {auto['seconds']:.1f} s, by validation {metric[4:]}:")
+        for name, entry in auto["candidates"].items():
+            value = "undefined" if entry[metric] is None else f"{entry[metric]:.4f}"
+            mark = "  <- chosen" if name == auto["chosen"] else ""
+            print(f"  {name:20s} {value:>9s}  best epoch {entry['best_epoch']:3d}  {entry['seconds']:7.1f} s{mark}")
+    return result
 
 
 def dataset_overrides(args: argparse.Namespace) -> list[str]:
@@ -190,17 +216,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     if world_from_env().is_main:  # a mistyped --out is refused before the release is read
         check_bundle_target(args.out)
     source, split, train_rows, test_rows = dataset_split(dataset, data.split, data.seed, data.data_dir)
-    result = train_table(
-        config,
-        source.spec,
-        source.table.take(train_rows),
-        args.out,
-        progress=False if args.quiet else None,
-        checkpoint_dir=args.checkpoint_dir,
-        resume=args.resume,
-        device=args.device,
-        dataset={"dataset": dataset, "split": split},
-    )
+    result = train(args, config, source.spec, source.table.take(train_rows), {"dataset": dataset, "split": split})
     if not world_from_env().is_main:
         return 0
     test = evaluate_table(load(result.bundle_path), source.table.take(test_rows), source=f"{split} test rows")

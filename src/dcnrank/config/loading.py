@@ -59,8 +59,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainRunConfig:
-    """Read a run configuration: defaults, then the TOML file, then the overrides in order.
+def load_config(
+    path: str | Path | None = None, overrides: Sequence[str] = (), *, base: TrainRunConfig | None = None
+) -> TrainRunConfig:
+    """Read a run configuration: defaults (or `base`), then the TOML file, then the overrides in order.
 
     The file has up to three tables, `[model]`, `[train]` and `[data]`, whose keys are
     the fields of `DCNConfig`, `TrainConfig` and `DataConfig`. Every problem in the file
@@ -71,6 +73,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         overrides: a sequence of `section.field=value` strings (see
             :func:`parse_override`); a later one wins over an earlier one and over
             the file.
+        base: a configuration to start from instead of the defaults (`dcnrank train
+            --auto` applies each candidate's overrides to the run's). Defaults to None.
 
     Returns:
         The resolved configuration.
@@ -90,7 +94,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         raise ConfigError(
             [f"overrides must be a list of section.field=value strings, not one string. Received: {echo(overrides)}"]
         )
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = {} if base is None else base.to_dict()
     sources: dict[str, str] = {}
     problems: list[str] = []
     if path is not None:

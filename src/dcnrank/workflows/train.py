@@ -18,6 +18,7 @@ from dcnrank.bundle.save import save
 from dcnrank.bundle.target import check_bundle_target
 from dcnrank.config.data_config import DATASET_ONLY_KEYS, refuse_changed
 from dcnrank.config.errors import ConfigError
+from dcnrank.config.model_config import DCNConfig
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.encoding.interactions import Interactions
 from dcnrank.data.encoding.table_batch import TableBatch
@@ -28,7 +29,7 @@ from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.data.streaming.streamed_table import StreamedTable
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
 from dcnrank.models.bias_terms import label_offset
-from dcnrank.models.dcn import count_parameters
+from dcnrank.models.dcn import DCN, count_parameters
 from dcnrank.models.size import MemoryCheck
 from dcnrank.models.table_inputs import build_table_dcn, network_config, table_levers
 from dcnrank.training.checkpoint import resume_or_start
@@ -286,18 +287,28 @@ def _train_table(
     path = Path(out)
     if world.is_main:  # one writer
         catalog = None if fit_table is None else Catalog.build(spec, encoder, fit_table, interactions)
-        path = save(
-            model,
-            out,
-            model_config=config.model,
-            encoder=encoder,
-            train_config=config,
-            metrics=metrics,
-            catalog=catalog,
-        )
-        if model.cross is not None:  # beside the bundle's files, which load ignores
-            log.info("wrote %s", model_interactions(model).plot(path / INTERACTIONS_FILE))
+        path = save_table_bundle(model, out, config.model, encoder, config, metrics, catalog)
     return TableRunResult(path, config, metrics, interactions)
+
+
+def save_table_bundle(
+    model: DCN,
+    out: str | Path,
+    model_config: DCNConfig,
+    encoder: TableEncoder,
+    train_config: Any,
+    metrics: Mapping[str, Any],
+    catalog: Catalog | None,
+) -> Path:
+    """Save a trained table model as a bundle (`dcnrank.bundle.save`) and, beside it, the plot
+    of its cross layers' feature interactions; the bundle's folder."""
+    path = save(
+        model, out, model_config=model_config, encoder=encoder, train_config=train_config, metrics=metrics,
+        catalog=catalog,
+    )  # fmt: skip
+    if model.cross is not None:  # beside the bundle's files, which load ignores
+        log.info("wrote %s", model_interactions(model).plot(path / INTERACTIONS_FILE))
+    return path
 
 
 # fit inputs, fit labels (None: in the stream), validation rows, encoder, facts, and the fit rows' catalogue
