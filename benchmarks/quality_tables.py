@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import torch
 
 from dcnrank.bundle import load
 from dcnrank.config import TrainRunConfig
@@ -272,7 +273,7 @@ def _score(task: str, labels: np.ndarray, predictions: np.ndarray) -> dict[str, 
     if task == "binary":
         clipped = np.clip(predictions, 1e-7, 1 - 1e-7)
         return {"auc": auc(labels, predictions), "logloss": logloss(labels, clipped)}
-    return {"rmse": rmse(predictions, labels)}
+    return {"rmse": rmse(torch.from_numpy(predictions), torch.from_numpy(labels))}
 
 
 def _better(task: str, a: dict[str, float], b: dict[str, float] | None) -> bool:
@@ -420,8 +421,6 @@ class Job:
 
 def run_job(job: Job) -> dict[str, Any] | None:
     """The scores of one job, on `job.threads` threads."""
-    import torch
-
     from dcnrank.config import load_config
 
     torch.set_num_threads(job.threads)
@@ -444,14 +443,26 @@ def run_jobs(jobs: list[Job], workers: int, done: dict[str, Any], save: Callable
         return
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, maxtasksperchild=1) as pool:
-        for key, scores in pool.imap_unordered(_keyed, todo):
+        failed = []
+        for key, scores, error in pool.imap_unordered(_keyed, todo):
+            if error is not None:  # reported, not saved: a rerun tries it again
+                failed.append(key)
+                print(f"  {key}: FAILED\n{error}", flush=True)
+                continue
             done[key] = scores
             save(done)
             print(f"  {key}: {_summary(scores)}", flush=True)
+    if failed:
+        raise RuntimeError(f"{len(failed)} runs failed (their tracebacks are above): {', '.join(failed)}")
 
 
-def _keyed(job: Job) -> tuple[str, dict[str, Any] | None]:
-    return job.key, run_job(job)
+def _keyed(job: Job) -> tuple[str, dict[str, Any] | None, str | None]:
+    try:
+        return job.key, run_job(job), None
+    except Exception:  # one broken run must not stop the others
+        import traceback
+
+        return job.key, None, traceback.format_exc()
 
 
 def _summary(scores: dict[str, Any] | None) -> str:
