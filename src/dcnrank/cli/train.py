@@ -69,10 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a DCN, by default the recommended recipe (configs/movielens_100k.toml: bias "
         "terms, the user's and the item's histories, clipped outputs) on MovieLens 100K's fold u1. "
         "Hold out data.validation_fraction of the training rows, stop after data.patience epochs "
-        "without a lower validation loss, keep the best epoch and save a table bundle (weights, config, "
-        "spec, vocabularies, catalogue, metrics) to --out; a dataset run also prints the metrics of its "
-        "split's test rows. With --dataset, train on another MovieLens release; with --data and --spec, "
-        "on your own CSV or Parquet table.",
+        "without a better validation AUC or RMSE (data.monitor), keep the best epoch and save a table "
+        "bundle (weights, config, spec, vocabularies, catalogue, metrics) to --out; a dataset run also "
+        "prints the metrics of its split's test rows. With --dataset, train on another MovieLens "
+        "release; with --data and --spec, on your own CSV or Parquet table.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
