@@ -25,9 +25,11 @@ w = "numeric"
 a = "categorical"
 b = "categorical"
 """
-# One full-rank cross layer and no levers: the test reads that layer's learned matrix.
+# One full-rank cross layer and no levers (no bias terms, buckets, embedding penalty or
+# learning-rate decay): the test reads that layer's learned matrix.
 QUICK = ["model.embedding_dim=2", "model.num_cross_layers=1", "model.projection_dim=none", "model.dropout=0",
-         "model.use_bias_terms=false", "train.epochs=8", "train.batch_size=64", "--quiet"]  # fmt: skip
+         "model.use_bias_terms=false", "model.numeric_buckets=0", "model.embedding_l2=0", "train.lr_decay=1",
+         "train.epochs=8", "train.batch_size=64", "--quiet"]  # fmt: skip
 
 
 def run_cli(*args):

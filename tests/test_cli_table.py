@@ -17,7 +17,10 @@ from dcnrank.data.sources.table_readers import read_table
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 HELD_OUT = int(held_out(0, 3000, 0.1, seed=0).sum())  # the recipe's data.validation="random" of 3,000 rows
-QUICK = ["model.structure=cross_only", "model.embedding_dim=4", "train.epochs=2", "train.batch_size=256"]
+# A small cross-only model; without the deep network, 13 × 16 bucket embeddings 4 wide learn
+# nothing from 2,700 rows in two epochs (validation AUC 0.497 with them, 0.644 without)
+QUICK = ["model.structure=cross_only", "model.embedding_dim=4", "model.numeric_buckets=0", "train.epochs=2",
+         "train.batch_size=256"]  # fmt: skip
 
 
 def run(*args, cwd=None):

@@ -9,6 +9,7 @@ from torch.testing import assert_close
 
 from dcnrank.bundle import load
 from dcnrank.config import ConfigError, load_config
+from dcnrank.config.model_config import MAX_NUMERIC_BUCKETS
 from dcnrank.data.encoding.table_batch import TableBatch
 from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn
 from dcnrank.models import DCNConfig
@@ -50,6 +51,14 @@ def test_the_edges_are_the_quantiles_of_the_present_fit_values():
     assert_close(before[1], torch.tensor([-0.6745, 0.0, 0.6745]), atol=1e-4, rtol=0)  # normal quartiles
 
 
+def test_the_largest_bucket_count_builds_its_default_edges_at_once():
+    inputs = TableInputs(TWO_NUMERIC, {}, embedding_dim=1, numeric_buckets=MAX_NUMERIC_BUCKETS)
+    edges = inputs.numeric_edges
+    assert edges.shape == (2, MAX_NUMERIC_BUCKETS - 1)
+    assert bool((edges[:, 1:] > edges[:, :-1]).all())  # sorted, distinct
+    assert_close(edges[:, MAX_NUMERIC_BUCKETS // 2 - 1], torch.zeros(2))  # the median
+
+
 def test_the_size_counts_the_bucket_tables():
     spec = FeatureSpec((NumericColumn("x"), NumericColumn("z"), CategoricalColumn("c")), label="y", task="binary")
     config = DCNConfig(numeric_buckets=8)
@@ -59,8 +68,10 @@ def test_the_size_counts_the_bucket_tables():
     assert sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in plain.parameters()) == 2 * 8 * 32
 
 
-@pytest.mark.parametrize("value", [1, -2, 2.5, True])
-def test_a_bucket_count_that_is_not_0_or_at_least_2_is_refused(value):
+@pytest.mark.parametrize("value", [1, -2, 2.5, True, MAX_NUMERIC_BUCKETS + 1, 2**31])
+def test_a_bucket_count_that_is_not_0_or_from_2_to_the_cap_is_refused(value):
+    """Refused at once: a bundle's config claiming 2**31 buckets once made loading spend
+    minutes and gigabytes on the default edges before the size check."""
     with pytest.raises(ValueError, match="numeric_buckets"):
         DCNConfig(numeric_buckets=value)
     with pytest.raises(ConfigError, match="model.numeric_buckets"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +14,7 @@ __all__ = [
     "DEEP_NORMS",
     "EMBEDDING_L2_SCOPES",
     "LEVER_FLAGS",
+    "MAX_NUMERIC_BUCKETS",
     "RULES",
     "STRUCTURES",
     "DCNConfig",
@@ -29,6 +30,9 @@ LEVER_FLAGS = ("use_bias_terms", "clip_output", "user_history", "item_history")
 DEEP_NORMS = ("none", "batch", "layer")
 # which embedding rows `embedding_l2` penalises: the batch's lookups, or the whole tables
 EMBEDDING_L2_SCOPES = ("batch", "table")
+# quantile buckets per numeric column: more than this many bins of one column's fit rows
+# hold too few rows each to learn an embedding (and a hostile bundle must not ask for 2**31)
+MAX_NUMERIC_BUCKETS = 4096
 
 # `model.*` key -> its range rule, checked when a configuration is read (`check_field`)
 RULES: Mapping[str, Rule] = {
@@ -38,7 +42,10 @@ RULES: Mapping[str, Rule] = {
     "model.projection_dim": (at_least(1), "must be ≥ 1, or none for full rank"),
     "model.deep_units": (lambda v: all(u >= 1 for u in v), "must hold layer widths ≥ 1"),
     "model.dropout": (half_open(0.0, 1.0), "must be in [0, 1)"),
-    "model.numeric_buckets": (lambda v: v == 0 or v >= 2, "must be 0 (none) or ≥ 2"),
+    "model.numeric_buckets": (
+        lambda v: v == 0 or 2 <= v <= MAX_NUMERIC_BUCKETS,
+        f"must be 0 (none) or from 2 to {MAX_NUMERIC_BUCKETS}",
+    ),
     "model.deep_norm": (lambda v: v in DEEP_NORMS, f"must be one of {', '.join(DEEP_NORMS)}"),
     "model.embedding_l2": (at_least(0.0), "must be ≥ 0"),
     "model.embedding_l2_scope": (
@@ -177,14 +184,19 @@ class DCNConfig:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"`{name}` must be a bool. Received: {name}={getattr(self, name)!r}")
         buckets = self.numeric_buckets
-        if isinstance(buckets, bool) or not isinstance(buckets, int) or buckets == 1 or buckets < 0:
-            raise ValueError(f"`numeric_buckets` must be 0 (none) or an int ≥ 2. Received: numeric_buckets={buckets!r}")
+        in_range = isinstance(buckets, int) and (buckets == 0 or 2 <= buckets <= MAX_NUMERIC_BUCKETS)
+        if isinstance(buckets, bool) or not in_range:
+            raise ValueError(
+                f"`numeric_buckets` must be 0 (none) or an int from 2 to {MAX_NUMERIC_BUCKETS}. "
+                f"Received: numeric_buckets={buckets!r}"
+            )
         if self.deep_norm not in DEEP_NORMS:
             raise ValueError(
                 f"`deep_norm` must be one of {', '.join(DEEP_NORMS)}. Received: deep_norm={self.deep_norm!r}"
             )
         l2 = self.embedding_l2
-        if isinstance(l2, bool) or not isinstance(l2, int | float) or not math.isfinite(l2) or l2 < 0:
+        # false for NaN, inf and an int too large for a float, which math.isfinite would raise on
+        if isinstance(l2, bool) or not isinstance(l2, int | float) or not 0 <= l2 <= sys.float_info.max:
             raise ValueError(f"`embedding_l2` must be a finite number ≥ 0. Received: embedding_l2={l2!r}")
         object.__setattr__(self, "embedding_l2", float(l2))
         if self.embedding_l2_scope not in EMBEDDING_L2_SCOPES:

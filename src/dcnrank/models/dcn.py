@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Sequence
 from typing import cast
 
@@ -87,7 +87,7 @@ class DCN(nn.Module):
     ) -> None:
         super().__init__()
         l2 = embedding_l2
-        if isinstance(l2, bool) or not isinstance(l2, int | float) or not (math.isfinite(l2) and l2 >= 0):
+        if isinstance(l2, bool) or not isinstance(l2, int | float) or not 0 <= l2 <= sys.float_info.max:
             raise ValueError(f"`embedding_l2` must be a finite number ≥ 0. Received: embedding_l2={l2!r}")
         if embedding_l2_scope not in EMBEDDING_L2_SCOPES:
             raise ValueError(

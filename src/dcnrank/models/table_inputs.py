@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -151,8 +150,8 @@ class TableInputs(nn.Module):
             blocks += [(c.name, embedding_dim) for c in numeric]
         self.numeric_buckets = numeric_buckets if numeric else 0
         if self.numeric_buckets:
-            normal = [statistics.NormalDist().inv_cdf(k / numeric_buckets) for k in range(1, numeric_buckets)]
-            edges = torch.tensor([normal] * len(numeric), dtype=torch.float32)
+            levels = torch.arange(1, numeric_buckets, dtype=torch.float64) / numeric_buckets
+            edges = torch.special.ndtri(levels).to(torch.float32).expand(len(numeric), -1).clone()
             self.register_buffer("numeric_edges", edges)  # (Fn, buckets − 1), sorted
             self.bucket_embedding = nn.Parameter(torch.empty(len(numeric), numeric_buckets, embedding_dim))
         self.bags = nn.ModuleList(
