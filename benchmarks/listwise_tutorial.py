@@ -83,7 +83,7 @@ def read_ratings(data_dir: Path) -> np.ndarray:
 
 
 def one_list_per_user(rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """For each user with ≥ 5 rows, 5 of them drawn without replacement: (pairs, labels, list ids)."""
+    """For each user with ≥ 5 rows, 5 of them drawn without replacement: (row indices, list of each)."""
     picked = []
     for user in np.unique(rows[:, 0]):
         mine = np.flatnonzero(rows[:, 0] == user)

@@ -7,13 +7,12 @@ interpreter named by the environment variable ``KERAS_REFERENCE_PYTHON``
 
 import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_support import reference_python
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "keras_reference.py"
 VOCABULARY_SIZES = np.array([1683, 944, 3, 8, 796, 22])
@@ -21,14 +20,6 @@ EXPECTED_PARAMS = {
     "toy": {"cross": 16, "deep": 166_401},
     "movielens": {"cross": 221_953, "cross_low_rank": 192_769, "deep": 221_953},
 }
-
-
-def reference_python() -> str:
-    python = os.environ.get("KERAS_REFERENCE_PYTHON")
-    if python:
-        return python
-    pytest.importorskip("keras_rs")
-    return sys.executable
 
 
 def write_tiny_arrays(path: Path, train_rows: int = 2048, test_rows: int = 512) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
+from keras_support import reference_python
 from torch.testing import assert_close
 
 from dcnrank.metrics.ranking import mean_reciprocal_rank, ndcg
@@ -38,14 +38,6 @@ for name, metric in (("ndcg@3", keras_rs.metrics.NDCG(k=3)), ("mrr", keras_rs.me
     out[name] = float(metric.result())
 print(json.dumps(out))
 """
-
-
-def reference_python() -> str:
-    python = os.environ.get("KERAS_REFERENCE_PYTHON")
-    if python:
-        return python
-    pytest.importorskip("keras_rs")
-    return sys.executable
 
 
 def random_lists(seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -77,7 +77,7 @@ def group_lists(groups: np.ndarray, labels: np.ndarray) -> GroupLists:
     lowest = np.minimum.reduceat(sorted_labels, starts)
     single, tied = sizes < 2, (sizes >= 2) & (highest == lowest)
     kept = ~(single | tied)
-    rows = np.concatenate([order[s : s + n] for s, n in zip(starts[kept], sizes[kept], strict=True)] or [order[:0]])
+    rows = order[np.repeat(kept, sizes)]  # `order` holds the groups one after the other
     kept_sizes = sizes[kept]
     kept_starts = np.concatenate([[0], np.cumsum(kept_sizes)[:-1]]) if len(kept_sizes) else kept_sizes
     return GroupLists(rows, kept_starts, kept_sizes, int(single.sum()), int(tied.sum()))
@@ -174,7 +174,7 @@ class ListBatches:
             labels = self.y[rows.to(self.y.device)].float()
             padded = ~filled[start + lo : start + hi].to(labels.device)
             labels = labels.masked_fill(padded, -1.0)
-            yield self.x[rows.flatten().to(_device(self.x))], labels, (hi - lo) * world.size / lists
+            yield self.x[rows.flatten().to(self.x.device)], labels, (hi - lo) * world.size / lists
 
     def fingerprint(self) -> dict[str, Any]:
         """The rows, a hash of labels and groups' order, and the list settings."""
@@ -185,7 +185,3 @@ class ListBatches:
             "lists_per_group": self.lists_per_group, "lists_per_batch": self.lists_per_batch,
         }  # fmt: skip
 
-
-def _device(x: Any) -> torch.device:
-    device = getattr(x, "device", None)
-    return device if isinstance(device, torch.device) else torch.device("cpu")
