@@ -37,7 +37,7 @@ from dcnrank.config import ConfigError, DataConfig, TrainRunConfig, load_config,
 from dcnrank.config.data_config import MONITORS, SPLIT_NAMES, VALIDATION_POLICIES
 from dcnrank.config.errors import MAX_LISTED, MAX_TOML_BYTES, read_toml
 from dcnrank.config.model_config import CROSS_TYPES, DEEP_NORMS, EMBEDDING_L2_SCOPES, LEVER_FLAGS, STRUCTURES
-from dcnrank.config.train_config import PRECISIONS
+from dcnrank.config.train_config import LOSSES, PRECISIONS
 from dcnrank.data.encoding.table_error import TableDataError
 from dcnrank.data.spec.feature_spec import (
     POOLINGS,
@@ -191,7 +191,7 @@ def valid_spec_dicts(draw: Any) -> dict[str, Any]:
         options = draw(COLUMN_OPTIONS[kind])
         columns[name] = kind if not options and draw(st.booleans()) else {"type": kind, **options}
     spec: dict[str, Any] = {"task": draw(st.sampled_from(TASKS)), "label": label, "columns": columns}
-    if draw(st.booleans()):
+    if spec["task"] == "ranking" or draw(st.booleans()):  # a ranking task needs its group
         spec["group"] = draw(st.sampled_from(names) | column_names())
     if draw(st.booleans()):
         spec["defaults"] = draw(DEFAULTS)
@@ -307,6 +307,9 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "train.checkpoint_every": _sized(),
     "train.warmup_steps": _sized(0),
     "train.lr_decay": _floats(0.0, 1.0, low_open=True),
+    "train.loss": st.sampled_from(LOSSES),
+    "train.list_size": _sized(2),
+    "train.lists_per_group": _sized(0),
     "data.split": st.sampled_from(SPLIT_NAMES),
     "data.seed": _sized(0),
     "data.data_dir": nasty_text(1, 20).filter(lambda s: s.strip() != "" and "\x00" not in s),

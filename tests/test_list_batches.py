@@ -74,7 +74,7 @@ def test_a_ranking_loss_trains_a_model_through_the_trainer():
     ("kwargs", "message"),
     [
         ({"list_size": 1}, r"`list_size` must be an int ≥ 2\. Received: list_size=1"),
-        ({"lists_per_group": 0}, r"`lists_per_group` must be an int ≥ 1\. Received: lists_per_group=0"),
+        ({"lists_per_group": -1}, r"`lists_per_group` must be an int ≥ 0\. Received: lists_per_group=-1"),
         ({"lists_per_batch": True}, r"`lists_per_batch` must be an int ≥ 1\. Received: lists_per_batch=True"),
     ],
 )

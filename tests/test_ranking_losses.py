@@ -41,6 +41,8 @@ EXPECTED = {
     # the labels' order is (0, 1, 2): [LSE − 1] + [log(e^0 + e^2) − 0] + [2 − 2]
     "list_mle": (LSE - 1.0) + math.log(1.0 + math.e**2),
     # smoothed ranks 1 + σ(−1) + σ(1) = 2, 1 + σ(1) + σ(2), 1 + σ(−1) + σ(−2)
+    # pointwise over the 3 valid slots: (1 − 2)² + (0 − 1)² + (2 − 0)²
+    "mse": (1.0 + 1.0 + 4.0) / 3,
     "approx_ndcg": -(3.0 / math.log2(1 + 2.0) + 1.0 / math.log2(2 + sigmoid(1) + sigmoid(2))) / IDEAL,
     # current ranks (by score) 2nd, 3rd, 1st: discounts 1/log2(3), 1/2, 1; |ΔDCG| = |Δgain| · |Δdiscount|
     "lambda_rank": (
@@ -67,7 +69,7 @@ def test_a_padded_slot_is_not_an_item(name):
     """Label −1: whatever its score, it changes nothing but the pairwise losses' denominator
     (keras divides by every slot: 4 instead of 3)."""
     padded = RANKING_LOSSES[name](torch.tensor([[1.0, 0.0, 2.0, 50.0]]), torch.tensor([[2.0, 1.0, 0.0, -1.0]]))
-    scale = 3 / 4 if name.startswith("pairwise") else 1.0
+    scale = 3 / 4 if name.startswith("pairwise") else 1.0  # `mse` averages over the valid slots
     assert_close(padded, torch.tensor(EXPECTED[name] * scale), rtol=1e-5, atol=1e-6)
 
 

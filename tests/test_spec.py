@@ -126,7 +126,7 @@ def test_a_column_reports_all_its_problems():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"task": "classification"}, r"task: must be one of regression, binary\. Received: 'classification'"),
+        ({"task": "classification"}, r"task: must be one of regression, binary, ranking\. Received: 'classification'"),
         ({"label": ""}, r"label: must be a non-empty column name"),
         ({"label": 5}, r"label: must be a string\. Received: 5"),
         ({"group": ""}, r"group: must be a non-empty column name, or none"),

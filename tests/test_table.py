@@ -372,8 +372,8 @@ def test_task_loss_predictions_and_metrics():
     )
     one_class = task_metrics("binary", torch.tensor([1.0, 1.0]), torch.tensor([0.0, 1.0]), np.array([1, 1]))
     assert one_class["auc"] is None and one_class["group_auc"] is None
-    with pytest.raises(ValueError, match=r"`task` must be one of regression, binary\. Received: task='ranking'"):
-        task_loss("ranking")
+    with pytest.raises(ValueError, match=r"`task` must be one of regression, binary, ranking\. Received: task='ordi"):
+        task_loss("ordinal")
     with pytest.raises(ValueError, match=r"`predictions` must be finite"):
         task_metrics("binary", labels, torch.tensor([0.0, math.nan, 0.0, 0.0]))
 
@@ -468,8 +468,8 @@ def rewrite_config(folder, change):
         ),
         (lambda c: c.update(train=[]), r"config\.json: `train` must be a JSON object"),
         (
-            lambda c: c["spec"].update(task="ranking"),
-            r"config\.json: invalid `spec`: task: must be one of regression, binary",
+            lambda c: c["spec"].update(task="ordinal"),
+            r"config\.json: invalid `spec`: task: must be one of regression, binary, ranking",
         ),
         (lambda c: c["numeric"].pop("x"), r"config\.json and vocab\.json: `numeric` must hold the numeric columns"),
         (

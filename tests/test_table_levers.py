@@ -75,8 +75,8 @@ def test_the_binary_offset_is_the_base_rate_logit():
         label_offset("regression", math.nan)
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]. Received: label_mean=1.5"):
         label_offset("binary", 1.5)
-    with pytest.raises(ValueError, match=r"`task` must be 'regression' or 'binary'. Received: task='ranking'"):
-        label_offset("ranking", 0.5)
+    with pytest.raises(ValueError, match=r"`task` must be 'regression', 'binary' or 'ranking'. Received: task='ordi"):
+        label_offset("ordinal", 0.5)
 
 
 def test_output_levers_rules():

@@ -101,21 +101,29 @@ def refuse_dataset_with_data(args: argparse.Namespace) -> None:
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     """`AUC 0.7712, logloss 0.4521, GAUC 0.7013 (812 groups)` or `RMSE 0.91, MAE 0.72`, then
-    `NDCG@10 0.81, MAP@10 0.70` when there are ranking metrics.
+    `NDCG@10 0.81, MAP@10 0.70, MRR 0.9` when there are ranking metrics (a ranking task's alone,
+    with its number of groups).
 
     Example:
         >>> format_metrics({"rmse": 0.9, "mae": 0.7, "ndcg@10": 0.8, "map@10": 0.75})
         'RMSE 0.9000, MAE 0.7000, NDCG@10 0.8000, MAP@10 0.7500'
+        >>> format_metrics({"ndcg@10": 0.8, "mrr": 0.5, "groups": 943})
+        'NDCG@10 0.8000, MRR 0.5000 (943 groups)'
     """
+    parts = []
     if "rmse" in metrics:
-        text = f"RMSE {metrics['rmse']:.4f}, MAE {metrics['mae']:.4f}"
-    else:
+        parts.append(f"RMSE {metrics['rmse']:.4f}, MAE {metrics['mae']:.4f}")
+    elif "auc" in metrics:
         auc = "n/a (one class only)" if metrics["auc"] is None else f"{metrics['auc']:.4f}"
         text = f"AUC {auc}, logloss {metrics['logloss']:.4f}"
         if "group_auc" in metrics:
             gauc = "n/a" if metrics["group_auc"] is None else f"{metrics['group_auc']:.4f}"
             text += f", GAUC {gauc} ({metrics['groups']:,} groups)"
+        parts.append(text)
     for name in metrics:
-        if name.startswith(("ndcg@", "map@")):
-            text += f", {name.upper()} {metrics[name]:.4f}"
+        if name.startswith(("ndcg@", "map@")) or name == "mrr":
+            parts.append(f"{name.upper()} {metrics[name]:.4f}")
+    text = ", ".join(parts)
+    if "auc" not in metrics and "groups" in metrics:  # a ranking task's metrics are by group
+        text += f" ({metrics['groups']:,} groups)"
     return text

@@ -38,8 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score a bundle on labelled rows: a table, or a split's test rows",
         description="Print a bundle's metrics on labelled rows: --data FILE, or the test rows of "
         "--dataset's --split; a bundle trained on a dataset defaults to the dataset, split and seed it "
-        "records. Regression: RMSE, MAE; binary: AUC, logloss (and GAUC); with a user column, per-user "
-        "ranking metrics (NDCG@k with gain 2^label-1; MAP@k, MRR, precision@k, recall@k with label >= "
+        "records. Regression: RMSE, MAE; binary: AUC, logloss (and GAUC); with a user column (or a ranking "
+        "task's group column), per-user (per-group) ranking metrics (NDCG@k with gain 2^label-1; MAP@k, MRR, "
+        "precision@k, recall@k with label >= "
         "--relevant relevant).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--k", type=positive_int, default=10, help="ranking cutoff (default: 10)")
     parser.add_argument(
         "--relevant", type=float, default=None, metavar="LABEL",
-        help="labels from this one up are relevant (default: 4 for regression, 1 for binary)",
+        help="labels from this one up are relevant (default: 4 for regression, 1 for binary and ranking)",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(func=run)
@@ -120,13 +121,14 @@ def print_metrics(metrics: dict[str, Any], as_json: bool, where: str) -> int:
         print(json.dumps(metrics, indent=2))
         return 0
     users = f", {metrics['users']} users" if "users" in metrics else ""
+    users += f", {metrics['groups']} groups" if "groups" in metrics and "auc" not in metrics else ""
     print(
         f"{where}, {metrics['rows']:,} test rows{users}"
         if "split" in metrics
         else f"{where}, {metrics['rows']:,} rows{users}"
     )
     for name, value in metrics.items():
-        if name in _CONTEXT:
+        if name in _CONTEXT or (name == "groups" and "auc" not in metrics):  # in the heading
             continue
         shown = "n/a" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:.4f}"
         print(f"  {name:<13} {shown}")

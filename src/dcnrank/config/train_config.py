@@ -10,9 +10,15 @@ import torch
 
 from dcnrank.config.rules import Rule, at_least, half_open
 
-__all__ = ["PRECISIONS", "RULES", "TrainConfig"]
+__all__ = ["LOSSES", "PRECISIONS", "RULES", "TrainConfig"]
 
 PRECISIONS = ("fp32", "bf16")
+# `train.loss`: "auto" (the task's own: MSE, BCE, or the default ranking loss) or a ranking
+# loss of `dcnrank.training.ranking_losses.RANKING_LOSSES` (a test keeps the two in step)
+LOSSES = (
+    "auto", "pairwise_hinge", "pairwise_logistic", "pairwise_soft_zero_one", "pairwise_mse",
+    "softmax", "list_mle", "approx_ndcg", "lambda_rank", "mse",
+)  # fmt: skip
 
 # `train.*` key -> its range rule, checked when a configuration is read (`check_field`)
 RULES: Mapping[str, Rule] = {
@@ -28,6 +34,9 @@ RULES: Mapping[str, Rule] = {
     "train.seed": (at_least(0), "must be ≥ 0"),
     "train.warmup_steps": (at_least(0), "must be ≥ 0"),
     "train.lr_decay": (lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+    "train.loss": (lambda v: v in LOSSES, f"must be one of {', '.join(LOSSES)}"),
+    "train.list_size": (at_least(2), "must be ≥ 2"),
+    "train.lists_per_group": (at_least(0), "must be ≥ 0"),
 }
 
 
@@ -56,6 +65,15 @@ class TrainConfig:
         lr_decay: float in (0, 1], the learning rate is multiplied by
             `lr_decay ** epoch` (0-based epoch). Defaults to 1 (no decay).
             See :meth:`learning_rate_at`.
+        loss: ``"auto"`` (default: the task's own, MSE for regression, BCE for binary and
+            `DEFAULT_RANKING_LOSS` for ranking) or, for a ranking task, one of
+            :data:`LOSSES` (`dcnrank.training.ranking_losses`).
+        list_size: int ≥ 2, rows per list of a ranking task. Defaults to 10.
+        lists_per_group: int ≥ 0, for a ranking task: 0 (default) splits each group's rows
+            into lists of at most `list_size` every epoch (every row once per epoch);
+            `k ≥ 1` samples `k` lists of `list_size` rows without replacement from each
+            group per epoch (keras-rs' list-wise tutorial: 50). A ranking batch holds
+            `max(1, batch_size // list_size)` lists.
 
     Example:
         >>> config = TrainConfig(learning_rate=0.01, warmup_steps=4, lr_decay=0.5)
@@ -79,6 +97,9 @@ class TrainConfig:
     checkpoint_every: int = 200
     warmup_steps: int = 0
     lr_decay: float = 1.0
+    loss: str = "auto"
+    list_size: int = 10
+    lists_per_group: int = 0
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -97,6 +118,18 @@ class TrainConfig:
         decay = self.lr_decay
         if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 < decay <= 1.0:
             raise ValueError(f"`lr_decay` must be a number in (0, 1]. Received: lr_decay={decay!r}")
+
+        if self.loss not in LOSSES:
+            raise ValueError(f"`loss` must be one of {', '.join(LOSSES)}. Received: loss={self.loss!r}")
+        for name, low in (("list_size", 2), ("lists_per_group", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"`{name}` must be an int ≥ {low}. Received: {name}={value!r}")
+
+    @property
+    def lists_per_batch(self) -> int:
+        """Lists in a ranking batch: `batch_size` counts rows, `max(1, batch_size // list_size)`."""
+        return max(1, self.batch_size // self.list_size)
 
     def learning_rate_at(self, step: int, epoch: int) -> float:
         """The learning rate of optimizer step `step` (0-based, over the whole run) in epoch `epoch` (0-based).

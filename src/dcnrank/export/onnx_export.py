@@ -274,7 +274,7 @@ def _signature(bundle: Bundle) -> _Signature:
         "numeric": [c.name for c in spec.of_type("numeric")],
         "multi_hot": [c.name for c in spec.of_type("multi_hot")],
     }
-    what = "probabilities" if spec.task == "binary" else "predictions"
+    what = {"binary": "probabilities", "ranking": "scores (they order a group's rows)"}.get(spec.task, "predictions")
     metadata = {
         "dcnrank_version": __version__,
         "inputs": json.dumps(names),

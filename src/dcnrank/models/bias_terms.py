@@ -91,12 +91,12 @@ def label_offset(task: str, label_mean: float) -> float:
     """The global offset a table model's bias terms start from: what a model knowing
     nothing about a row predicts.
 
-    - regression: the fit rows' label mean `μ`;
+    - regression and ranking: the fit rows' label mean `μ`;
     - binary: the base-rate logit `log(p / (1 − p))`, `p` the fit rows' share of
       positives clamped into `[1e-6, 1 − 1e-6]` (the model outputs logits).
 
     Args:
-        task: `"regression"` or `"binary"`.
+        task: `"regression"`, `"binary"` or `"ranking"` (as regression).
         label_mean: float, the fit rows' label mean (`p` for a binary task).
 
     Returns:
@@ -111,14 +111,14 @@ def label_offset(task: str, label_mean: float) -> float:
     """
     if isinstance(label_mean, bool) or not isinstance(label_mean, int | float) or not math.isfinite(label_mean):
         raise ValueError(f"`label_mean` must be a finite number. Received: label_mean={label_mean!r}")
-    if task == "regression":
+    if task in ("regression", "ranking"):  # a ranking loss ignores a shift; its `mse` starts at the mean
         return float(label_mean)
     if task == "binary":
         if not 0.0 <= label_mean <= 1.0:
             raise ValueError(f"`label_mean` of a binary task must lie in [0, 1]. Received: label_mean={label_mean!r}")
         p = min(max(float(label_mean), P_CLAMP), 1.0 - P_CLAMP)
         return math.log(p / (1.0 - p))
-    raise ValueError(f"`task` must be 'regression' or 'binary'. Received: task={task!r}")
+    raise ValueError(f"`task` must be 'regression', 'binary' or 'ranking'. Received: task={task!r}")
 
 
 class OutputLevers(nn.Module):

@@ -1,9 +1,12 @@
 """`ListBatches`: rows held in memory as lists of one group's rows, a `BatchStream` for ranking losses.
 
-A group (a query, a user) with more rows than `list_size` is sampled into lists of
-`list_size` rows drawn without replacement, `lists_per_group` of them per epoch; a shorter
-group becomes whole lists in a fresh order, padded to `list_size` with label −1 (the
-ranking losses' padding, `dcnrank.training.ranking_losses`). Groups of one row or whose
+With `lists_per_group = 0` every epoch splits each group's rows, in a fresh random order,
+into `⌈n / list_size⌉` lists of near-equal length (dealt round-robin: a group of 11 rows
+and lists of 10 makes lists of 6 and 5), so each row appears once per epoch, as in a
+pointwise epoch. With `lists_per_group = k ≥ 1`, a group (a query, a user) with more
+rows than `list_size` is sampled into `k` lists of `list_size` rows drawn without
+replacement (keras-rs' list-wise tutorial). A list shorter than `list_size` is padded
+with label −1 (the ranking losses' padding, `dcnrank.training.ranking_losses`). Groups of one row or whose
 rows all share one label have nothing to order: they are counted (`skipped`) and left out.
 
 A batch holds `lists_per_batch` lists: its inputs are the rows of its lists, list by list
@@ -25,7 +28,7 @@ import torch
 
 from dcnrank.world import World
 
-__all__ = ["GroupLists", "ListBatches", "group_lists"]
+__all__ = ["GroupLists", "ListBatches", "group_lists", "list_loss"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class ListBatches:
         y: labels `(N,)`, graded (≥ 0).
         groups: `(N,)` group of each row.
         list_size: int ≥ 2, rows per list.
-        lists_per_group: int ≥ 1, lists drawn from each group per epoch.
+        lists_per_group: int ≥ 0, lists drawn from each group per epoch (0: each group's
+            rows split into lists, every row once).
         lists_per_batch: int ≥ 1, lists per batch.
         seed: seeds each epoch's draw.
         world: this process's place among the ranks.
@@ -122,7 +126,7 @@ class ListBatches:
         seed: int,
         world: World,
     ) -> None:
-        sizes = (("list_size", list_size, 2), ("lists_per_group", lists_per_group, 1),
+        sizes = (("list_size", list_size, 2), ("lists_per_group", lists_per_group, 0),
                  ("lists_per_batch", lists_per_batch, 1))  # fmt: skip
         for name, value, low in sizes:
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -138,8 +142,13 @@ class ListBatches:
 
     @property
     def num_lists(self) -> int:
-        """Lists per epoch: `lists_per_group` from each kept group."""
+        """Lists per epoch: `lists_per_group` from each kept group (0: `⌈size / list_size⌉`)."""
+        if self.lists_per_group == 0:
+            return int(self._lists_of_groups().sum())
         return len(self.kept.sizes) * self.lists_per_group
+
+    def _lists_of_groups(self) -> np.ndarray:
+        return -(-self.kept.sizes // self.list_size)
 
     def num_batches(self, epoch: int) -> int:
         return -(-self.num_lists // self.lists_per_batch)
@@ -148,6 +157,8 @@ class ListBatches:
         """Epoch `epoch`'s lists in batch order: row indices `(lists, list_size)` and the
         mask of the slots that hold a row."""
         rng = np.random.default_rng([self.seed, epoch])
+        if self.lists_per_group == 0:
+            return self._split(rng)
         size, per_group = self.list_size, self.lists_per_group
         index = np.zeros((self.num_lists, size), dtype=np.int64)
         filled = np.zeros((self.num_lists, size), dtype=bool)
@@ -162,6 +173,23 @@ class ListBatches:
             filled[row : row + per_group, :take] = True
             row += per_group
         shuffle = rng.permutation(self.num_lists)
+        return torch.from_numpy(index[shuffle]), torch.from_numpy(filled[shuffle])
+
+    def _split(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every kept group's rows in a random order, dealt round-robin into its lists."""
+        kept, sizes = self.kept, self.kept.sizes
+        lists = self._lists_of_groups()
+        group = np.repeat(np.arange(len(sizes)), sizes)
+        shuffled = kept.order[np.lexsort((rng.random(len(group)), group))]  # groups stay where they were
+        position = np.arange(len(group)) - np.repeat(kept.starts, sizes)
+        dealt = np.repeat(lists, sizes)
+        first_list = np.concatenate([[0], np.cumsum(lists)[:-1]])
+        which, slot = np.repeat(first_list, sizes) + position % dealt, position // dealt
+        index = np.zeros((int(lists.sum()), self.list_size), dtype=np.int64)
+        filled = np.zeros(index.shape, dtype=bool)
+        index[which, slot], filled[which, slot] = shuffled, True
+        index = np.where(filled, index, index[:, :1])  # padding repeats the list's first row
+        shuffle = rng.permutation(len(index))
         return torch.from_numpy(index[shuffle]), torch.from_numpy(filled[shuffle])
 
     def batches(self, epoch: int, skip: int) -> Iterator[tuple[Any, torch.Tensor, float]]:
@@ -185,3 +213,27 @@ class ListBatches:
             "lists_per_group": self.lists_per_group, "lists_per_batch": self.lists_per_batch,
         }  # fmt: skip
 
+
+
+def list_loss(
+    loss_fn: Any, scores: torch.Tensor, labels: torch.Tensor, groups: np.ndarray, list_size: int, lists_per_batch: int
+) -> float:
+    """The mean of `loss_fn` over the lists of `groups` split as a ranking epoch splits them
+    (`lists_per_group = 0`, seed 0, so every call splits alike), batch by batch, weighted by lists.
+
+    Raises:
+        ValueError: when no group has two rows of different labels (as `ListBatches`).
+
+    Example:
+        >>> from dcnrank.training.ranking_losses import RANKING_LOSSES
+        >>> scores, labels = torch.tensor([2.0, 1.0, 0.0, 5.0]), torch.tensor([1.0, 0.0, 1.0, 1.0])
+        >>> list_loss(RANKING_LOSSES["pairwise_hinge"], scores, labels, np.array([1, 1, 2, 2]), 2, 8)
+        0.0
+    """
+    lists = ListBatches(scores, labels, groups, list_size, 0, lists_per_batch, seed=0, world=World())
+    total = count = 0.0
+    with torch.no_grad():
+        for list_scores, list_labels, _ in lists.batches(0, 0):
+            total += float(loss_fn(list_scores, list_labels)) * len(list_labels)
+            count += len(list_labels)
+    return total / count

@@ -21,6 +21,9 @@ of a list,
 The denominator counts every slot, padded ones included, as keras divides by the size of
 the `(L, S)` tensor of per-item losses.
 
+Pointwise, as a baseline: ``mse``, the mean of `(s_i − y_i)²` over the valid slots (keras-rs'
+list-wise tutorial trains its baseline with Keras' `MeanSquaredError` on the lists).
+
 Listwise, one value per list, averaged over the lists that can be ranked (at least one
 positive label; a list with none adds 0 and does not count):
 
@@ -48,6 +51,7 @@ __all__ = [
     "as_lists",
     "lambda_rank_loss",
     "list_mle_loss",
+    "list_mse_loss",
     "pairwise_loss",
     "softmax_loss",
 ]
@@ -146,6 +150,18 @@ def pairwise_loss(name: str, temperature: float = 1.0) -> RankingLoss:
 
     loss.__name__ = name
     return loss
+
+
+def list_mse_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The mean squared error over the valid slots of the lists (pointwise; 0 when none is valid).
+
+    Example:
+        >>> float(list_mse_loss(torch.tensor([[1.0, 5.0]]), torch.tensor([[3.0, -1.0]])))
+        4.0
+    """
+    scores, labels, valid = as_lists(scores, labels)
+    squared = torch.where(valid, (scores - labels) ** 2, torch.zeros_like(scores))
+    return squared.sum() / valid.sum().clamp_min(1).to(scores.dtype)
 
 
 def _list_mean(per_list: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
@@ -250,4 +266,5 @@ RANKING_LOSSES: dict[str, RankingLoss] = {
     "list_mle": list_mle_loss,
     "approx_ndcg": approx_ndcg_loss,
     "lambda_rank": lambda_rank_loss,
+    "mse": list_mse_loss,
 }

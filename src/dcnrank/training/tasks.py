@@ -4,6 +4,10 @@ how raw model outputs become predictions.
 - ``regression``: MSE loss; RMSE and MAE; the output is the prediction.
 - ``binary``: binary cross-entropy on logits; AUC and log loss (and group AUC when the
   spec names a group column); the prediction is the probability `σ(output)`.
+- ``ranking``: a ranking loss over lists of one group's rows (`train.loss`,
+  `dcnrank.training.ranking_losses`; "auto" is :data:`DEFAULT_RANKING_LOSS`); NDCG@k, MAP@k,
+  MRR, P@k and R@k over the groups (:data:`RANKING_K`, relevant from label
+  :data:`RANKING_RELEVANT`); the prediction is the raw score, meaningful within a group.
 """
 
 from __future__ import annotations
@@ -18,11 +22,30 @@ from dcnrank.config.data_config import MONITORS
 from dcnrank.config.train_config import TrainConfig
 from dcnrank.data.spec.feature_spec import TASKS
 from dcnrank.metrics.classification import auc, group_auc, logloss
+from dcnrank.metrics.ranking import ranking_metrics
 from dcnrank.metrics.regression import mae, rmse
+from dcnrank.training.list_batches import list_loss
 from dcnrank.training.losses import bce_with_logits
+from dcnrank.training.ranking_losses import RANKING_LOSSES
 from dcnrank.training.trainer import LossFn, Trainer, mse_loss
 
-__all__ = ["TaskTrainer", "task_loss", "task_metrics", "task_monitor", "task_predictions"]
+__all__ = [
+    "DEFAULT_RANKING_LOSS",
+    "RANKING_K",
+    "RANKING_RELEVANT",
+    "TaskTrainer",
+    "task_loss",
+    "task_metrics",
+    "task_monitor",
+    "task_predictions",
+]
+
+# `train.loss = "auto"` on a ranking task (chosen on validation rows: docs/ranking.md)
+DEFAULT_RANKING_LOSS = "lambda_rank"
+# the cutoff of the ranking metrics of training and of `dcnrank evaluate`'s default
+RANKING_K = 10
+# a label at or above it is relevant to MAP, MRR, precision and recall of a ranking task
+RANKING_RELEVANT = 1.0
 
 
 def _check_task(task: str) -> None:
@@ -30,14 +53,28 @@ def _check_task(task: str) -> None:
         raise ValueError(f"`task` must be one of {', '.join(TASKS)}. Received: task={task!r}")
 
 
-def task_loss(task: str) -> LossFn:
-    """The training loss of `task`: MSE for ``regression``, BCE with logits for ``binary``.
+def task_loss(task: str, loss: str = "auto") -> LossFn:
+    """The training loss of `task`: MSE for ``regression``, BCE with logits for ``binary``,
+    the ranking loss `loss` for ``ranking`` ("auto": :data:`DEFAULT_RANKING_LOSS`).
+
+    Raises:
+        ValueError: on an unknown task or loss, or a ranking loss for a task other than ranking.
 
     Example:
-        >>> task_loss("binary").__name__
-        'bce_with_logits'
+        >>> task_loss("binary").__name__, task_loss("ranking", "list_mle").__name__
+        ('bce_with_logits', 'list_mle_loss')
     """
     _check_task(task)
+    if task == "ranking":
+        name = DEFAULT_RANKING_LOSS if loss == "auto" else loss
+        if name not in RANKING_LOSSES:
+            raise ValueError(f"`loss` must be auto or one of {', '.join(RANKING_LOSSES)}. Received: loss={loss!r}")
+        return RANKING_LOSSES[name]
+    if loss != "auto":
+        raise ValueError(
+            f'`loss` {loss!r} orders the rows of a group: it applies to task = "ranking" (a spec with a group). '
+            f"Received: task={task!r}"
+        )
     return bce_with_logits if task == "binary" else mse_loss
 
 
@@ -45,8 +82,9 @@ def task_monitor(task: str, monitor: str) -> tuple[str, bool]:
     """The epoch-record key that picks the best epoch for `data.monitor`, and whether higher is better.
 
     ``"loss"``: `val_loss`, lower is better. ``"metric"``: the task's metric, `val_auc`
-    for ``binary`` (higher is better) and `val_rmse` for ``regression`` (lower is better),
-    as :class:`TaskTrainer`'s records name them.
+    for ``binary`` (higher is better), `val_rmse` for ``regression`` (lower is better) and
+    `val_ndcg@10` for ``ranking`` (higher is better), as :class:`TaskTrainer`'s records
+    name them.
 
     Raises:
         ValueError: on an unknown task or monitor.
@@ -60,11 +98,14 @@ def task_monitor(task: str, monitor: str) -> tuple[str, bool]:
         raise ValueError(f"`monitor` must be one of {', '.join(MONITORS)}. Received: monitor={monitor!r}")
     if monitor == "loss":
         return "val_loss", False
+    if task == "ranking":
+        return f"val_ndcg@{RANKING_K}", True
     return ("val_auc", True) if task == "binary" else ("val_rmse", False)
 
 
 def task_predictions(task: str, outputs: torch.Tensor) -> torch.Tensor:
-    """Raw model outputs as predictions: probabilities `σ(z)` for ``binary``, unchanged otherwise.
+    """Raw model outputs as predictions: probabilities `σ(z)` for ``binary``, unchanged otherwise
+    (a ranking score orders the rows of a group).
 
     Example:
         >>> task_predictions("binary", torch.tensor([0.0])).tolist()
@@ -82,13 +123,15 @@ def task_metrics(
     ``regression``: `loss` (MSE), `rmse`, `mae`. ``binary``: `loss` and `logloss` (both
     the mean BCE of the logits), `auc` (None when the labels hold one class only), and
     with `groups` `group_auc` (None when no group holds both classes) and `groups`
-    (how many distinct groups).
+    (how many distinct groups). ``ranking``: `ranking_metrics` over `groups` at
+    :data:`RANKING_K` (`ndcg@10`, `map@10`, `mrr`, `precision@10`, `recall@10`, `groups`);
+    ties in score keep the rows' order.
 
     Args:
-        task: ``"regression"`` or ``"binary"``.
+        task: ``"regression"``, ``"binary"`` or ``"ranking"``.
         labels: `(N,)` labels.
         outputs: `(N,)` raw model outputs (logits for binary).
-        groups: `(N,)` group of each row, or None.
+        groups: `(N,)` group of each row, or None (ranking needs them).
 
     Returns:
         The metrics.
@@ -103,6 +146,10 @@ def task_metrics(
     _check_task(task)
     outputs = outputs.detach().float().cpu()
     labels = labels.detach().float().cpu()
+    if task == "ranking":
+        if groups is None:
+            raise ValueError("ranking metrics need the group of each row. Received: groups=None")
+        return ranking_metrics(labels.numpy(), outputs.numpy(), groups, k=RANKING_K, threshold=RANKING_RELEVANT)
     if task == "regression":
         error = rmse(outputs, labels)
         return {"loss": error**2, "rmse": error, "mae": mae(outputs, labels)}
@@ -130,13 +177,16 @@ class TaskTrainer(Trainer):
 
     Its `evaluate` reports :func:`task_metrics` (without group AUC, which is computed
     once at the end), so per-epoch records hold `val_loss`, `val_auc`, `val_logloss`
-    for a binary task and `val_loss`, `val_rmse`, `val_mae` for regression.
+    for a binary task, `val_loss`, `val_rmse`, `val_mae` for regression, and for ranking
+    the ranking metrics over the validation rows' `groups` and `val_loss`, the ranking
+    loss over their lists as a training epoch splits them (`list_loss`).
 
     Args:
-        task: ``"regression"`` or ``"binary"``.
-        config: the training settings.
+        task: ``"regression"``, ``"binary"`` or ``"ranking"``.
+        config: the training settings (`config.loss`: :func:`task_loss`).
         progress: show a bar (`None`: only on a terminal).
         desc: label of the progress bar.
+        groups: the group of each validation row (a ranking task evaluates by group).
 
     Example:
         >>> model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
@@ -146,11 +196,24 @@ class TaskTrainer(Trainer):
     """
 
     def __init__(
-        self, task: str, config: TrainConfig | None = None, progress: bool | None = False, desc: str = "train"
+        self,
+        task: str,
+        config: TrainConfig | None = None,
+        progress: bool | None = False,
+        desc: str = "train",
+        groups: np.ndarray | None = None,
     ) -> None:
-        super().__init__(config, loss_fn=task_loss(task), progress=progress, desc=desc)
-        self.task = task
+        config = config or TrainConfig()
+        super().__init__(config, loss_fn=task_loss(task, config.loss), progress=progress, desc=desc)
+        self.task, self.groups = task, groups
 
     def evaluate(self, model: nn.Module, x: Any, y: torch.Tensor) -> dict[str, float]:
-        """:func:`task_metrics` of `model` on `(x, y)`."""
-        return task_metrics(self.task, y, self.predict(model, x))
+        """:func:`task_metrics` of `model` on `(x, y)` (and the ranking loss of a ranking task)."""
+        outputs = self.predict(model, x)
+        if self.task != "ranking":
+            return task_metrics(self.task, y, outputs)
+        if self.groups is None:
+            raise ValueError("a ranking task evaluates by group; give TaskTrainer the validation rows' `groups`")
+        c = self.config
+        loss = list_loss(self.loss_fn, outputs, y, self.groups, c.list_size, c.lists_per_batch)
+        return {"loss": loss, **task_metrics(self.task, y, outputs, self.groups)}

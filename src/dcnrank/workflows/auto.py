@@ -3,7 +3,7 @@
 Each candidate of :data:`AUTO_CANDIDATES` (a few `key=value` overrides on top of the run's
 configuration) trains through `train_table` on the same fit rows and is scored on the same
 held-out validation rows (`data.validation`, `data.seed`); the one with the best
-validation metric of the task (AUC for a binary task, RMSE for regression) is saved to
+validation metric of the task (AUC for a binary task, RMSE for regression, NDCG@10 for ranking) is saved to
 `out`, with every candidate's score and cost in its `metrics.json` under ``"auto"``.
 The test rows, if any, are never read. The cost is one training per candidate.
 """
@@ -25,6 +25,7 @@ from dcnrank.config.loading import load_config
 from dcnrank.config.run_config import TrainRunConfig
 from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.training.distributed import world_from_env
+from dcnrank.training.tasks import task_monitor
 from dcnrank.workflows.train import TableRunResult, save_table_bundle, train_table
 
 __all__ = ["AUTO_CANDIDATES", "auto_metric", "auto_train"]
@@ -46,10 +47,11 @@ def auto_metric(task: str) -> tuple[str, bool]:
     """The validation metric `--auto` chooses by, and whether higher is better.
 
     Example:
-        >>> auto_metric("binary"), auto_metric("regression")
-        (('auc', True), ('rmse', False))
+        >>> auto_metric("binary"), auto_metric("regression"), auto_metric("ranking")
+        (('auc', True), ('rmse', False), ('ndcg@10', True))
     """
-    return ("auc", True) if task == "binary" else ("rmse", False)
+    key, higher = task_monitor(task, "metric")  # the metric early stopping picks epochs by
+    return key.removeprefix("val_"), higher
 
 
 def auto_train(

@@ -16,7 +16,7 @@ from dcnrank.data.encoding.table_encoder import checked_groups
 from dcnrank.data.encoding.table_error import TableDataError
 from dcnrank.data.sources.table_readers import as_arrow_table, read_table, source_name
 from dcnrank.metrics.ranking import ranking_metrics
-from dcnrank.training.tasks import task_metrics, task_predictions
+from dcnrank.training.tasks import RANKING_RELEVANT, task_metrics, task_predictions
 
 __all__ = ["RELEVANT_REGRESSION_LABEL", "evaluate_table", "relevance_threshold"]
 
@@ -29,9 +29,10 @@ def relevance_threshold(task: str, relevant: float | None = None) -> float:
     """The label from which a row counts as relevant to its user in the ranking metrics.
 
     Args:
-        task: ``"regression"`` or ``"binary"``.
+        task: ``"regression"``, ``"binary"`` or ``"ranking"``.
         relevant: an explicit threshold, or None for the task's:
-            :data:`RELEVANT_REGRESSION_LABEL` (4) for regression, 1 (a click) for binary.
+            :data:`RELEVANT_REGRESSION_LABEL` (4) for regression, 1 (a click) for binary,
+            1 for ranking (keras-rs' rule: a graded label ≥ 1 is relevant).
 
     Returns:
         The threshold.
@@ -44,7 +45,7 @@ def relevance_threshold(task: str, relevant: float | None = None) -> float:
         (4.0, 1.0, 3.0)
     """
     if relevant is None:
-        return RELEVANT_REGRESSION_LABEL if task == "regression" else 1.0
+        return RELEVANT_REGRESSION_LABEL if task == "regression" else RANKING_RELEVANT if task == "ranking" else 1.0
     if isinstance(relevant, bool) or not isinstance(relevant, int | float) or not math.isfinite(relevant):
         raise ValueError(f"`relevant` must be a finite number. Received: relevant={relevant!r}")
     return float(relevant)
@@ -67,7 +68,9 @@ def evaluate_table(
     the rows are also grouped by user (raw values, so users outside the vocabulary stay
     apart) and each user's rows ranked by prediction: NDCG@k with gain `2^label − 1`,
     and MAP@k, MRR, precision@k and recall@k with rows whose label is ≥ `relevant`
-    relevant (`users` says how many users).
+    relevant (`users` says how many users). A ranking task's metrics are these five,
+    over its `group` column's groups (`groups` says how many). Ties in score keep the
+    rows' order in the table.
 
     Args:
         bundle: the table bundle.
@@ -80,8 +83,8 @@ def evaluate_table(
         batch_size: int ≥ 1, rows per forward pass.
 
     Returns:
-        `rows`, then `users` (with a user role), the task's metrics, then the ranking
-        metrics (with a user role).
+        `rows`, then `users` (with a user role; `groups` for a ranking task), the task's
+        metrics, then the ranking metrics (with a user role, or the ranking task's).
 
     Raises:
         TableDataError: if the label column is missing or the table holds no rows,
@@ -121,9 +124,12 @@ def evaluate_table(
     outputs = bundle.outputs(encoded, batch_size=batch_size)
     metrics: dict[str, Any] = {"rows": len(encoded)}
     ranking: dict[str, Any] = {}
-    if spec.user is not None:
-        users = checked_groups(spec.user, read_categories(table, spec.user, source), source)
+    by = spec.group if spec.task == "ranking" else spec.user  # a ranking spec always has a group
+    if by is not None:
+        groups = checked_groups(by, read_categories(table, by, source), source)
         predictions = task_predictions(spec.task, outputs)
-        ranking = ranking_metrics(labels.numpy(), predictions.numpy(), users, k=k, threshold=threshold)
-        metrics["users"] = ranking.pop("groups")
+        ranking = ranking_metrics(labels.numpy(), predictions.numpy(), groups, k=k, threshold=threshold)
+        metrics["groups" if spec.task == "ranking" else "users"] = ranking.pop("groups")
+    if spec.task == "ranking":  # its metrics are the ranking metrics, at this k and threshold
+        return {**metrics, **ranking}
     return {**metrics, **task_metrics(spec.task, labels, outputs, encoded.groups), **ranking}

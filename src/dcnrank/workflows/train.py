@@ -35,11 +35,12 @@ from dcnrank.models.table_inputs import build_table_dcn, network_config, table_l
 from dcnrank.training.checkpoint import resume_or_start
 from dcnrank.training.distributed import distributed_session, training_device, world_from_env
 from dcnrank.training.early_stopping import fit_with_early_stopping
+from dcnrank.training.list_batches import ListBatches, group_lists
 from dcnrank.training.tasks import TaskTrainer, task_metrics, task_monitor
 from dcnrank.training.trainer import BatchStream
 from dcnrank.world import World
 
-__all__ = ["TableRunResult", "check_table_config", "train_table"]
+__all__ = ["TableRunResult", "check_table_config", "check_task_config", "train_table"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,41 @@ def check_table_config(config: TrainRunConfig, dataset: Mapping[str, Any] | None
             [
                 'data.validation: "last" does not go with data.stream=true (a stream has no known last rows); '
                 "set data.validation=\"random\". Received: 'last'"
+            ]
+        )
+
+
+def check_task_config(config: TrainRunConfig, spec: FeatureSpec) -> None:
+    """Refuse settings the spec's task cannot use: a ranking loss (`train.loss`) without
+    task = "ranking", and a ranking run with `data.stream` (its lists gather a group's rows
+    from anywhere in the file).
+
+    Raises:
+        ConfigError: naming the key.
+
+    Example:
+        >>> from dcnrank.config import load_config
+        >>> from dcnrank.data.spec.feature_spec import FeatureSpec, NumericColumn
+        >>> spec = FeatureSpec((NumericColumn("x"),), label="y", task="binary")
+        >>> try:
+        ...     check_task_config(load_config(overrides=["train.loss=list_mle"]), spec)
+        ... except ConfigError as error:
+        ...     print(error.errors[0][:58])
+        train.loss: 'list_mle' orders the rows of a group; it appl
+    """
+    loss = config.train.loss
+    if spec.task != "ranking" and loss != "auto":
+        raise ConfigError(
+            [
+                f"train.loss: {loss!r} orders the rows of a group; it applies to task = \"ranking\" (set task and "
+                f"group in the spec), not to task = {spec.task!r}, whose loss is its own (train.loss = \"auto\")"
+            ]
+        )
+    if spec.task == "ranking" and config.data.stream:
+        raise ConfigError(
+            [
+                'data.stream: does not go with task = "ranking" yet (a list gathers one group\'s rows from '
+                "anywhere in the file); read the file whole (data.stream=false)"
             ]
         )
 
@@ -204,6 +240,7 @@ def train_table(
     """
     began = time.perf_counter()
     check_table_config(config, dataset)
+    check_task_config(config, spec)
     if world_from_env().is_main:  # the one writer checks where it will write, before any rank reads data
         check_bundle_target(out)
     resume = resume_or_start(checkpoint_dir, resume)
@@ -229,12 +266,14 @@ def _train_table(
     settings = config.data
     source = source_name(data)
     if settings.stream:
-        fit_x, fit_labels, val, encoder, facts, fit_table = _streamed(config, spec, data, progress, world)
+        fit, val, encoder, facts, fit_table = _streamed(config, spec, data, progress, world)
     else:
-        fit_x, fit_labels, val, encoder, facts, fit_table = _in_memory(config, spec, data)
+        fit, val, encoder, facts, fit_table = _in_memory(config, spec, data)
     where = training_device(device, world)
-    if not isinstance(fit_x, BatchStream):
-        fit_x, fit_labels = fit_x.to(where), cast(torch.Tensor, fit_labels).to(where)
+    fit_x: Any = fit
+    fit_labels = None
+    if isinstance(fit, EncodedRows):
+        fit_x, fit_labels = fit.features.to(where), _labels(fit).to(where)
     val_x, val_labels = cast(torch.Tensor, val.features).to(where), _labels(val).to(where)
     log.info("training on %d rows, validating on %d (%s task)", facts["n_fit"], len(val), spec.task)
     torch.manual_seed(config.train.seed)
@@ -253,13 +292,16 @@ def _train_table(
     if interactions is not None:
         model.set_histories(interactions)  # a no-op without histories
     facts["interactions"] = None if interactions is None else len(interactions.members)
-    trainer = TaskTrainer(spec.task, config.train, desc="train")
+    trainer = TaskTrainer(spec.task, config.train, desc="train", groups=val.groups)
     monitor, higher_is_better = task_monitor(spec.task, settings.monitor)
+    train_x, train_labels = fit_x, fit_labels
+    if spec.task == "ranking" and isinstance(fit, EncodedRows):  # streamed ranking is refused above
+        train_x, train_labels = _lists(config, fit, fit_x, cast(torch.Tensor, fit_labels), val, world), None
     stopping = fit_with_early_stopping(
         trainer,
         model,
-        fit_x,
-        fit_labels,
+        train_x,
+        train_labels,
         (val_x, val_labels),
         patience=settings.patience,
         progress=progress if world.is_main else False,
@@ -269,8 +311,10 @@ def _train_table(
         higher_is_better=higher_is_better,
         average_epochs=settings.average_epochs,
     )
-    outputs = trainer.predict(model, val_x)
-    validation = task_metrics(spec.task, val_labels, outputs, val.groups)
+    if spec.task == "ranking":  # its loss as every epoch measured it, and the ranking metrics
+        validation = trainer.evaluate(model, val_x, val_labels)
+    else:
+        validation = task_metrics(spec.task, val_labels, trainer.predict(model, val_x), val.groups)
     metrics = {
         "validation": {
             "best_epoch": stopping.best_epoch,
@@ -311,11 +355,34 @@ def save_table_bundle(
     return path
 
 
-# fit inputs, fit labels (None: in the stream), validation rows, encoder, facts, and the fit rows' catalogue
-# columns (None without the user and item roles, or streamed)
-Prepared = tuple[
-    "torch.Tensor | BatchStream", "torch.Tensor | None", EncodedRows, TableEncoder, dict[str, Any], "pa.Table | None"
-]
+# the fit rows (or this rank's stream of them), validation rows, encoder, facts, and the fit rows'
+# catalogue columns (None without the user and item roles, or streamed)
+Prepared = tuple["EncodedRows | BatchStream", EncodedRows, TableEncoder, dict[str, Any], "pa.Table | None"]
+
+
+def _lists(
+    config: TrainRunConfig, fit: EncodedRows, fit_x: Any, fit_labels: torch.Tensor, val: EncodedRows, world: World
+) -> ListBatches:
+    """A ranking run's training lists (`train.list_size`, `train.lists_per_group`), the groups
+    left out said once; refused when the validation rows hold no group to rank."""
+    if fit.groups is None or val.groups is None:  # pragma: no cover - a ranking spec always has a group
+        raise ValueError("a ranking task needs the group of each row")
+    held_out = group_lists(val.groups, _labels(val).numpy())
+    if len(held_out.sizes) == 0:
+        raise ValueError(
+            f"ranking: the {len(val)} validation rows hold no group with two rows of different labels, so there "
+            "is nothing to rank there; hold out more rows (data.validation_fraction) or check the group column"
+        )
+    c = config.train
+    lists = ListBatches(
+        fit_x, fit_labels, fit.groups, c.list_size, c.lists_per_group, c.lists_per_batch, seed=c.seed, world=world
+    )
+    if world.is_main:
+        log.info("ranking: %d groups in %d lists of up to %d rows per epoch", len(lists.kept.sizes),
+                 lists.num_lists, c.list_size)  # fmt: skip
+        if lists.kept.notice is not None:
+            log.warning(lists.kept.notice)
+    return lists
 
 
 def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared:
@@ -350,7 +417,7 @@ def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared
     if spec.user is not None and spec.item is not None:  # the catalogue's columns, in table order
         columns = list(dict.fromkeys([spec.user, spec.item, *spec.user_columns, *spec.item_columns]))
         fit_table = table.select(columns).take(pa.array(fit_rows.sort().values.numpy()))
-    return cast(torch.Tensor, fit.features), _labels(fit), val, encoder, facts, fit_table
+    return fit, val, encoder, facts, fit_table
 
 
 def _streamed(config: TrainRunConfig, spec: FeatureSpec, data: Any, progress: bool | None, world: World) -> Prepared:
@@ -393,7 +460,7 @@ def _streamed(config: TrainRunConfig, spec: FeatureSpec, data: Any, progress: bo
         "streamed": True,
         "ranks": world.size,
     }
-    return stream, None, table.validation, table.encoder, facts, None
+    return stream, table.validation, table.encoder, facts, None
 
 
 def _interactions(spec: FeatureSpec, fit: TableBatch, table_sizes: dict[str, int]) -> Interactions | None:

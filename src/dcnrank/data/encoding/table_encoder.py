@@ -375,7 +375,8 @@ def _vocabulary_rows(vocabulary: Vocabulary, categories: Categories, source: str
 
 
 def checked_labels(spec: FeatureSpec, numbers: Numbers, source: str) -> np.ndarray:
-    """The label values; missing labels, or non-0/1 ones for a binary task, are an error naming the rows."""
+    """The label values; missing labels, non-0/1 ones for a binary task or negative ones for a
+    ranking task are an error naming the rows."""
     if numbers.missing.any():
         rows = np.flatnonzero(numbers.missing)
         raise TableDataError(
@@ -387,6 +388,12 @@ def checked_labels(spec: FeatureSpec, numbers: Numbers, source: str) -> np.ndarr
             return validate_binary_labels(numbers.values)
         except ValueError as error:
             raise TableDataError(f'{source}: label column {spec.label!r} (task = "binary"): {error}') from None
+    if spec.task == "ranking" and (numbers.values < 0).any():  # −1 marks a padded slot in a list
+        rows = np.flatnonzero(numbers.values < 0)
+        raise TableDataError(
+            f'{source}: label column {spec.label!r} (task = "ranking") must hold graded relevances ≥ 0. '
+            f"Received {describe_rows(spec.label, rows, numbers.values[rows])}"
+        )
     return numbers.values
 
 

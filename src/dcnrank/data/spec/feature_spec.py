@@ -3,9 +3,10 @@
 A spec is frozen dataclasses (:class:`CategoricalColumn`, :class:`NumericColumn`,
 :class:`MultiHotColumn`, :class:`FeatureSpec`) or the same thing as TOML::
 
-    task = "binary"            # "regression" (MSE) or "binary" (BCE with logits)
-    label = "clicked"
-    group = "user_id"          # optional: per-group AUC (GAUC) over this column
+    task = "binary"            # "regression" (MSE), "binary" (BCE with logits) or "ranking"
+    label = "clicked"          # (graded labels ≥ 0, ordered within each group: train.loss)
+    group = "user_id"          # optional: per-group AUC (GAUC) over this column; the lists
+                               # of a ranking task (default: the user column)
 
     user = "user_id"           # optional roles: the user (or query) column and the item
     item = "item_id"           # column (categorical), which turn on bias terms, histories
@@ -53,7 +54,7 @@ __all__ = [
     "load_feature_spec",
 ]
 
-TASKS = ("regression", "binary")
+TASKS = ("regression", "binary", "ranking")
 POOLINGS = ("mean", "sum")
 
 
@@ -249,10 +250,13 @@ class FeatureSpec:
         columns: the input columns, in order (this order is the order of their
             blocks in the model's input, per type).
         label: str, the column to predict.
-        task: ``"regression"`` (MSE; RMSE, MAE) or ``"binary"`` (labels 0/1; BCE
-            with logits; AUC, log loss).
-        group: str or None, a column grouping rows (e.g. a user) for per-group AUC.
-            It may also be an input column. Defaults to None.
+        task: ``"regression"`` (MSE; RMSE, MAE), ``"binary"`` (labels 0/1; BCE
+            with logits; AUC, log loss) or ``"ranking"`` (graded labels ≥ 0 ordered
+            within each group by a ranking loss, `train.loss`; NDCG@k, MAP, MRR, P@k, R@k
+            over groups).
+        group: str or None, a column grouping rows (e.g. a user, a query): per-group AUC
+            for ``binary``, the lists of ``ranking`` (which needs one: without `group`,
+            the `user` column is the group). It may also be an input column. Defaults to None.
         user: str or None, the categorical input column naming the user (or query)
             of a row: the owner of a user history, a bias term, whom `recommend`
             ranks items for. Defaults to None.
@@ -312,6 +316,14 @@ class FeatureSpec:
                 "(the model would see the answer)"
             )
         problems += self._role_problems(columns)
+        if self.task == "ranking" and self.group is None:
+            if isinstance(self.user, str) and self.user.strip():
+                object.__setattr__(self, "group", self.user)  # a user's rows are its lists
+            else:
+                problems.append(
+                    'group: task = "ranking" orders the rows of each group; name the group column '
+                    "(`group`, a query or user) or the `user` role. Received: none"
+                )
         if problems:
             raise ConfigError(problems)
 
