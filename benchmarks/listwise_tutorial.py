@@ -34,7 +34,7 @@ from dcnrank.layers.feature_cross import FeatureCross
 from dcnrank.layers.mlp import MLP
 from dcnrank.metrics.ranking import ndcg
 from dcnrank.training.list_batches import ListBatches
-from dcnrank.training.ranking_losses import RANKING_LOSSES, as_lists
+from dcnrank.training.ranking_losses import RANKING_LOSSES
 from dcnrank.training.trainer import Trainer
 from dcnrank.world import World
 
@@ -42,13 +42,8 @@ PUBLISHED = {"mse": 0.9109, "pairwise_hinge": 0.9348}  # keras-rs' tutorial, one
 LIST_SIZE, TRAIN_LISTS, BATCH_LISTS, EPOCHS, WIDTH = 5, 50, 1024, 5, 32
 
 
-def list_mse(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Keras' MeanSquaredError on the lists' items (every slot of a tutorial list is an item)."""
-    scores, labels, valid = as_lists(scores, labels)
-    return ((scores - labels) ** 2)[valid].mean()
-
-
-LOSSES = {"mse": list_mse, **RANKING_LOSSES}
+# "mse": Keras' MeanSquaredError on the lists' items (every slot of a tutorial list is an item)
+LOSSES = RANKING_LOSSES
 
 
 class Ranker(nn.Module):

@@ -64,6 +64,7 @@ def run_dcnrank(source: MovieLensSource, fold: str, seed: int, candidate: str, t
     train_rows, test_rows = source.split_rows(fold, config.data.seed)
     table = source.table.take(train_rows)
     _, val_rows = validation_split(table.num_rows, config.data.validation_fraction, "random", config.data.seed)
+    val_rows = val_rows.numpy()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dcnrank-rank-") as folder:
         result = train_table(config, spec, table, Path(folder) / "bundle", dataset={"dataset": "movielens-100k",

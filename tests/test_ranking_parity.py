@@ -1,4 +1,6 @@
-"""Parity with keras-rs: every pairwise loss and `keras_rs.metrics.NDCG`, `MRR` on random padded lists.
+"""Parity with keras-rs: every keras-rs loss (the four pairwise ones and ListMLE) and
+`keras_rs.metrics.NDCG`, `MeanReciprocalRank`, `MeanAveragePrecision`, `PrecisionAtK`, `RecallAtK`
+on random padded lists.
 
 Skipped unless keras-rs is available: importable here, or in the interpreter named by
 ``KERAS_REFERENCE_PYTHON`` (a virtualenv with the `bench` extra: keras, keras-rs, jax).
@@ -17,7 +19,7 @@ import torch
 from keras_support import reference_python
 from torch.testing import assert_close
 
-from dcnrank.metrics.ranking import mean_reciprocal_rank, ndcg
+from dcnrank.metrics.ranking import ranking_metrics
 from dcnrank.training.ranking_losses import RANKING_LOSSES
 
 KERAS_LOSSES = {
@@ -25,6 +27,7 @@ KERAS_LOSSES = {
     "pairwise_logistic": "PairwiseLogisticLoss",
     "pairwise_soft_zero_one": "PairwiseSoftZeroOneLoss",
     "pairwise_mse": "PairwiseMeanSquaredError",
+    "list_mle": "ListMLELoss",
 }
 REFERENCE = """
 import json, sys
@@ -33,7 +36,10 @@ import keras_rs
 data = json.load(sys.stdin)
 y, s = np.array(data["labels"], dtype="float32"), np.array(data["scores"], dtype="float32")
 out = {name: float(getattr(keras_rs.losses, cls)()(y, s)) for name, cls in data["losses"].items()}
-for name, metric in (("ndcg@3", keras_rs.metrics.NDCG(k=3)), ("mrr", keras_rs.metrics.MeanReciprocalRank())):
+metrics = keras_rs.metrics
+for name, metric in (("ndcg@3", metrics.NDCG(k=3)), ("mrr", metrics.MeanReciprocalRank()),
+                     ("map@3", metrics.MeanAveragePrecision(k=3)), ("precision@3", metrics.PrecisionAtK(k=3)),
+                     ("recall@3", metrics.RecallAtK(k=3))):
     metric.update_state(y, s)
     out[name] = float(metric.result())
 print(json.dumps(out))
@@ -50,7 +56,7 @@ def random_lists(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_pairwise_losses_ndcg_and_mrr_match_keras_rs(seed):
+def test_the_losses_and_metrics_match_keras_rs(seed):
     python = reference_python()
     labels, scores = random_lists(seed)
     request = {"labels": labels.tolist(), "scores": scores.tolist(), "losses": KERAS_LOSSES}
@@ -66,7 +72,6 @@ def test_the_pairwise_losses_ndcg_and_mrr_match_keras_rs(seed):
     valid = (labels >= 0).ravel()
     groups = np.repeat(np.arange(len(labels)), labels.shape[1])[valid]
     flat_labels, flat_scores = labels.ravel()[valid], scores.ravel()[valid]
-    assert ndcg(flat_labels, flat_scores, groups, k=3) == pytest.approx(expected["ndcg@3"], rel=1e-5)
-    assert mean_reciprocal_rank(flat_labels, flat_scores, groups, threshold=1.0) == pytest.approx(
-        expected["mrr"], rel=1e-5
-    )
+    ours = ranking_metrics(flat_labels, flat_scores, groups, k=3, threshold=1.0)  # keras-rs: relevant from 1
+    for name in ("ndcg@3", "mrr", "map@3", "precision@3", "recall@3"):
+        assert ours[name] == pytest.approx(expected[name], rel=1e-5), name

@@ -3,6 +3,9 @@ lists split from each group every epoch, validation by NDCG@10, bundles, `dcnran
 
 import json
 import logging
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow as pa
@@ -238,3 +241,30 @@ def test_cli_trains_and_evaluates_a_ranking_table(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "b"), "--data", str(tmp_path / "test.csv"), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["groups"] == 80 and 0 < metrics["ndcg@10"] <= 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_torchrun_ranks_train_the_ranking_run_one_process_does(tmp_path):
+    """Each rank takes its share of every batch's lists (DDP, gloo); the result equals one process's."""
+    data, spec = tmp_path / "train.csv", tmp_path / "spec.toml"
+    graded_table().to_pandas().to_csv(data, index=False)
+    spec.write_text('task = "ranking"\nlabel = "grade"\ngroup = "query"\n'
+                    '[columns]\nquery = "categorical"\ndoc = "categorical"\nquality = "numeric"\n')  # fmt: skip
+    args = ["train", "--data", data, "--spec", spec, *QUICK, "train.epochs=2", "--json"]
+    runs = []
+    for nproc, out in ((1, "one"), (2, "two")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--nnodes", "1",
+             "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "dcnrank",
+             *map(str, args), "--out", str(tmp_path / out)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs.append(json.loads(proc.stdout)["validation"])
+    assert runs[1]["ndcg@10"] == pytest.approx(runs[0]["ndcg@10"], abs=1e-6)
+    assert runs[1]["loss"] == pytest.approx(runs[0]["loss"], rel=1e-4)

@@ -25,7 +25,8 @@ Pointwise, as a baseline: ``mse``, the mean of `(s_i − y_i)²` over the valid 
 list-wise tutorial trains its baseline with Keras' `MeanSquaredError` on the lists).
 
 Listwise, one value per list, averaged over the lists that can be ranked (at least one
-positive label; a list with none adds 0 and does not count):
+positive label; a list with none adds 0 and does not count), but ListMLE, averaged over every
+list as keras-rs' `ListMLELoss` is (a list of padding adds 0 and counts):
 
 - ``softmax`` (ListNet, TF-Ranking's `SoftmaxLoss`): `−Σ_i (y_i / Σ_j y_j) log softmax(s)_i`;
 - ``list_mle``: `Σ_i [log Σ_{k ≥ i} exp(s_π(k)) − s_π(i)]` with `π` the items by
@@ -187,7 +188,8 @@ def softmax_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def list_mle_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """ListMLE: the negative log-likelihood of the labels' order under Plackett-Luce.
+    """ListMLE: the negative log-likelihood of the labels' order under Plackett-Luce, averaged over
+    every list (keras-rs' `ListMLELoss`, `"sum_over_batch_size"`: a list of padding adds 0 and counts).
 
     Example:
         >>> # order (0, 1): log(e^1 + e^0) − 1 + log(e^0) − 0
@@ -202,7 +204,7 @@ def list_mle_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     tail = torch.logcumsumexp(ordered.flip(-1), dim=-1).flip(-1)
     kept = valid.gather(-1, order)
     per_item = torch.where(kept, tail - ordered, torch.zeros_like(ordered))
-    return _list_mean(per_item.sum(-1), kept.sum(-1) > 0)
+    return per_item.sum(-1).mean()  # over every list, as keras-rs' ListMLELoss (a list of padding adds 0)
 
 
 def _gains(labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
