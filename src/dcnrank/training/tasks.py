@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # `train.loss = "auto"` on a ranking task (chosen on validation rows: docs/ranking.md)
-DEFAULT_RANKING_LOSS = "lambda_rank"
+DEFAULT_RANKING_LOSS = "pairwise_logistic"
 # the cutoff of the ranking metrics of training and of `dcnrank evaluate`'s default
 RANKING_K = 10
 # a label at or above it is relevant to MAP, MRR, precision and recall of a ranking task
