@@ -2,6 +2,7 @@
 bundles, and the fold CSVs, through the real entry point."""
 
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -56,30 +57,29 @@ def test_train_dataset_uses_the_recipe_and_the_split(dataset_bundle, movielens_d
     assert 0.5 < test["rmse"] < 1.5 and 0 < test["ndcg@10"] <= 1
 
 
-def test_evaluate_dataset_reproduces_the_training_test_metrics(dataset_bundle, movielens_dir):
+def test_evaluate_dataset_reproduces_the_training_test_metrics(dataset_bundle, movielens_dir, capsys):
     out, summary = dataset_bundle
     proc = run_cli("evaluate", "--model", out, "--dataset", "movielens-100k", "--split", "u1",
                    "--data-dir", movielens_dir, "--json")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads(proc.stdout)
     assert metrics == {"dataset": "movielens-100k", "split": "u1", "seed": 0, **summary["test"]}
-    proc = run_cli("evaluate", "--model", out, "--dataset", "movielens-100k", "--data-dir", movielens_dir)
-    assert proc.returncode == 0, proc.stderr  # u1 is 100K's default split
-    lines = proc.stdout.splitlines()
+    # the other forms in-process (the entry point ran above): the same command, without an interpreter's start-up
+    assert main(["evaluate", "--model", str(out), "--dataset", "movielens-100k", "--data-dir", str(movielens_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()  # u1 is 100K's default split
     assert lines[0] == f"{out}: movielens-100k split u1 (seed 0), 20,000 test rows, 459 users"
     assert f"  rmse          {metrics['rmse']:.4f}" in lines and f"  ndcg@10       {metrics['ndcg@10']:.4f}" in lines
     # without --dataset: the dataset, split and folder the bundle records
-    proc = run_cli("evaluate", "--model", out, "--json")
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == metrics
+    assert main(["evaluate", "--model", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == metrics
 
 
-def test_fold_csvs_train_and_evaluate(movielens_dir, tmp_path):
+def test_fold_csvs_train_and_evaluate(movielens_dir, tmp_path, capsys):
     folds = tmp_path / "folds"
-    proc = subprocess.run([sys.executable, EXAMPLES / "movielens_to_csv.py", "--data-dir", movielens_dir,
-                           "--out", folds], capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert f"wrote 80,000 ratings × 11 columns to {folds / 'ml100k_u1_base.csv'}" in proc.stdout
+    # the script's main in this process first; as a script (its own interpreter) for the refusal below
+    to_csv = runpy.run_path(str(EXAMPLES / "movielens_to_csv.py"))["main"]
+    assert to_csv(["--data-dir", str(movielens_dir), "--out", str(folds)]) == 0
+    assert f"wrote 80,000 ratings × 11 columns to {folds / 'ml100k_u1_base.csv'}" in capsys.readouterr().out
     assert sorted(p.name for p in folds.iterdir()) == sorted(
         f"ml100k_u{n}_{part}.csv" for n in range(1, 6) for part in ("base", "test")
     )
@@ -91,9 +91,9 @@ def test_fold_csvs_train_and_evaluate(movielens_dir, tmp_path):
                    *TINY, "--out", out, "--quiet")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert f"validation ({HELD_OUT_OF_U1:,} held-out rows): RMSE" in proc.stdout
-    proc = run_cli("evaluate", "--model", out, "--data", folds / "ml100k_u1_test.csv", "--json")
-    assert proc.returncode == 0, proc.stderr
-    metrics = json.loads(proc.stdout)
+    # in-process: `evaluate` through the entry point runs in the test above
+    assert main(["evaluate", "--model", str(out), "--data", str(folds / "ml100k_u1_test.csv"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
     assert metrics["data"] == str(folds / "ml100k_u1_test.csv")
     assert metrics["rows"] == 20_000 and metrics["users"] == 459 and 0.5 < metrics["rmse"] < 1.5
 

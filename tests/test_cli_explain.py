@@ -10,6 +10,7 @@ import pytest
 
 from dcnrank.bundle import load, save
 from dcnrank.bundle.errors import BundleError
+from dcnrank.cli.main import main
 from dcnrank.data.encoding.table_encoder import TableEncoder
 from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec
 from dcnrank.data.streaming.table_writer import write_table
@@ -36,6 +37,15 @@ def run_cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "dcnrank", *map(str, args)], capture_output=True, text=True, timeout=600
     )
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    """`dcnrank ARGS` in this process (exit code, stdout, stderr): the commands' output without an
+    interpreter's start-up each; the entry point itself runs in `run_cli` calls here."""
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +80,10 @@ def test_explain_finds_the_planted_cross(planted, tmp_path):
     assert (tmp_path / "h.png").is_file()
 
 
-def test_explain_json(planted):
-    proc = run_cli("explain", "--model", planted / "bundle", "--json", "--top", "2")
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
+def test_explain_json(planted, capsys):
+    code, out, err = run_main(capsys, "explain", "--model", planted / "bundle", "--json", "--top", "2")
+    assert code == 0, err
+    summary = json.loads(out)
     assert summary["labels"] == ["a", "b", "x", "z", "w"] and summary["block_sizes"] == [2] * 5
     assert [pair["features"] for pair in summary["top_pairs"]][0] == ["x", "z"] and len(summary["top_pairs"]) == 2
     matrix = np.array(summary["matrix"])
@@ -82,26 +92,27 @@ def test_explain_json(planted):
     assert summary["heatmap"] == str(planted / "bundle" / "interactions.png")
 
 
-def test_explain_a_second_layer(tmp_path):
+def test_explain_a_second_layer(tmp_path, capsys):
     config = DCNConfig(structure="stacked", embedding_dim=2, deep_units=(4,), num_cross_layers=2)
     spec = FeatureSpec((CategoricalColumn("item_id"), CategoricalColumn("user_id")), label="y", task="binary")
     encoder = TableEncoder.fit(spec, {"item_id": [10, 20], "user_id": [1, 2], "y": [0, 1]})
     folder = save(build_table_dcn(config, spec, encoder.table_sizes), tmp_path / "b", model_config=config,
                   encoder=encoder)  # fmt: skip
-    proc = run_cli("explain", "--model", folder, "--layer", "1", "--json")
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
+    code, out, err = run_main(capsys, "explain", "--model", folder, "--layer", "1", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
     assert summary["labels"] == ["item_id", "user_id"] and summary["layer"] == 1
     assert (
         summary["heatmap"] == str(folder / "interactions_layer1.png") and (folder / "interactions_layer1.png").is_file()
     )
 
 
-def test_deep_only_has_no_heatmap_and_explain_says_why(planted, tmp_path):
+def test_deep_only_has_no_heatmap_and_explain_says_why(planted, tmp_path, capsys):
     out = tmp_path / "deep"
-    proc = run_cli("train", "--data", planted / "t.csv", "--spec", planted / "t.toml", "model.structure=deep_only",
-                   "model.deep_units=[4]", "train.epochs=1", "--quiet", "--out", out)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    code, _, err = run_main(capsys, "train", "--data", planted / "t.csv", "--spec", planted / "t.toml",
+                            "model.structure=deep_only", "model.deep_units=[4]", "train.epochs=1", "--quiet",
+                            "--out", out)  # fmt: skip
+    assert code == 0, err
     assert not (out / "interactions.png").exists()
     proc = run_cli("explain", "--model", out)
     assert proc.returncode == 2 and proc.stdout == ""
@@ -111,12 +122,12 @@ def test_deep_only_has_no_heatmap_and_explain_says_why(planted, tmp_path):
     )
 
 
-def test_explain_errors_exit_2(planted, tmp_path):
-    proc = run_cli("explain", "--model", planted / "bundle", "--layer", "3")
-    assert proc.returncode == 2
-    assert "`layer` must be an int from 0 to 0, one of the model's 1 cross layers. Received: layer=3" in proc.stderr
-    proc = run_cli("explain", "--model", tmp_path / "nowhere")
-    assert proc.returncode == 2 and "bundle folder not found" in proc.stderr
+def test_explain_errors_exit_2(planted, tmp_path, capsys):
+    code, _, err = run_main(capsys, "explain", "--model", planted / "bundle", "--layer", "3")
+    assert code == 2
+    assert "`layer` must be an int from 0 to 0, one of the model's 1 cross layers. Received: layer=3" in err
+    code, _, err = run_main(capsys, "explain", "--model", tmp_path / "nowhere")
+    assert code == 2 and "bundle folder not found" in err
 
 
 def test_load_rejects_an_unknown_format(tmp_path):

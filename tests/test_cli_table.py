@@ -1,6 +1,7 @@
 """`dcnrank train --data --spec` and `dcnrank predict` end to end, and the worked example's scripts."""
 
 import json
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -34,8 +35,8 @@ def criteo_like(tmp_path_factory):
     train = run(EXAMPLES / "make_criteo_like.py", "--rows", 3000, "--out", root / "train.csv")
     assert train.returncode == 0, train.stderr
     assert "wrote 3,000 rows × 40 columns" in train.stdout and "the true click probabilities score AUC" in train.stdout
-    test = run(EXAMPLES / "make_criteo_like.py", "--rows", 1000, "--sample-seed", 1, "--out", root / "test.parquet")
-    assert test.returncode == 0, test.stderr
+    generator = runpy.run_path(str(EXAMPLES / "make_criteo_like.py"))  # the script ran above; now its main only
+    assert generator["main"](["--rows", "1000", "--sample-seed", "1", "--out", str(root / "test.parquet")]) == 0
     return root
 
 
@@ -72,13 +73,14 @@ def test_train_writes_a_table_bundle_with_spec_and_config(trained, criteo_like):
     assert bundle.metrics["data"]["n_fit"] == 3000 - HELD_OUT and bundle.metrics["data"]["table_sizes"]["C3"] == 4097
 
 
-def test_train_prints_metrics_as_text(criteo_like, tmp_path):
-    proc = run("-m", "dcnrank", "train", "--data", criteo_like / "train.csv", "--spec", EXAMPLES / "criteo_like.toml",
-               *QUICK, "train.epochs=1", "--out", tmp_path / "b", "--quiet")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "best epoch 1 of 1 run" in proc.stdout
-    assert f"validation ({HELD_OUT} held-out rows): AUC 0." in proc.stdout and "GAUC" in proc.stdout
-    assert f"saved bundle {tmp_path / 'b'}" in proc.stdout
+def test_train_prints_metrics_as_text(criteo_like, tmp_path, capsys):
+    # in-process: `train --data` through the entry point runs in the `trained` fixture
+    assert main(["train", "--data", str(criteo_like / "train.csv"), "--spec", str(EXAMPLES / "criteo_like.toml"),
+                 *QUICK, "train.epochs=1", "--out", str(tmp_path / "b"), "--quiet"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "best epoch 1 of 1 run" in printed
+    assert f"validation ({HELD_OUT} held-out rows): AUC 0." in printed and "GAUC" in printed
+    assert f"saved bundle {tmp_path / 'b'}" in printed
 
 
 @pytest.mark.parametrize("suffix", ["parquet", "csv"])

@@ -14,12 +14,12 @@ def run_cli(*args, cwd=None):
 
 
 def test_toy_writes_json_and_png(tmp_path):
-    proc = run_cli("toy", "--epochs", "2", "--out", str(tmp_path), "--quiet")
+    proc = run_cli("toy", "--epochs", "1", "--out", str(tmp_path), "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "Cross Network" in proc.stdout and "166,401" in proc.stdout
     report = json.loads((tmp_path / "toy.json").read_text())
     assert report["experiment"] == "toy"
-    assert report["config"]["train"]["epochs"] == 2
+    assert report["config"]["train"]["epochs"] == 1
     assert report["models"]["cross"]["params"] == 16
     assert report["models"]["deep"]["params"] == 166_401
     assert len(report["models"]["cross"]["rmse"]) == 1

@@ -4,12 +4,16 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
+import torch
 from conftest import write_tiny_movielens
+from safetensors.torch import load_file
 
 from dcnrank.bundle import load
+from dcnrank.cli.main import main
 from dcnrank.config import TrainRunConfig
 from dcnrank.experiments.recipe import load_recipe
 
@@ -52,11 +56,11 @@ def test_train_writes_a_bundle_with_resolved_config_and_metrics(tiny_bundle):
     assert summary["parameters"] == bundle.metrics["parameters"] == sum(p.numel() for p in bundle.model.parameters())
 
 
-def test_evaluate_reproduces_the_training_test_metrics(tiny_bundle):
+def test_evaluate_reproduces_the_training_test_metrics(tiny_bundle, capsys):
     out, data, summary = tiny_bundle
-    proc = run_cli("evaluate", "--model", out, "--json")  # dataset, split, seed and data dir from the bundle
-    assert proc.returncode == 0, proc.stderr
-    evaluated = json.loads(proc.stdout)
+    # in-process: `evaluate` through the entry point runs in test_real_movielens_train_evaluate_recommend
+    assert main(["evaluate", "--model", str(out), "--json"]) == 0  # dataset, split, seed and data dir from the bundle
+    evaluated = json.loads(capsys.readouterr().out)
     assert {key: evaluated[key] for key in summary["test"]} == summary["test"]
 
 
@@ -74,10 +78,10 @@ def test_recommend_unknown_user_notice_and_json(tiny_bundle):
     }  # fmt: skip
 
 
-def test_recommend_invalid_user_exits_2(tiny_bundle):
-    proc = run_cli("recommend", "--model", tiny_bundle[0], "--user", "abc")
-    assert proc.returncode == 2
-    assert "--user must be an integer: the column 'user_id' holds ints. Received: 'abc'" in proc.stderr
+def test_recommend_invalid_user_exits_2(tiny_bundle, capsys):
+    # in-process: `recommend` through the entry point runs in the tests above and below
+    assert main(["recommend", "--model", str(tiny_bundle[0]), "--user", "abc"]) == 2
+    assert "--user must be an integer: the column 'user_id' holds ints. Received: 'abc'" in capsys.readouterr().err
 
 
 def test_train_config_errors_exit_2(tmp_path):
@@ -89,7 +93,7 @@ def test_train_config_errors_exit_2(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_real_movielens_train_evaluate_recommend(movielens_dir, movielens_ratings, tmp_path):
+def test_real_movielens_train_evaluate_recommend(movielens_dir, movielens_ratings, tmp_path, capsys):
     out = tmp_path / "dcn"
     proc = run_cli(
         "train", "--config", "configs/seed_dcn.toml", "train.epochs=1", "data.max_train_rows=4096",
@@ -107,7 +111,9 @@ def test_real_movielens_train_evaluate_recommend(movielens_dir, movielens_rating
     assert proc.returncode == 0, proc.stderr
     test = json.loads(proc.stdout)
     assert test["rows"] == 20_000 and test["users"] == 943
-    assert f"{test['rmse']:.4f}" in run_cli("evaluate", "--model", out, "--data-dir", movielens_dir).stdout
+    capsys.readouterr()  # the text form in-process (the entry point ran just above)
+    assert main(["evaluate", "--model", str(out), "--data-dir", str(movielens_dir)]) == 0
+    assert f"{test['rmse']:.4f}" in capsys.readouterr().out
 
     proc = run_cli("recommend", "--model", out, "--user", 42)
     assert proc.returncode == 0, proc.stderr
@@ -141,7 +147,8 @@ def test_resume_without_checkpoint_dir_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_uninterrupted_result(movielens_dir, tmp_path):
-    # SIGKILL once the first checkpoint exists, rerun with --resume: same test metrics as one clean run.
+    # SIGKILL once the first checkpoint exists, rerun with --resume: same weights, losses and test
+    # metrics (those `train --json` reports, as `evaluate` computes them) as one clean run.
     args = [
         "train", "--config", "configs/seed_dcn.toml", "train.epochs=3", "data.max_train_rows=4096",
         "train.batch_size=64", "train.checkpoint_every=1", "--data-dir", movielens_dir, "--quiet",
@@ -151,20 +158,25 @@ def test_killed_run_resumes_to_the_uninterrupted_result(movielens_dir, tmp_path)
     victim = subprocess.Popen([*command, "--out", str(tmp_path / "killed")])
     try:
         while not (checkpoints / "checkpoint.json").exists() and victim.poll() is None:
-            pass  # busy-wait: the run must die soon after its first checkpoint, mid-training
+            time.sleep(0.005)  # the run must die soon after its first checkpoint, mid-training
         assert victim.poll() is None, "the run ended before it could be killed"
         victim.send_signal(signal.SIGKILL)
     finally:
         victim.wait(timeout=60)
     assert victim.returncode == -signal.SIGKILL and not (tmp_path / "killed").exists()
 
-    resumed = subprocess.run([*command, "--resume", "--out", str(tmp_path / "resumed")], capture_output=True, text=True)
+    resumed = subprocess.run([*command, "--resume", "--out", str(tmp_path / "resumed"), "--json"], capture_output=True,
+                             text=True)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    clean = run_cli(*args, "--out", tmp_path / "clean")
+    clean = run_cli(*args, "--out", tmp_path / "clean", "--json")
     assert clean.returncode == 0, clean.stderr
     got, expected = load(tmp_path / "resumed").metrics, load(tmp_path / "clean").metrics
     assert len(got["history"]) == len(expected["history"]) == 3
-    tests = [json.loads(run_cli("evaluate", "--model", tmp_path / n, "--json").stdout) for n in ("resumed", "clean")]
+    tests = [json.loads(proc.stdout)["test"] for proc in (resumed, clean)]
     for key in ("rmse", "mae", "ndcg@10", "map@10"):
         assert tests[0][key] == pytest.approx(tests[1][key], abs=1e-6)
     assert [e["loss"] for e in got["history"]] == pytest.approx([e["loss"] for e in expected["history"]], abs=1e-9)
+    weights = [load_file(tmp_path / name / "weights.safetensors") for name in ("resumed", "clean")]
+    assert weights[0].keys() == weights[1].keys()
+    for name, tensor in weights[0].items():
+        torch.testing.assert_close(tensor, weights[1][name], rtol=1e-5, atol=1e-6, msg=name)

@@ -3,8 +3,8 @@ the shuffle buffer, streamed training and its checkpoints; and torchrun / DDP tr
 
 import json
 import os
+import runpy
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -46,12 +46,13 @@ def one_thread_env():
 
 @pytest.fixture(scope="module")
 def criteo(tmp_path_factory):
-    """12,000 Criteo-layout rows as Parquet (row groups of 1,000) and as CSV."""
+    """12,000 Criteo-layout rows as Parquet (row groups of 1,000) and as CSV, from the worked
+    example's generator run in this process (`test_cli_table` runs it as a script)."""
     root = tmp_path_factory.mktemp("stream")
+    generator = runpy.run_path(str(EXAMPLES / "make_criteo_like.py"))
     for name in ("train.parquet", "train.csv"):
-        proc = run(EXAMPLES / "make_criteo_like.py", "--rows", 12000, "--chunk-rows", 5000,
-                   "--row-group-rows", 1000, "--out", root / name)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        argv = ["--rows", "12000", "--chunk-rows", "5000", "--row-group-rows", "1000", "--out", str(root / name)]
+        assert generator["main"](argv) == 0
     return root
 
 
@@ -176,15 +177,10 @@ def test_streamed_training_learns_and_predicts(criteo, tmp_path):
     assert json.loads(proc.stdout)["rows"] == 12000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun(nproc: int, *args) -> subprocess.CompletedProcess:
-    return run("-m", "torch.distributed.run", "--nproc_per_node", nproc, "--nnodes", 1, "--master_addr", "127.0.0.1",
-               "--master_port", free_port(), "-m", "dcnrank", *args,
+    """`torchrun --standalone`: its rendezvous store listens on a port the OS assigns as it binds,
+    so runs started at once (tests on parallel workers) never race for a port picked beforehand."""
+    return run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", nproc, "-m", "dcnrank", *args,
                env={**one_thread_env(), "GLOO_SOCKET_IFNAME": "lo"})  # fmt: skip
 
 
