@@ -99,7 +99,8 @@ def row_numbers(encoder: TableEncoder, features: TableBatch) -> list[int]:
 def test_a_table_held_in_memory_and_streamed_holds_out_the_same_rows(tmp_path):
     spec = numbered_file(tmp_path / "n.parquet", 500)
     config = load_config(overrides=["data.validation=random", "data.validation_fraction=0.2", "data.seed=3"])
-    fit_x, _, val, encoder, facts, _ = train._in_memory(config, spec, tmp_path / "n.parquet")
+    fit, val, encoder, facts, _ = train._in_memory(config, spec, tmp_path / "n.parquet")
+    fit_x = fit.features
     streamed = StreamedTable.scan(spec, tmp_path / "n.parquet", validation_fraction=0.2, seed=3, block_rows=100)
     drawn = np.flatnonzero(held_out(0, 500, 0.2, seed=3)).tolist()
     assert row_numbers(encoder, val.features) == drawn == row_numbers(streamed.encoder, streamed.validation.features)
@@ -111,14 +112,15 @@ def test_a_table_held_in_memory_and_streamed_holds_out_the_same_rows(tmp_path):
 def test_a_table_run_reads_data_validation(tmp_path):
     spec = numbered_file(tmp_path / "n.parquet", 50)
     last = load_config(overrides=["data.validation=last"])
-    fit_x, _, val, encoder, _, _ = train._in_memory(last, spec, tmp_path / "n.parquet")
+    fit, val, encoder, _, _ = train._in_memory(last, spec, tmp_path / "n.parquet")
+    fit_x = fit.features
     assert row_numbers(encoder, val.features) == [45, 46, 47, 48, 49]
     fit_rows = row_numbers(encoder, fit_x)
     assert sorted(fit_rows) == list(range(45)) and fit_rows != list(range(45))  # fit rows train in a seeded order
     again, *_ = train._in_memory(last, spec, tmp_path / "n.parquet")
-    assert row_numbers(encoder, again) == fit_rows
+    assert row_numbers(encoder, again.features) == fit_rows
     random = load_config(overrides=["data.validation=random"])
-    _, _, val, encoder, _, _ = train._in_memory(random, spec, tmp_path / "n.parquet")
+    _, val, encoder, _, _ = train._in_memory(random, spec, tmp_path / "n.parquet")
     assert row_numbers(encoder, val.features) == np.flatnonzero(held_out(0, 50, 0.1, seed=0)).tolist()
 
 

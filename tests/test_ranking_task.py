@@ -3,7 +3,6 @@ lists split from each group every epoch, validation by NDCG@10, bundles, `dcnran
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 
@@ -243,12 +242,6 @@ def test_cli_trains_and_evaluates_a_ranking_table(tmp_path, capsys):
     assert metrics["groups"] == 80 and 0 < metrics["ndcg@10"] <= 1
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_torchrun_ranks_train_the_ranking_run_one_process_does(tmp_path):
     """Each rank takes its share of every batch's lists (DDP, gloo); the result equals one process's."""
     data, spec = tmp_path / "train.csv", tmp_path / "spec.toml"
@@ -259,8 +252,8 @@ def test_two_torchrun_ranks_train_the_ranking_run_one_process_does(tmp_path):
     runs = []
     for nproc, out in ((1, "one"), (2, "two")):
         proc = subprocess.run(
-            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--nnodes", "1",
-             "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "dcnrank",
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+             "-m", "dcnrank",
              *map(str, args), "--out", str(tmp_path / out)],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
