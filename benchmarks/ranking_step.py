@@ -1,10 +1,11 @@
 """What a ranking step costs beside a pointwise step on the same rows (issue 15's goal: ≤ 1.5×).
 
-The recipe's table model (configs/movielens_100k.toml) on u1's training rows, one epoch of
-batches of 1,024 rows each way: `TensorBatches` with MSE (the regression task's step) and
-`ListBatches` (lists of `train.list_size` rows split from each user, `train.batch_size //
-list_size` lists a batch) with each ranking loss. Rounds alternate the two, and the ratio is
-of medians of seconds per 1,000 rows trained, measured in the same process.
+The recipe's table model (configs/movielens_100k.toml) on u1's training rows, `--steps`
+batches each way of `train.batch_size` rows (256 in the recipe): `TensorBatches` with MSE
+(the regression task's step) and `ListBatches` (lists of `train.list_size` rows split from
+each user, `train.batch_size // list_size` lists a batch) with each ranking loss. Rounds
+alternate the two, and the ratio is of medians of seconds per 1,000 rows trained, measured
+in the same process.
 
     DCNRANK_DATA=/path/holding/ml-100k python benchmarks/ranking_step.py [--losses lambda_rank softmax]
 """

@@ -118,7 +118,6 @@ class TrainConfig:
         decay = self.lr_decay
         if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0.0 < decay <= 1.0:
             raise ValueError(f"`lr_decay` must be a number in (0, 1]. Received: lr_decay={decay!r}")
-
         if self.loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {', '.join(LOSSES)}. Received: loss={self.loss!r}")
         for name, low in (("list_size", 2), ("lists_per_group", 0)):

@@ -214,7 +214,6 @@ class ListBatches:
         }  # fmt: skip
 
 
-
 def list_loss(
     loss_fn: Any, scores: torch.Tensor, labels: torch.Tensor, groups: np.ndarray, list_size: int, lists_per_batch: int
 ) -> float:
