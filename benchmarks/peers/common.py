@@ -46,8 +46,8 @@ EPSILON = 1e-7
 
 RECORD_KEYS = (
     "library", "variant", "version", "seed", "precision", "parameters", "threads",
-    "train_rows", "test_rows", "steps", "steady_from_step", "steady_rows_per_s", "median_step_s",
-    "first_step_s", "last_step_s", "epoch_s", "test_auc", "test_logloss", "inference_rows_per_s",
+    "train_rows", "test_rows", "steps", "steady_from_step", "steady_rows_per_s", "mean_rows_per_s", "median_step_s",
+    "first_step_s", "last_step_s", "compile_s", "epoch_s", "test_auc", "test_logloss", "inference_rows_per_s",
     "peak_rss_mb", "notes",
 )  # fmt: skip
 
@@ -263,30 +263,39 @@ class StepTimer:
         return [float(s) for s in np.diff([*self.marks, self.ended])]
 
     def summary(self, rows_per_step: Sequence[int]) -> dict[str, Any]:
-        """`steps`, `steady_from_step`, `steady_rows_per_s`, `median_step_s`, `first_step_s`, `last_step_s`.
+        """`steps`, `steady_from_step`, `steady_rows_per_s`, `mean_rows_per_s`, `median_step_s`,
+        `first_step_s` and `last_step_s` of the epoch.
 
-        Steady rows/s is a mean: the rows of every step after the first `WARMUP_STEPS`
-        divided by the wall time of those steps. An epoch of `WARMUP_STEPS` steps or fewer
-        (a smoke test) leaves out only the first step.
+        The steps after the first `WARMUP_STEPS` are the steady ones (an epoch of
+        `WARMUP_STEPS` steps or fewer, a smoke test, leaves out only the first step).
+
+        - `steady_rows_per_s`, a median: a full batch's rows divided by the median time of
+          the steady full-batch steps. The median leaves out what one step alone pays, such
+          as JAX compiling again for a smaller last batch.
+        - `mean_rows_per_s`, a mean: the rows of every steady step divided by their time.
 
         Raises:
             ValueError: if the number of marked steps is not `len(rows_per_step)`.
 
         Example:
-            >>> timer = StepTimer(marks=[0.0, 3.0, 4.0], ended=5.0)
-            >>> timer.summary([10, 10, 5])["steady_rows_per_s"]  # steps 2 and 3: 15 rows in 2 s
-            7.5
+            >>> timer = StepTimer(marks=[0.0, 3.0, 4.0, 6.0], ended=7.0)
+            >>> summary = timer.summary([10, 10, 10, 5])  # steady: steps 2–4, full: steps 2 and 3
+            >>> summary["steady_rows_per_s"], summary["mean_rows_per_s"]  # 10 rows / 1.5 s; 25 rows / 4 s
+            (6.666666666666667, 6.25)
         """
         seconds = self.step_seconds()
         if len(seconds) != len(rows_per_step):
             raise ValueError(f"StepTimer: {len(seconds)} steps were marked, the epoch has {len(rows_per_step)}")
         skip = WARMUP_STEPS if len(seconds) > WARMUP_STEPS else min(1, len(seconds) - 1)
-        steady_seconds = sum(seconds[skip:])
+        steady, steady_rows = seconds[skip:], list(rows_per_step[skip:])
+        full = [s for s, rows in zip(steady, steady_rows, strict=True) if rows == max(rows_per_step)] or steady
+        median = float(np.median(full))
         return {
             "steps": len(seconds),
             "steady_from_step": skip + 1,
-            "steady_rows_per_s": sum(rows_per_step[skip:]) / steady_seconds if steady_seconds > 0 else None,
-            "median_step_s": float(np.median(seconds[skip:])),
+            "steady_rows_per_s": max(rows_per_step) / median if median > 0 else None,
+            "mean_rows_per_s": sum(steady_rows) / sum(steady) if sum(steady) > 0 else None,
+            "median_step_s": median,
             "first_step_s": seconds[0],
             "last_step_s": seconds[-1],
         }
