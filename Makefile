@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= runs/demo
 
-.PHONY: setup demo test test-fast lint bench bench-scale bench-setup bench-quality clean
+.PHONY: setup demo test test-fast lint bench bench-scale bench-setup bench-quality bench-peers clean
 
 setup: $(STAMP)
 
@@ -50,6 +50,14 @@ bench-scale: $(STAMP)
 bench-quality: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,quality]'
 	$(BIN)/python benchmarks/bench_quality.py
+
+# The same DCN-V2 trained in dcnrank, Keras-RS, TorchRec, DeepCTR-Torch and FuxiCTR on one
+# 1M-row Criteo-layout table, one table of rows/s, AUC and memory (docs/benchmarks.md). Each
+# peer's venv is made in .peers/<library>/ on first use; PEERS_ARGS adds options, e.g.
+# PEERS_ARGS="--rows 20000 --seeds 0" for a smoke test.
+PEERS_ARGS ?=
+bench-peers: $(STAMP)
+	$(BIN)/python benchmarks/peers/bench_peers.py --json .peers/bench_peers.json $(PEERS_ARGS)
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
