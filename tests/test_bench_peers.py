@@ -22,6 +22,7 @@ sys.path.insert(0, str(PEERS))
 import bench_peers  # noqa: E402
 import common  # noqa: E402
 import encode  # noqa: E402
+import matmul_peak  # noqa: E402
 import run_dcnrank  # noqa: E402
 
 
@@ -170,6 +171,7 @@ def test_dcnrank_runner_in_process_returns_a_full_record(tmp_path: Path) -> None
     )
     assert 0.0 <= record["test_auc"] <= 1.0 and record["test_logloss"] > 0
     assert record["steady_rows_per_s"] > 0 and record["inference_rows_per_s"] > 0
+    assert record["settings"]["batch_size"] == 4096 and record["settings"]["shuffle"] is False
     json.dumps(record)  # one JSON line
 
 
@@ -279,6 +281,15 @@ def test_a_failed_install_is_a_setup_error_with_its_last_line(tmp_path: Path, mo
     with pytest.raises(bench_peers.SetupError, match="No matching distribution found"):
         bench_peers.ensure_venv(library, peers=tmp_path, log=lambda _: None)
     assert not (tmp_path / "broken" / bench_peers.STAMP).exists()
+
+
+def test_matmul_peak_times_both_kinds_of_product() -> None:
+    import torch
+
+    for kind in ("mm", "linear"):
+        assert matmul_peak.product_gflops(torch.float32, kind, shape=(8, 8, 8), seconds=0.0) > 0
+    with pytest.raises(ValueError, match="`kind` must be 'mm' or 'linear'"):
+        matmul_peak.product_gflops(torch.float32, "bmm", shape=(8, 8, 8), seconds=0.0)
 
 
 def test_threads_must_fit_the_machine() -> None:

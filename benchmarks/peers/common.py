@@ -48,7 +48,7 @@ RECORD_KEYS = (
     "library", "variant", "version", "seed", "precision", "parameters", "threads",
     "train_rows", "test_rows", "steps", "steady_from_step", "steady_rows_per_s", "mean_rows_per_s", "median_step_s",
     "first_step_s", "last_step_s", "compile_s", "epoch_s", "test_auc", "test_logloss", "inference_rows_per_s",
-    "peak_rss_mb", "notes",
+    "peak_rss_mb", "settings", "notes",
 )  # fmt: skip
 
 

@@ -151,6 +151,7 @@ def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         train_rows=len(y),
         test_rows=len(data.test_labels),
         epoch_s=epoch_s,
+        settings=config.to_dict(),  # the resolved TrainConfig: what a variant changed, and every default
         notes="KerasAdamW (epsilon 1e-7, weight_decay 0); steps timed by a forward pre-hook",
         **timer.summary(step_rows(len(y), config.batch_size)),
         **evaluation(data, scores, rows_per_s, probabilities=False),
