@@ -487,8 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(warning)
     print(
         f"\nrows/s: a full batch over the median steady step (steps after the first 5); × matmul peak: rows/s × "
-        f"{FLOP_PER_ROW:,} FLOP / the higher of the two peaks ({', '.join(f'{k} {v:.0f}' for k, v in peak.items())} "
-        f"GFLOP/s, {len(cpus)} CPU(s))."
+        f"{FLOP_PER_ROW:,} FLOP / the matmul peak in the run's precision, the higher of the measurements before "
+        f"and after ({', '.join(f'{k} {v:.0f}' for k, v in peak.items())} GFLOP/s on {len(cpus)} CPU(s))."
     )
     if args.json:
         report = {
