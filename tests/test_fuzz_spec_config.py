@@ -37,7 +37,7 @@ from dcnrank.config import ConfigError, DataConfig, TrainRunConfig, load_config,
 from dcnrank.config.data_config import MONITORS, SPLIT_NAMES, VALIDATION_POLICIES
 from dcnrank.config.errors import MAX_LISTED, MAX_TOML_BYTES, read_toml
 from dcnrank.config.model_config import CROSS_TYPES, DEEP_NORMS, EMBEDDING_L2_SCOPES, LEVER_FLAGS, STRUCTURES
-from dcnrank.config.train_config import LOSSES, PRECISIONS
+from dcnrank.config.train_config import EMBEDDING_OPTIMIZERS, EMBEDDING_UPDATES, LOSSES, PRECISIONS
 from dcnrank.data.encoding.table_error import TableDataError
 from dcnrank.data.spec.feature_spec import (
     POOLINGS,
@@ -310,6 +310,9 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "train.loss": st.sampled_from(LOSSES),
     "train.list_size": _sized(2),
     "train.lists_per_group": _sized(0),
+    "train.embedding_updates": st.sampled_from(EMBEDDING_UPDATES),
+    "train.embedding_optimizer": st.sampled_from(EMBEDDING_OPTIMIZERS),
+    "train.embedding_learning_rate": _floats(0.0) | st.integers(0, 10),
     "data.split": st.sampled_from(SPLIT_NAMES),
     "data.seed": _sized(0),
     "data.data_dir": nasty_text(1, 20).filter(lambda s: s.strip() != "" and "\x00" not in s),

@@ -10,9 +10,13 @@ import torch
 
 from dcnrank.config.rules import Rule, at_least, half_open
 
-__all__ = ["LOSSES", "PRECISIONS", "RULES", "TrainConfig"]
+__all__ = ["EMBEDDING_OPTIMIZERS", "EMBEDDING_UPDATES", "LOSSES", "PRECISIONS", "RULES", "TrainConfig"]
 
 PRECISIONS = ("fp32", "bf16")
+# `train.embedding_updates`: "auto" (sparse for large tables), "dense", "sparse"
+# (`dcnrank.training.embedding_updates`); `train.embedding_optimizer`: the tables' rule
+EMBEDDING_UPDATES = ("auto", "dense", "sparse")
+EMBEDDING_OPTIMIZERS = ("adamw", "rowwise_adagrad")
 # `train.loss`: "auto" (the task's own: MSE, BCE, or the default ranking loss) or a ranking
 # loss of `dcnrank.training.ranking_losses.RANKING_LOSSES` (a test keeps the two in step)
 LOSSES = (
@@ -37,6 +41,13 @@ RULES: Mapping[str, Rule] = {
     "train.loss": (lambda v: v in LOSSES, f"must be one of {', '.join(LOSSES)}"),
     "train.list_size": (at_least(2), "must be ≥ 2"),
     "train.lists_per_group": (at_least(0), "must be ≥ 0"),
+    "train.embedding_updates": (
+        lambda v: v in EMBEDDING_UPDATES, f"must be one of {', '.join(EMBEDDING_UPDATES)}"
+    ),
+    "train.embedding_optimizer": (
+        lambda v: v in EMBEDDING_OPTIMIZERS, f"must be one of {', '.join(EMBEDDING_OPTIMIZERS)}"
+    ),
+    "train.embedding_learning_rate": (at_least(0.0), "must be ≥ 0 (0: train.learning_rate)"),
 }
 
 
@@ -74,6 +85,15 @@ class TrainConfig:
             `k ≥ 1` samples `k` lists of `list_size` rows without replacement from each
             group per epoch (keras-rs' list-wise tutorial: 50). A ranking batch holds
             `max(1, batch_size // list_size)` lists.
+        embedding_updates: `"auto"` (default), `"dense"` or `"sparse"`: whether the
+            embedding tables' gradients are the rows a batch looked up and only those rows
+            are updated (`dcnrank.training.embedding_updates`); `"auto"` is sparse when the
+            tables hold many more rows than a batch looks up (`wants_sparse`).
+        embedding_optimizer: `"adamw"` (default: the same AdamW as every other weight,
+            row-wise when sparse) or `"rowwise_adagrad"` (TorchRec's, one accumulator per
+            row) for the embedding tables.
+        embedding_learning_rate: float ≥ 0, the tables' learning rate; 0 (default) means
+            `learning_rate`. Warm-up and decay scale it as they scale `learning_rate`.
 
     Example:
         >>> config = TrainConfig(learning_rate=0.01, warmup_steps=4, lr_decay=0.5)
@@ -100,6 +120,9 @@ class TrainConfig:
     loss: str = "auto"
     list_size: int = 10
     lists_per_group: int = 0
+    embedding_updates: str = "auto"
+    embedding_optimizer: str = "adamw"
+    embedding_learning_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -120,6 +143,16 @@ class TrainConfig:
             raise ValueError(f"`lr_decay` must be a number in (0, 1]. Received: lr_decay={decay!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {', '.join(LOSSES)}. Received: loss={self.loss!r}")
+        for name, allowed in (("embedding_updates", EMBEDDING_UPDATES), ("embedding_optimizer", EMBEDDING_OPTIMIZERS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"`{name}` must be one of {', '.join(allowed)}. Received: {name}={getattr(self, name)!r}"
+                )
+        rate = self.embedding_learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < float("inf"):
+            raise ValueError(
+                f"`embedding_learning_rate` must be a number ≥ 0. Received: embedding_learning_rate={rate!r}"
+            )
         for name, low in (("list_size", 2), ("lists_per_group", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

@@ -46,13 +46,14 @@ class DCN(nn.Module):
 
     With `embedding_l2 = λ > 0` the model is `Regularized`: :meth:`regularization_loss`
     is the L2 penalty a trainer adds to the batch loss, over the categorical embedding
-    tables of `inputs` (an input module with `categorical_tables()` and
+    tables of `inputs` (an input module with `categorical_embeddings()` and
     `categorical_width`, the leading columns of x0 that are their rows:
     `FeatureEmbedding`, `TableInputs`) and the bias terms of `output`:
 
     - scope `"batch"`: `λ · mean_rows Σ_f (||e_f[x_f]||² + b_f[x_f]²)` over the rows the
       last training forward pass looked up (x0's categorical columns, the biases);
-    - scope `"table"`: `λ · (Σ ||E||² + Σ b²)` over the whole tables.
+    - scope `"table"`: `λ · (Σ ||E||² + Σ b²)` over the whole tables (with sparse embedding
+      updates, over the distinct rows the batch looked up: `FeatureEmbedding.square_sum`).
 
     Args:
         inputs: module mapping a batch to `(B, in_features)`.
@@ -158,14 +159,12 @@ class DCN(nn.Module):
         if self.embedding_l2_scope == "batch":
             penalty, self._batch_penalty = self._batch_penalty, None
             return zero if penalty is None else penalty
-        squares = [table.square().sum() for table in self._penalised_tables()]
-        return self.embedding_l2 * torch.stack(squares).sum() if squares else zero
-
-    def _penalised_tables(self) -> list[torch.Tensor]:
-        tables = getattr(self.inputs, "categorical_tables", None)
-        found = list(tables()) if tables is not None else []
+        embeddings = getattr(self.inputs, "categorical_embeddings", None)
+        squares = [e.square_sum() for e in embeddings()] if embeddings is not None else []
         bias_terms = None if self.output is None else self.output.bias_terms
-        return found if bias_terms is None else [*found, bias_terms.bias]
+        if bias_terms is not None:
+            squares.append(bias_terms.bias.square().sum())
+        return self.embedding_l2 * torch.stack(squares).sum() if squares else zero
 
     def _lookup_penalty(self, batch: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """`λ · mean over rows of Σ_f (||e_f[x_f]||² + b_f[x_f]²)` of this batch's lookups."""

@@ -188,9 +188,9 @@ class TableInputs(nn.Module):
         """How many leading columns of x0 are the categorical columns' embedding rows (their blocks come first)."""
         return sum(cast(FeatureEmbedding, embedding).out_features for embedding in self.embeddings)
 
-    def categorical_tables(self) -> list[torch.Tensor]:
-        """The categorical columns' embedding tables, one per width group (`DCN`'s `embedding_l2` penalises them)."""
-        return [cast(FeatureEmbedding, embedding).weight for embedding in self.embeddings]
+    def categorical_embeddings(self) -> list[FeatureEmbedding]:
+        """The categorical columns' embeddings, one per width group (`DCN`'s `embedding_l2` penalises them)."""
+        return [cast(FeatureEmbedding, embedding) for embedding in self.embeddings]
 
     def reset_parameters(self) -> None:
         """Embeddings `U(-0.05, 0.05)` as Keras' (padding rows zero); numeric projections

@@ -65,6 +65,14 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt, partial or from another configuration."""
 
 
+class OptimizerState(Protocol):
+    """An optimizer whose state a checkpoint holds (`KerasAdamW`, any `torch.optim.Optimizer`)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
 @runtime_checkable
 class Resumable(Protocol):
     """A training callback whose own state must survive a resume (e.g. early stopping)."""
@@ -171,7 +179,7 @@ def _cpu(tensor: torch.Tensor) -> torch.Tensor:
 def save_checkpoint(
     folder: str | Path,
     model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: OptimizerState,
     state: TrainingState,
     fingerprint: str,
 ) -> Path:
@@ -251,7 +259,7 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(
-    folder: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, fingerprint: str
+    folder: str | Path, model: nn.Module, optimizer: OptimizerState, fingerprint: str
 ) -> TrainingState:
     """Restore `model` and `optimizer` from the checkpoint in `folder`; return the rest.
 

@@ -1,14 +1,22 @@
-"""`KerasAdamW`: AdamW with the exact update rule and defaults of `keras.optimizers.AdamW`."""
+"""`KerasAdamW`: AdamW with the exact update rule and defaults of `keras.optimizers.AdamW`,
+and, for embedding tables, the row-wise rules of `dcnrank.training.embedding_updates`."""
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 
+from dcnrank.training.embedding_updates import adamw_catch_up_, adamw_rows_, rowwise_adagrad_
 
-class KerasAdamW(torch.optim.Optimizer):
+# a parameter group's `rule`: "adamw" (every element, every step), "adamw_rows" (AdamW on the
+# rows a sparse gradient touched) or "rowwise_adagrad" (`dcnrank.training.embedding_updates`)
+RULES = ("adamw", "adamw_rows", "rowwise_adagrad")
+
+class KerasAdamW:
     """AdamW as Keras 3 computes it, so the seed's numbers are comparable.
 
     Each step `t` (from 1), for every parameter `θ` with gradient `g`:
@@ -23,6 +31,12 @@ class KerasAdamW(torch.optim.Optimizer):
     Keras': `β1 = 0.9`, `β2 = 0.999`, `ε = 1e-7`, `weight_decay = 0.004`.
     All updates are element-wise, so parameters stacked along a leading trial
     axis are updated exactly as if each trial had its own optimizer.
+
+    A parameter group may set `rule` (:data:`RULES`): `"adamw_rows"` updates only the
+    rows of a sparse gradient with the same maths, lazily caught up
+    (`embedding_updates.adamw_rows_`); `"rowwise_adagrad"` uses TorchRec's row-wise
+    Adagrad (`embedding_updates.rowwise_adagrad_`). Both take the embedding tables of
+    sparse embedding updates (`Trainer.make_optimizer`).
 
     Args:
         params: parameters or parameter groups.
@@ -56,8 +70,67 @@ class KerasAdamW(torch.optim.Optimizer):
         ):
             if not ok:
                 raise ValueError(f"`{name}` is out of range. Received: {name}={value!r}")
-        defaults = dict(lr=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay)
-        super().__init__(params, defaults)
+        self.defaults: dict[str, Any] = dict(
+            lr=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=weight_decay
+        )
+        self.state: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        given: list[Any] = list(params)
+        if not given:
+            raise ValueError("`params` must not be empty. Received: no parameters")
+        groups: list[dict[str, Any]] = given if isinstance(given[0], dict) else [{"params": given}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict[str, Any]) -> None:
+        """Add a group of parameters; keys it leaves out take the optimizer's defaults."""
+        params = list(group["params"])
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in params):
+            raise ValueError("a parameter appears in more than one group")
+        self.param_groups.append({**self.defaults, **group, "params": params})
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (or zero it, with `set_to_none=False`)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None or p.grad.is_sparse:
+                    p.grad = None
+                else:
+                    p.grad.zero_()
+
+    def state_dict(self) -> dict[str, Any]:
+        """`{"state": {index: state}, "param_groups": [...]}` with parameters numbered in group
+        order, as `torch.optim.Optimizer.state_dict` lays it out."""
+        index = {id(p): i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        groups = [{**g, "params": [index[id(p)] for p in g["params"]]} for g in self.param_groups]
+        state = {index[id(p)]: dict(values) for p, values in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` gave, onto the same parameters in the same groups.
+
+        Raises:
+            ValueError: if the groups or their sizes differ, or a saved tensor's shape
+                is not its parameter's (a row-wise tensor: its rows).
+        """
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{len(groups)} parameter groups saved, {len(self.param_groups)} here")
+        params = [p for g in self.param_groups for p in g["params"]]
+        for saved, group in zip(groups, self.param_groups, strict=True):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"a group of {len(saved['params'])} parameters saved, {len(group['params'])} here")
+        restored: defaultdict[torch.Tensor, dict[str, Any]] = defaultdict(dict)
+        for key, values in state_dict["state"].items():
+            p = params[int(key)]
+            for name, value in values.items():
+                if isinstance(value, torch.Tensor) and value.dim() and value.shape[0] != p.shape[0]:
+                    raise ValueError(f"state {name!r} of parameter {key} has shape {tuple(value.shape)}")
+            restored[p] = {n: v.to(p.device) if isinstance(v, torch.Tensor) else v for n, v in values.items()}
+        for saved, group in zip(groups, self.param_groups, strict=True):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = restored
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001, ANN201 - torch's signature
@@ -68,6 +141,10 @@ class KerasAdamW(torch.optim.Optimizer):
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
+                continue
+            rule = group.get("rule", "adamw")
+            if rule != "adamw":
+                self._step_rows(params, group, rule)
                 continue
             grads = [p.grad for p in params]
             moments, velocities = [], []
@@ -92,3 +169,24 @@ class KerasAdamW(torch.optim.Optimizer):
             torch._foreach_add_(denominators, group["epsilon"])
             torch._foreach_addcdiv_(params, moments, denominators, value=-alpha)
         return loss
+
+    @torch.no_grad()
+    def catch_up(self) -> None:
+        """Bring the rows that row-wise AdamW left behind up to the last step
+        (`embedding_updates.adamw_catch_up_`); `Trainer.fit` calls it at every epoch end."""
+        for group in self.param_groups:
+            if group.get("rule") == "adamw_rows":
+                for p in group["params"]:
+                    adamw_catch_up_(p, self.state[p], group)
+
+    def _step_rows(self, params: list[torch.Tensor], group: dict, rule: str) -> None:
+        """The row-wise rule `rule` on each parameter of `group` (its gradient sparse or dense)."""
+        if rule not in RULES:
+            raise ValueError(f"a parameter group's `rule` must be one of {', '.join(RULES)}. Received: {rule!r}")
+        for p in params:
+            state, grad = self.state[p], cast(torch.Tensor, p.grad)  # params with a gradient only
+            if rule == "rowwise_adagrad":
+                rowwise_adagrad_(p, grad, state, group)
+            else:
+                state["step"] = state.get("step", 0) + 1
+                adamw_rows_(p, grad, state, group)

@@ -29,6 +29,7 @@ from dcnrank.training.checkpoint import (
     save_checkpoint,
 )
 from dcnrank.training.distributed import all_reduce_sum, current_world
+from dcnrank.training.embedding_updates import embedding_modules, lookups_per_row, set_sparse_gradients, wants_sparse
 from dcnrank.training.optimizer import KerasAdamW
 from dcnrank.world import World
 
@@ -122,10 +123,29 @@ class TensorBatches:
         return {"rows": len(self.y), "labels": labels}
 
 
-def make_optimizer(params: Iterable[torch.Tensor], config: TrainConfig) -> KerasAdamW:
-    """The Keras AdamW that `config` describes, over `params`."""
+def make_optimizer(
+    params: Iterable[torch.Tensor], config: TrainConfig, tables: Iterable[torch.Tensor] = (), sparse: bool = False
+) -> KerasAdamW:
+    """The Keras AdamW that `config` describes, over `params`.
+
+    The embedding `tables` among them (`embedding_updates.embedding_modules`) form a group
+    of their own with `config.embedding_optimizer`'s rule (row-wise AdamW when their
+    gradients are `sparse`) and `config.embedding_learning_rate` (as `lr_scale`, the
+    factor on the scheduled rate).
+    """
+    table_ids = {id(t) for t in tables}
+    params = list(params)
+    rest = [p for p in params if id(p) not in table_ids]
+    grouped: list[dict[str, Any]] = [{"params": rest}] if rest else []
+    in_tables = [p for p in params if id(p) in table_ids]
+    if in_tables:
+        rule = "rowwise_adagrad" if config.embedding_optimizer == "rowwise_adagrad" else "adamw"
+        if rule == "adamw" and sparse:
+            rule = "adamw_rows"
+        scale = config.embedding_learning_rate / config.learning_rate if config.embedding_learning_rate else 1.0
+        grouped.append({"params": in_tables, "rule": rule, "lr_scale": scale, "lr": config.learning_rate * scale})
     return KerasAdamW(
-        params,
+        grouped,
         lr=config.learning_rate,
         beta_1=config.beta_1,
         beta_2=config.beta_2,
@@ -171,7 +191,22 @@ class Trainer:
         self.desc = desc
 
     def make_optimizer(self, model: nn.Module) -> KerasAdamW:
-        return make_optimizer(model.parameters(), self.config)
+        """`make_optimizer` over `model`'s parameters, its lookup tables a group of their own."""
+        modules = list(embedding_modules(model))
+        tables = [m.weight for m in modules]
+        return make_optimizer(model.parameters(), self.config, tables, sparse=any(m.sparse for m in modules))
+
+    def use_sparse_gradients(self, model: nn.Module) -> bool:
+        """Set `model`'s lookup tables to sparse or dense gradients as `config.embedding_updates`
+        says for its size (`embedding_updates.wants_sparse`); returns whether sparse."""
+        modules = list(embedding_modules(model))
+        rows = sum(m.weight.shape[0] for m in modules)
+        lookups = self.config.batch_size * sum(lookups_per_row(m) for m in modules)
+        sparse = bool(modules) and wants_sparse(self.config.embedding_updates, rows, lookups)
+        set_sparse_gradients(model, sparse)
+        if sparse:
+            log.info("sparse embedding updates: %d table rows, %d looked up a batch at most", rows, lookups)
+        return sparse
 
     def fit(
         self,
@@ -244,6 +279,7 @@ class Trainer:
         world = current_world()
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
         net: nn.Module = model
+        self.use_sparse_gradients(model)  # before DDP, which reads each table's `sparse`
         if world.size > 1:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = self.make_optimizer(model)
@@ -314,12 +350,13 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 for group in optimizer.param_groups:
-                    group["lr"] = c.learning_rate_at(step, epoch)
+                    group["lr"] = c.learning_rate_at(step, epoch) * group.get("lr_scale", 1.0)
                 optimizer.step()
                 total += loss.detach()
                 step += 1
                 if checkpoint_dir is not None and step % c.checkpoint_every == 0:
                     checkpoint(epoch, batch + 1, float(total), shuffle_state, False)
+            optimizer.catch_up()  # rows that sparse updates left behind, before validation and checkpoints
             record = {"epoch": epoch + 1, "loss": float(all_reduce_sum(total.cpu())) / world.size / max(1, num_batches)}
             if validation is not None:
                 record.update({f"val_{k}": v for k, v in self.evaluate(model, *validation).items()})
