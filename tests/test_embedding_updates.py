@@ -100,9 +100,15 @@ def test_rowwise_adagrad_by_hand_and_the_same_for_sparse_and_dense_gradients():
     torch.testing.assert_close(a[0], expected)
 
 
-def test_auto_is_sparse_only_for_tables_much_larger_than_a_batch_looks_up():
+def test_auto_is_sparse_only_for_tables_larger_than_a_batch_looks_up_and_no_table_penalty():
     assert wants_sparse("auto", 10_000_000, 4096 * 39)
     assert not wants_sparse("auto", 60_000, 4096 * 39)
+    assert not wants_sparse("auto", 10_000_000, 4096 * 39, penalises_tables=True)
+    sizes = [5000, 5000, 5000]
+    trainer = Trainer(TrainConfig(batch_size=64))
+    assert trainer.use_sparse_gradients(dcn(sizes, l2_scope="batch"))  # 15,000 rows > 2 × 64 × 3
+    assert not trainer.use_sparse_gradients(dcn(sizes, l2_scope="table"))
+    assert not Trainer(TrainConfig(batch_size=4096)).use_sparse_gradients(dcn(sizes, l2_scope="batch"))
     assert wants_sparse("sparse", 10, 4096) and not wants_sparse("dense", 10**9, 1)
     with pytest.raises(ValueError, match="embedding_updates"):
         TrainConfig(embedding_updates="lazy")

@@ -198,11 +198,13 @@ class Trainer:
 
     def use_sparse_gradients(self, model: nn.Module) -> bool:
         """Set `model`'s lookup tables to sparse or dense gradients as `config.embedding_updates`
-        says for its size (`embedding_updates.wants_sparse`); returns whether sparse."""
+        says for its size and penalty (`embedding_updates.wants_sparse`; a model's `embedding_l2`
+        with `embedding_l2_scope = "table"`, as `DCN`'s); returns whether sparse."""
         modules = list(embedding_modules(model))
         rows = sum(m.weight.shape[0] for m in modules)
         lookups = self.config.batch_size * sum(lookups_per_row(m) for m in modules)
-        sparse = bool(modules) and wants_sparse(self.config.embedding_updates, rows, lookups)
+        penalised = bool(getattr(model, "embedding_l2", 0)) and getattr(model, "embedding_l2_scope", "") == "table"
+        sparse = bool(modules) and wants_sparse(self.config.embedding_updates, rows, lookups, penalised)
         set_sparse_gradients(model, sparse)
         if sparse:
             log.info("sparse embedding updates: %d table rows, %d looked up a batch at most", rows, lookups)
