@@ -35,10 +35,12 @@ lint: $(STAMP)
 	$(BIN)/mypy src
 
 # Speed of the seed's whole protocol (fp32 and bf16) against the machine's matmul
-# peak; with the Keras-RS reference beside it when `make bench-setup` was run.
+# peak; with the Keras-RS reference beside it when `make bench-setup` was run; then the
+# streamed tables and the step time from 10^4 to 10^7 embedding rows (dense vs sparse updates).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py --out bench.json
 	$(BIN)/python benchmarks/bench_scale.py --out bench_scale.json
+	$(BIN)/python benchmarks/vocab_curve.py --json vocab_curve.json
 
 # Streamed training on 1M- and 10M-row Criteo-layout tables (1 and 2 processes) beside the
 # in-memory path: rows/s and peak RSS (part of `make bench`).

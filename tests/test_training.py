@@ -114,3 +114,37 @@ def test_fit_validation():
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match=r"learning_rate=-1"):
         TrainConfig(learning_rate=-1)
+
+
+def test_predict_reuses_its_last_outputs_only_while_the_weights_are_unchanged():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
+    x = torch.randn(10, 3)
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    trainer = Trainer(TrainConfig(eval_batch_size=4))
+    first = trainer.predict(model, x)
+    assert len(calls) == 3
+    again = trainer.predict(model, x)
+    assert len(calls) == 3 and torch.equal(again, first)  # no second pass
+    again.add_(1.0)  # what a caller does with its copy does not reach the kept outputs
+    assert torch.equal(trainer.predict(model, x), first)
+    with torch.no_grad():
+        model[0].bias.add_(1.0)  # an in-place change of a weight: computed afresh
+    moved = trainer.predict(model, x)
+    assert len(calls) == 6
+    torch.testing.assert_close(moved, first + 1.0)
+    assert trainer.predict(model, x.clone()) is not None and len(calls) == 9  # another tensor: afresh
+
+
+def test_predict_never_mistakes_a_new_tensor_for_the_last_one():
+    """Chunks of one size made and freed in turn often reuse an address (`id`): each is its own."""
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+    data = torch.randn(40, 2)
+    trainer = Trainer(TrainConfig())
+    chunks = [trainer.predict(model, data[i : i + 10].clone()) for i in range(0, 40, 10)]
+    with torch.no_grad():
+        torch.testing.assert_close(torch.cat(chunks), model(data))
+    x = data.clone()
+    first = trainer.predict(model, x)
+    x.mul_(2.0)  # the same tensor changed in place: computed afresh
+    assert not torch.equal(trainer.predict(model, x), first)

@@ -123,7 +123,7 @@ def fit_with_early_stopping(
     best_value, best_epoch, best_state = best.value, best.epoch, best.state
     if best_state is None:  # every monitored value was NaN or None: keep the last weights
         best_epoch, best_value = len(history.epochs), _number(history.epochs[-1][monitor])
-    else:
+    elif best_epoch != len(history.epochs) or average_epochs > 1:  # else the model holds them already
         model.load_state_dict(best_state)
     best_rmse = history.epochs[best_epoch - 1].get("val_rmse", math.nan)
     stopped = len(history.epochs) < trainer.config.epochs

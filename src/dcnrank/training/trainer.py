@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,19 @@ def make_optimizer(
     )
 
 
+def _versions(value: Any) -> list[int]:
+    """The in-place version counters of the tensors in `value`: a tensor, a module (its
+    parameters and buffers) or a dataclass of tensors and tuples of them (`TableBatch`)."""
+    if isinstance(value, torch.Tensor):
+        return [value._version]
+    if isinstance(value, nn.Module):
+        return [t._version for t in (*value.parameters(), *value.buffers())]
+    fields = getattr(value, "__dataclass_fields__", {})
+    parts = [getattr(value, name) for name in fields]
+    return [t._version for part in parts for t in (part if isinstance(part, tuple) else (part,))
+            if isinstance(t, torch.Tensor)]  # fmt: skip
+
+
 def mse_loss(predictions: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.mse_loss(predictions, labels)
 
@@ -189,6 +203,8 @@ class Trainer:
         self.loss_fn = loss_fn
         self.progress = progress
         self.desc = desc
+        # `predict`'s last outputs, with weak references to what they were of
+        self._last_predictions: tuple[tuple[Any, Any, Any], torch.Tensor] | None = None
 
     def make_optimizer(self, model: nn.Module) -> KerasAdamW:
         """`make_optimizer` over `model`'s parameters, its lookup tables a group of their own."""
@@ -382,12 +398,26 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Model outputs for every row of `x`, in order, as a `(N,)` tensor."""
+        """Model outputs for every row of `x`, in order, as a `(N,)` tensor.
+
+        The last call's outputs are kept: asked again for the same `x` object (held weakly)
+        while neither it nor any weight or buffer of `model` has changed since (torch's
+        in-place version counters),
+        it returns them without a second pass (a run's final validation after its last
+        epoch's, 200,000 rows: ≈ 11 s of a 115 s run).
+        """
+        key = (_versions(model), _versions(x), len(x))
+        if self._last_predictions is not None:
+            (model_ref, x_ref, last_key), last = self._last_predictions
+            if model_ref() is model and x_ref() is x and last_key == key:  # weak: a new object never matches
+                return last.clone()  # a caller may change what it is given
         model.eval()
         step = self.config.eval_batch_size
         with self.config.autocast(x.device):
             outputs = [model(x[i : i + step]) for i in range(0, len(x), step)]
-        return torch.cat(outputs).float()
+        predictions = torch.cat(outputs).float()
+        self._last_predictions = ((weakref.ref(model), weakref.ref(x), key), predictions)
+        return predictions
 
     def evaluate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """`loss`, `rmse` and `mae` of `model` on `(x, y)`."""
