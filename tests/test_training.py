@@ -148,3 +148,21 @@ def test_predict_never_mistakes_a_new_tensor_for_the_last_one():
     first = trainer.predict(model, x)
     x.mul_(2.0)  # the same tensor changed in place: computed afresh
     assert not torch.equal(trainer.predict(model, x), first)
+
+
+def test_the_validation_after_early_stopping_reuses_the_last_epochs_outputs():
+    from dcnrank.training import fit_with_early_stopping
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0))
+    x, y = torch.randn(64, 2), torch.randn(64)
+    vx, vy = torch.randn(16, 2), torch.randn(16)
+    trainer = Trainer(TrainConfig(epochs=2, batch_size=16, learning_rate=1e-4))  # improves each epoch
+    result = fit_with_early_stopping(trainer, model, x, y, (vx, vy), patience=3)
+    assert result.best_epoch == 2
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    outputs = trainer.predict(model, vx)
+    assert calls == []  # the last epoch's validation pass, kept
+    with torch.no_grad():
+        assert_close(outputs, model(vx))
