@@ -26,15 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_scale import peak_rss_mb  # this folder is on the path when a script here runs
+
 FIELDS, WIDTH, BATCH = 39, 16, 4096
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process in MB (VmHWM)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class RandomBatches:

@@ -224,3 +224,16 @@ def test_the_epoch_end_catch_up_in_slices_equals_it_at_once(monkeypatch):
     monkeypatch.setattr(embedding_updates, "CATCH_UP_ROWS", 4)  # slices of 4 rows and 2
     sliced, _ = run_rule(grads, "adamw_rows")
     torch.testing.assert_close(sliced, whole, rtol=0, atol=0)
+
+
+def test_the_vocabulary_curve_benchmark_measures_a_point():
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    try:
+        import vocab_curve
+    finally:
+        sys.path.pop(0)
+    point = vocab_curve.measure(4000, "sparse", steps=2, warmup=1)
+    assert point["rows"] == 39 * (4000 // 39) and point["updates"] == "sparse"
+    assert point["step_ms"] > 0 and point["steps"] == 2 and point["peak_rss_mb"] > 0
