@@ -248,7 +248,8 @@ class Trainer:
         rank 0 writes checkpoints; the recorded loss is the mean over all ranks.
 
         The loss of a batch is the `loss_fn` of its predictions, plus, when `model` is
-        `Regularized`, its `regularization_loss()` (the recorded `loss` includes it). Before
+        `Regularized` (and its `embedding_l2`, if it has one, is not 0), its
+        `regularization_loss()` (the recorded `loss` includes it). Before
         each optimizer step every parameter group's learning rate is set to
         `config.learning_rate_at(step, epoch)` (warm-up and per-epoch decay).
 
@@ -302,7 +303,9 @@ class Trainer:
         if world.size > 1:
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
         optimizer = self.make_optimizer(model)
-        regularized = isinstance(model, Regularized)  # the module itself, not the DDP wrapper
+        # the module itself, not the DDP wrapper; one whose `embedding_l2` is 0 (a DCN without a
+        # penalty) is not asked each step (two tensor ops less a step, felt on the toy)
+        regularized = isinstance(model, Regularized) and bool(getattr(model, "embedding_l2", True))
         generator = torch.Generator().manual_seed(c.seed)
         streamed = isinstance(x, BatchStream)
         data: BatchStream = (
