@@ -237,3 +237,14 @@ def test_the_vocabulary_curve_benchmark_measures_a_point():
     point = vocab_curve.measure(4000, "sparse", steps=2, warmup=1)
     assert point["rows"] == 39 * (4000 // 39) and point["updates"] == "sparse"
     assert point["step_ms"] > 0 and point["steps"] == 2 and point["peak_rss_mb"] > 0
+
+
+@pytest.mark.parametrize("betas", [(0.9, 0.81), (0.9, 0.0), (0.0, 0.999)])  # r = β1/√β2 = 1, β2 = 0, β1 = 0
+def test_row_wise_adamw_stays_finite_at_the_edges_of_its_constants(betas):
+    w = torch.nn.Parameter(torch.ones(V, E))
+    opt = KerasAdamW([{"params": [w], "rule": "adamw_rows"}], lr=0.01, beta_1=betas[0], beta_2=betas[1])
+    for rows, values in gradients(12, every=4):
+        w.grad = sparse(rows, values)
+        opt.step()
+    opt.catch_up()
+    assert torch.isfinite(w).all()

@@ -148,8 +148,8 @@ def _caught_up(
     """Rows `p` with moments `m`, `v` after `missed` `(n, 1)` steps without a gradient (module
     docstring), their weight decay factor over those steps `behind` `(n, 1)` (None: no decay)."""
     b1, b2 = group["beta_1"], group["beta_2"]
-    r = b1 / math.sqrt(b2)
-    momentum = r * (1.0 - r**missed) / (1.0 - r)  # Σ_{j=1..k} rʲ, (n, 1)
+    r = b1 / math.sqrt(b2) if b2 > 0 else 0.0  # β2 = 0 keeps no second moment to divide by: no drift
+    momentum = missed if r == 1.0 else r * (1.0 - r**missed) / (1.0 - r)  # Σ_{j=1..k} rʲ, (n, 1)
     p = p - (alpha * momentum).to(p.dtype) * m / (v.sqrt() + group["epsilon"])
     if behind is not None:
         p = p * behind.to(p.dtype)
