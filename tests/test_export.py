@@ -63,10 +63,10 @@ def random_inputs(bundle: Bundle, batch: int, seed: int) -> dict[str, torch.Tens
     sizes = bundle.encoder.table_sizes
     bounds = torch.tensor([sizes[c.name] for c in SPEC.of_type("categorical")])
     missing = torch.rand(batch, 2, generator=generator) < 0.3
-    items = (torch.rand(batch, 4, generator=generator) * sizes["genres"]).long()
+    items = (torch.rand(batch, 4, generator=generator) * sizes["genres"]).int()  # the encoder's int32
     lengths = (torch.rand(batch, 1, generator=generator) * 5).long()
     return {
-        "categorical": (torch.rand(batch, len(bounds), generator=generator) * bounds).long(),
+        "categorical": (torch.rand(batch, len(bounds), generator=generator) * bounds).int(),
         "numeric": torch.randn(batch, 2, generator=generator).masked_fill(missing, 0.0),
         "missing": missing,
         "multi_hot_0": items.masked_fill(torch.arange(4) >= lengths, PADDING),
@@ -119,10 +119,10 @@ def test_signature_and_metadata(exported):
 
     inputs = {i.name: (i.type.tensor_type.elem_type, dims(i)) for i in model.graph.input}
     assert list(inputs) == INPUTS == onnx_inputs(bundle)
-    assert inputs["categorical"] == (onnx.TensorProto.INT64, ["batch", 5])  # user_id, item_id, zip, occupation, device
+    assert inputs["categorical"] == (onnx.TensorProto.INT32, ["batch", 5])  # user_id, item_id, zip, occupation, device
     assert inputs["numeric"] == (onnx.TensorProto.FLOAT, ["batch", 2])  # age, year
     assert inputs["missing"] == (onnx.TensorProto.BOOL, ["batch", 2])
-    assert inputs["multi_hot_0"][0] == onnx.TensorProto.INT64 and inputs["multi_hot_0"][1][0] == "batch"
+    assert inputs["multi_hot_0"][0] == onnx.TensorProto.INT32 and inputs["multi_hot_0"][1][0] == "batch"
     assert output.name == ONNX_OUTPUT and output.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert dims(output) == ["batch"]
     metadata = {prop.key: prop.value for prop in model.metadata_props}

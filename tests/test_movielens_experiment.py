@@ -44,7 +44,7 @@ def test_all_vocabularies_match_the_seed(movielens_source):
     assert (info["n_train"], info["n_test"]) == (80_000, 20_000)
     assert 0.78 < info["train_test_overlap"] < 0.82
     assert all(share == 0 for share in info["test_oov_share"].values())
-    assert features.train[0].shape == (80_000, 6) and features.train[0].dtype == torch.int64
+    assert features.train[0].shape == (80_000, 6) and features.train[0].dtype == torch.int32  # the encoder's rows
     assert features.train[1].dtype == torch.float32 and set(features.train[1].unique().tolist()) == {1, 2, 3, 4, 5}
     assert params_note(info) == ""
 

@@ -164,7 +164,7 @@ def test_batch_slices_gathers_and_moves():
     [
         (
             {"categorical": torch.zeros(3, 1)},
-            r"`categorical` must be a 2-D torch\.int64 tensor\. Received: Tensor torch\.float32",
+            r"`categorical` must be a 2-D torch\.int32 or torch\.int64 tensor\. Received: Tensor torch\.float32",
         ),
         ({"numeric": torch.zeros(3)}, r"`numeric` must be a 2-D torch\.float32 tensor"),
         (
@@ -175,7 +175,8 @@ def test_batch_slices_gathers_and_moves():
             {"missing": torch.zeros(3, 1, dtype=torch.bool)},
             r"`missing` must have the shape of `numeric` \(3, 2\)\. Received: \(3, 1\)",
         ),
-        ({"multi_hot": ([[1]],)}, r"`multi_hot\[0\]` must be a 2-D torch\.int64 tensor\. Received: list"),
+        ({"multi_hot": ([[1]],)},
+         r"`multi_hot\[0\]` must be a 2-D torch\.int32 or torch\.int64 tensor\. Received: list"),
     ],
 )
 def test_batch_rules(change, message):

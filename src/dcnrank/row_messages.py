@@ -24,7 +24,8 @@ _FIRST_ROW: ContextVar[int] = ContextVar("first_row", default=0)
 
 @contextmanager
 def rows_from(first_row: int) -> Iterator[None]:
-    """Within the block, :func:`describe_rows` numbers rows from `first_row`.
+    """Within the block, :func:`describe_rows` numbers rows from `first_row` (counted from the
+    enclosing block's first row, when blocks nest: a slice of a chunk).
 
     A file read in chunks is checked chunk by chunk; inside ``with rows_from(start):``
     the errors about a chunk name rows by their position in the whole file.
@@ -33,8 +34,11 @@ def rows_from(first_row: int) -> Iterator[None]:
         >>> with rows_from(1000):
         ...     describe_rows("I1", [4], ["abc"])
         "1 row: I1[1004]='abc'"
+        >>> with rows_from(1000), rows_from(20):
+        ...     describe_rows("I1", [4], ["abc"])
+        "1 row: I1[1024]='abc'"
     """
-    token = _FIRST_ROW.set(first_row)
+    token = _FIRST_ROW.set(_FIRST_ROW.get() + first_row)
     try:
         yield
     finally:

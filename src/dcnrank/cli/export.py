@@ -13,10 +13,11 @@ EXAMPLES = """examples:
   dcnrank export --model runs/ctr --format onnx                  # writes runs/ctr.onnx
   dcnrank export --model runs/ctr --format onnx --out model.onnx
 
-The ONNX file takes the encoded tensors: `categorical` int64 (batch, Fc),
-`numeric` float32 and `missing` bool (batch, Fn), `multi_hot_<j>` int64 (batch, L_j) (item
-rows, -1 padding), each when the spec has such columns, and returns `score`: float32
-(batch,), a probability for a binary task. See docs/serving.md. Needs the onnx extra: pip install 'dcnrank[onnx]'.
+The ONNX file takes the encoded tensors: `categorical` int32 (batch, Fc),
+`numeric` float32 and `missing` bool (batch, Fn), `multi_hot_<j>` int32 (batch, L_j) (item
+rows, -1 padding; int64 for both when a table has more than 2**31 - 1 rows), each when
+the spec has such columns, and returns `score`: float32 (batch,), a probability for a
+binary task. See docs/serving.md. Needs the onnx extra: pip install 'dcnrank[onnx]'.
 """
 
 

@@ -112,7 +112,7 @@ class TrainConfig:
     epsilon: float = 1e-7
     shuffle: bool = False
     seed: int = 0
-    eval_batch_size: int = 16384
+    eval_batch_size: int = 4096
     precision: str = "fp32"
     checkpoint_every: int = 200
     warmup_steps: int = 0

@@ -79,7 +79,7 @@ class SeedFeatures:
     """The seed's six features of a split, encoded: what its three models train and test on.
 
     Args:
-        train: `(features, labels)` of the training rows: int64 `(N, 6)` embedding rows
+        train: `(features, labels)` of the training rows: int32 `(N, 6)` embedding rows
             in :data:`SEED_FEATURES` order, float32 `(N,)` ratings.
         test: the same for the test rows.
         encoder: the `TableEncoder` that encoded them (vocabularies of :func:`seed_spec`).

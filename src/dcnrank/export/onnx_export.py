@@ -3,11 +3,12 @@
 The signature (documented in docs/serving.md): the tensors
 `TableEncoder.encode` makes (`TableBatch`), each present only when the spec has such columns:
 
-- `categorical`: int64 `(batch, Fc)`, the embedding rows of the categorical columns in
+- `categorical`: `(batch, Fc)` of the encoder's `index_dtype` (int32, or int64 when a
+  table has more than 2³¹ − 1 rows), the embedding rows of the categorical columns in
   spec order (0 out of vocabulary or missing; column `j` in `0..table_sizes[j]-1`);
 - `numeric`: float32 `(batch, Fn)`, the standardised numeric values (0 where missing),
   and `missing`: bool `(batch, Fn)`, True where a value is missing;
-- `multi_hot_<j>`: int64 `(batch, L_j)` per multi-hot column `j`, its item rows then −1
+- `multi_hot_<j>`: `(batch, L_j)` of the same dtype per multi-hot column `j`, its item rows then −1
   padding (`L_j` a dynamic axis);
 - output `score`: float32 `(batch,)`: the probability for a binary task, else the prediction.
 
@@ -196,7 +197,9 @@ class _TableScorer(nn.Module):
         self.binary = binary
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        given = dict(zip(self.names, inputs, strict=True))
+        # rows as int64 inside the graph (its inputs are the encoder's int32), which it was built for
+        given = {name: t.long() if name == "categorical" or name.startswith("multi_hot_") else t
+                 for name, t in zip(self.names, inputs, strict=True)}  # fmt: skip
         rows = inputs[0].shape[0]
         categorical = given.get("categorical", torch.zeros(rows, 0, dtype=torch.int64))  # (B, Fc)
         numeric = given.get("numeric", torch.zeros(rows, 0))  # (B, Fn)
@@ -244,7 +247,8 @@ def _table_sample(bundle: Bundle, batch: int, generator: torch.Generator) -> tup
     categorical = spec.of_type("categorical")
     if categorical:
         bounds = torch.tensor([sizes[c.name] for c in categorical])
-        inputs.append((torch.rand(batch, len(bounds), generator=generator) * bounds).long())  # (B, Fc)
+        rows = (torch.rand(batch, len(bounds), generator=generator) * bounds).to(bundle.encoder.index_dtype)
+        inputs.append(rows)  # (B, Fc)
     numeric = len(spec.of_type("numeric"))
     if numeric:
         missing = torch.rand(batch, numeric, generator=generator) < 0.3  # (B, Fn)
@@ -252,7 +256,7 @@ def _table_sample(bundle: Bundle, batch: int, generator: torch.Generator) -> tup
         inputs += [values, missing]
     for column in spec.of_type("multi_hot"):
         width = 3
-        items = (torch.rand(batch, width, generator=generator) * sizes[column.name]).long()  # (B, L)
+        items = (torch.rand(batch, width, generator=generator) * sizes[column.name]).to(bundle.encoder.index_dtype)
         lengths = (torch.rand(batch, 1, generator=generator) * (width + 1)).long()  # 0..L items per row
         inputs.append(items.masked_fill(torch.arange(width) >= lengths, PADDING))
     return tuple(inputs)

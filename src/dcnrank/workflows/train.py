@@ -24,7 +24,8 @@ from dcnrank.data.encoding.interactions import Interactions
 from dcnrank.data.encoding.table_batch import TableBatch
 from dcnrank.data.encoding.table_encoder import EncodedRows, TableEncoder, fit_and_encode
 from dcnrank.data.holdout import validation_split
-from dcnrank.data.sources.table_readers import as_arrow_table, read_table, source_name
+from dcnrank.data.sources.table_readers import source_name
+from dcnrank.data.sources.table_slices import TableSlices
 from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.data.streaming.streamed_table import StreamedTable
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
@@ -269,6 +270,7 @@ def _train_table(
         fit, val, encoder, facts, fit_table = _streamed(config, spec, data, progress, world)
     else:
         fit, val, encoder, facts, fit_table = _in_memory(config, spec, data)
+        pa.default_memory_pool().release_unused()  # the table's and the parsing's memory, back to the system
     where = training_device(device, world)
     fit_x: Any = fit
     fit_labels = None
@@ -386,21 +388,25 @@ def _lists(
 
 
 def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared:
-    """Read the whole table, hold out validation rows (`data.validation`), fit and encode."""
+    """Hold out validation rows (`data.validation`), fit and encode the table, read slice by
+    slice (a Parquet file twice from the file, never whole; anything else read whole)."""
     settings = config.data
     source = source_name(data)
-    table = read_table(data) if isinstance(data, str | Path) else as_arrow_table(data)
-    if settings.max_train_rows is not None and table.num_rows > settings.max_train_rows:
-        table = table.slice(0, settings.max_train_rows)
+    catalogue = [spec.user, spec.item, *spec.user_columns, *spec.item_columns] if spec.user and spec.item else []
+    wanted = [c.name for c in spec.columns] + [spec.label] + ([spec.group] if spec.group else []) + catalogue
+    table = TableSlices.read(data, columns=list(dict.fromkeys(wanted)))
+    if settings.max_train_rows is not None:
+        table = table.head(settings.max_train_rows)
     n = table.num_rows
     fit_rows, val_rows = validation_split(
         n, settings.validation_fraction, settings.validation, settings.seed, what=source
     )
     # the fit rows train in one seeded random order (a sorted file's batches would not mix)
     fit_rows = fit_rows[torch.randperm(len(fit_rows), generator=torch.Generator().manual_seed(settings.seed))]
-    encoder, encoded = fit_and_encode(spec, table, fit_rows.numpy(), source=source)
-    fit = encoded.take(fit_rows)
-    val = encoded.take(val_rows)
+    # encoded in that order, then the validation rows: fit and validation are slices, not copies
+    order = torch.cat([fit_rows, val_rows]).numpy()
+    encoder, encoded = fit_and_encode(spec, table, fit_rows.numpy(), source=source, order=order)
+    fit, val = encoded[: len(fit_rows)], encoded[len(fit_rows) :]
     label_mean = float(_labels(encoded).double().mean())
     fit_labels = _labels(fit).double()
     facts = {
@@ -414,9 +420,8 @@ def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared
     }
     # `Trainer` takes a TableBatch wherever it takes an input tensor (len, slices, gathers).
     fit_table = None
-    if spec.user is not None and spec.item is not None:  # the catalogue's columns, in table order
-        columns = list(dict.fromkeys([spec.user, spec.item, *spec.user_columns, *spec.item_columns]))
-        fit_table = table.select(columns).take(pa.array(fit_rows.sort().values.numpy()))
+    if catalogue:  # the catalogue's columns, in table order
+        fit_table = table.rows_of(list(dict.fromkeys(catalogue)), fit_rows.sort().values.numpy())
     return fit, val, encoder, facts, fit_table
 
 

@@ -6,10 +6,24 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["PADDING", "TableBatch"]
+__all__ = ["INDEX_DTYPES", "PADDING", "TableBatch", "index_dtype"]
 
 # Fills the multi-hot index matrices past a row's last item (0 is the OOV row, a real item).
 PADDING = -1
+
+# The dtypes of embedding rows: int32 where every table fits it (half the memory of int64).
+INDEX_DTYPES = (torch.int32, torch.int64)
+
+
+def index_dtype(largest_table: int) -> torch.dtype:
+    """The dtype of embedding rows into tables of at most `largest_table` rows: int32 when
+    they fit it, else int64.
+
+    Example:
+        >>> index_dtype(10_000_000), index_dtype(2**31)
+        (torch.int32, torch.int64)
+    """
+    return torch.int32 if largest_table <= torch.iinfo(torch.int32).max else torch.int64
 
 
 @dataclass(frozen=True, eq=False)
@@ -21,12 +35,12 @@ class TableBatch:
     tensor, so batches cost no per-row Python.
 
     Args:
-        categorical: int64 `(N, Fc)`, embedding rows of the categorical columns
-            (0 = out of vocabulary or missing).
+        categorical: int32 or int64 `(N, Fc)` (:data:`INDEX_DTYPES`), embedding rows of
+            the categorical columns (0 = out of vocabulary or missing).
         numeric: float32 `(N, Fn)`, standardised numeric values (0 where missing).
         missing: bool `(N, Fn)`, True where a numeric value is missing.
-        multi_hot: per multi-hot column, int64 `(N, L_j)`: a row's item rows, then
-            :data:`PADDING` (−1) up to the longest row's length `L_j ≥ 1`.
+        multi_hot: per multi-hot column, int32 or int64 `(N, L_j)`: a row's item rows,
+            then :data:`PADDING` (−1) up to the longest row's length `L_j ≥ 1`.
 
     Raises:
         ValueError: if a dtype or rank is wrong or the tensors disagree on N.
@@ -47,16 +61,16 @@ class TableBatch:
         multi_hot = tuple(self.multi_hot)
         object.__setattr__(self, "multi_hot", multi_hot)
         checks = [
-            ("categorical", self.categorical, torch.int64),
-            ("numeric", self.numeric, torch.float32),
-            ("missing", self.missing, torch.bool),
-            *((f"multi_hot[{j}]", t, torch.int64) for j, t in enumerate(multi_hot)),
+            ("categorical", self.categorical, INDEX_DTYPES),
+            ("numeric", self.numeric, (torch.float32,)),
+            ("missing", self.missing, (torch.bool,)),
+            *((f"multi_hot[{j}]", t, INDEX_DTYPES) for j, t in enumerate(multi_hot)),
         ]
         rows = None
-        for name, tensor, dtype in checks:
-            if not isinstance(tensor, torch.Tensor) or tensor.dtype != dtype or tensor.dim() != 2:
+        for name, tensor, dtypes in checks:
+            if not isinstance(tensor, torch.Tensor) or tensor.dtype not in dtypes or tensor.dim() != 2:
                 raise ValueError(
-                    f"`{name}` must be a 2-D {dtype} tensor. Received: {type(tensor).__name__} "
+                    f"`{name}` must be a 2-D {' or '.join(map(str, dtypes))} tensor. Received: {type(tensor).__name__} "
                     f"{getattr(tensor, 'dtype', '')} shape={tuple(getattr(tensor, 'shape', ()))}"
                 )
             if rows is None:
@@ -131,7 +145,8 @@ class TableBatch:
         multi_hot = []
         for mine, theirs in zip(self.multi_hot, other.multi_hot, strict=True):
             width = max(mine.shape[1], theirs.shape[1])
-            mine = torch.nn.functional.pad(mine, (0, width - mine.shape[1]), value=PADDING)
+            if mine.shape[1] < width:  # a new, wider tensor
+                mine = torch.nn.functional.pad(mine, (0, width - mine.shape[1]), value=PADDING)
             mine[index] = torch.nn.functional.pad(theirs, (0, width - theirs.shape[1]), value=PADDING)
             multi_hot.append(mine)
         self.categorical[index] = other.categorical

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 import torch
 
 from dcnrank.data.encoding.feature_hashing import hash_rows
-from dcnrank.data.encoding.table_batch import PADDING, TableBatch
+from dcnrank.data.encoding.table_batch import PADDING, TableBatch, index_dtype
 from dcnrank.data.encoding.table_columns import (
     Categories,
     Items,
@@ -28,9 +28,11 @@ from dcnrank.data.encoding.table_error import TableDataError
 from dcnrank.data.encoding.table_statistics import TableStatistics, log1p_values
 from dcnrank.data.encoding.vocabulary import OOV_INDEX, Vocabulary
 from dcnrank.data.sources.table_readers import as_arrow_table, source_name
+from dcnrank.data.sources.table_slices import TableSlices
 from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, MultiHotColumn, NumericColumn
 from dcnrank.metrics.classification import validate_binary_labels
-from dcnrank.row_messages import describe_rows
+from dcnrank.prefetch import prefetched
+from dcnrank.row_messages import describe_rows, rows_from
 
 __all__ = ["EncodedRows", "TableEncoder", "checked_groups", "checked_labels", "fit_and_encode", "parse_columns"]
 
@@ -39,6 +41,8 @@ __all__ = ["EncodedRows", "TableEncoder", "checked_groups", "checked_labels", "f
 STANDARDISED_LIMIT = 1e4
 
 log = logging.getLogger(__name__)
+
+_NUMPY_INDEX = {torch.int32: np.int32, torch.int64: np.int64}
 
 Parsed = Numbers | Categories | Items
 
@@ -93,9 +97,25 @@ class EncodedRows:
             labels[index] = other.labels
         groups = self.groups
         if groups is not None and other.groups is not None:
-            groups = groups.astype(np.result_type(groups, other.groups))
+            groups = groups.astype(np.result_type(groups, other.groups), copy=False)  # widened text: a copy
             groups[index.numpy()] = other.groups
         return EncodedRows(self.features.put(index, other.features), labels, groups)
+
+    def allocate(self, rows: int) -> EncodedRows:
+        """`rows` rows of the dtypes and widths of these (zeros, multi-hot padding, empty
+        groups), for `put` to fill."""
+        f = self.features
+        features = TableBatch(
+            f.categorical.new_zeros((rows, f.categorical.shape[1])),
+            f.numeric.new_zeros((rows, f.numeric.shape[1])),
+            f.missing.new_zeros((rows, f.missing.shape[1])),
+            tuple(t.new_full((rows, t.shape[1]), PADDING) for t in f.multi_hot),
+        )
+        return EncodedRows(
+            features,
+            None if self.labels is None else self.labels.new_zeros(rows),
+            None if self.groups is None else np.empty(rows, dtype=self.groups.dtype),
+        )
 
     def take(self, index: torch.Tensor) -> EncodedRows:
         """The rows at `index` (1-D integer tensor), in its order."""
@@ -193,6 +213,12 @@ class TableEncoder:
                 sizes[column.name] = self.vocabularies[column.name].size
         return sizes
 
+    @property
+    def index_dtype(self) -> torch.dtype:
+        """The dtype of the encoded embedding rows (`TableBatch.categorical`, `multi_hot`):
+        int32 when every table fits it (half the memory of int64), else int64."""
+        return index_dtype(max(self.table_sizes.values(), default=0))
+
     @classmethod
     def fit(
         cls, spec: FeatureSpec, data: Any, rows: np.ndarray | None = None, *, source: str | None = None
@@ -262,7 +288,7 @@ class TableEncoder:
 
     def _encode(self, parsed: Mapping[str, Parsed], num_rows: int, source: str, with_label: bool) -> EncodedRows:
         spec = self.spec
-        categorical = np.zeros((num_rows, len(spec.of_type("categorical"))), dtype=np.int64)
+        categorical = np.zeros((num_rows, len(spec.of_type("categorical"))), dtype=_NUMPY_INDEX[self.index_dtype])
         for j, column in enumerate(spec.of_type("categorical")):
             categorical[:, j] = self._category_rows(
                 cast(CategoricalColumn, column), cast(Categories, parsed[column.name]), source
@@ -312,7 +338,7 @@ class TableEncoder:
         )
         lengths = np.bincount(items.rows, minlength=items.num_rows)
         width = max(1, int(lengths.max()) if len(lengths) else 1)
-        matrix = np.full((items.num_rows, width), PADDING, dtype=np.int64)
+        matrix = np.full((items.num_rows, width), PADDING, dtype=_NUMPY_INDEX[self.index_dtype])
         starts = np.cumsum(lengths) - lengths
         matrix[items.rows, np.arange(len(items.rows)) - starts[items.rows]] = item_rows
         return matrix
@@ -409,24 +435,40 @@ def checked_groups(name: str, categories: Categories, source: str) -> np.ndarray
 
 
 def fit_and_encode(
-    spec: FeatureSpec, data: Any, rows: np.ndarray | None = None, *, source: str | None = None
+    spec: FeatureSpec,
+    data: Any,
+    rows: np.ndarray | None = None,
+    *,
+    source: str | None = None,
+    order: np.ndarray | None = None,
 ) -> tuple[TableEncoder, EncodedRows]:
-    """Fit a :class:`TableEncoder` on `rows` of `data` and encode all of `data`, parsing it once.
+    """Fit a :class:`TableEncoder` on `rows` of `data` and encode all of `data`.
+
+    The table is read twice, slice by slice (`TableSlices`): once to check every cell
+    and count the fit rows' vocabularies and statistics, once to encode each slice
+    straight into its place among the encoded rows. So memory holds the encoded rows and
+    one slice's parsed columns beside the table (a Parquet file's `TableSlices` reads
+    it from the file on each pass, so not even the table).
 
     Args:
         spec: the feature spec.
-        data: a `pyarrow.Table`, pandas DataFrame or mapping of columns; it must hold
-            the label column (and the group column if the spec names one).
+        data: a `pyarrow.Table`, pandas DataFrame, mapping of columns or `TableSlices`;
+            it must hold the label column (and the group column if the spec names one).
         rows: 1-D int array of the training rows (None: all rows).
         source: the table's name in messages.
+        order: the encoded rows' order, a permutation of `0 … n − 1`: encoded row `i`
+            is the table's row `order[i]` (None: the table's order). A caller that
+            trains on some rows in a shuffled order and validates on the others slices
+            the result instead of copying rows out of it.
 
     Returns:
         The encoder and every row of `data` encoded, labels included.
 
     Raises:
-        TableDataError: as :meth:`TableEncoder.encode`, or if a numeric column has no
-            present value among `rows`.
-        ValueError: if `rows` is not a 1-D integer array within the table.
+        TableDataError: as :meth:`TableEncoder.encode` (naming rows by their place in
+            `data`), or if a numeric column has no present value among `rows`.
+        ValueError: if `rows` is not a 1-D integer array within the table, or `order`
+            not a permutation of its rows.
 
     Example:
         >>> from dcnrank.data.spec.feature_spec import FeatureSpec, MultiHotColumn
@@ -434,24 +476,56 @@ def fit_and_encode(
         >>> encoder, encoded = fit_and_encode(spec, {"g": ["a|b", "b", None], "y": [1, 0, 0]}, rows=[0, 2])
         >>> encoded.features.multi_hot[0].tolist(), encoded.labels.tolist()
         ([[1, 2], [2, -1], [-1, -1]], [1.0, 0.0, 0.0])
+        >>> fit_and_encode(spec, {"g": ["a|b", "b", None], "y": [1, 0, 0]}, order=[2, 0, 1])[1].labels.tolist()
+        [0.0, 1.0, 0.0]
     """
-    table, source = _as_table(data, source)
-    spec.check_columns(table.column_names, source, need_label=True)
-    n = table.num_rows
-    if rows is None:
-        selected = np.arange(n)
-    else:
-        selected = np.asarray(rows)
-        if (
-            selected.ndim != 1
-            or not np.issubdtype(selected.dtype, np.integer)
-            or (selected.size and (selected.min() < 0 or selected.max() >= n))
-        ):
-            raise ValueError(f"`rows` must be a 1-D array of row positions in 0..{n - 1}. Received: {rows!r:.200}")
-    parsed = parse_columns(spec, table, source, with_label=True)
+    slices = data if isinstance(data, TableSlices) else TableSlices.read(as_arrow_table(data))
+    source = source if source is not None else (slices.name if isinstance(data, TableSlices) else source_name(data))
+    spec.check_columns(slices.column_names, source, need_label=True)
+    n = slices.num_rows
     chosen = np.zeros(n, dtype=bool)
-    chosen[selected] = True
+    chosen[np.arange(n) if rows is None else _row_positions(rows, n, "rows")] = True
+    place = None  # where each table row goes among the encoded rows
+    if order is not None:
+        wanted = _row_positions(order, n, "order")
+        place = np.full(n, -1, dtype=np.int64)
+        place[wanted] = np.arange(len(wanted))
+        if len(wanted) != n or (place < 0).any():
+            raise ValueError(f"`order` must be a permutation of the rows 0..{n - 1}. Received: {order!r:.200}")
     statistics = TableStatistics(spec)
-    statistics.add(parsed, chosen, source)
+    for start, rows_in, parsed in prefetched(_parsed_slices(spec, slices, source)):
+        with rows_from(start):
+            statistics.add(parsed, chosen[start : start + rows_in], source)
     encoder = TableEncoder.from_statistics(statistics, source)
-    return encoder, encoder._encode(parsed, n, source, with_label=True)
+    encoded: EncodedRows | None = None
+    for start, rows_in, parsed in prefetched(_parsed_slices(spec, slices, source)):
+        with rows_from(start):
+            rows_encoded = encoder._encode(parsed, rows_in, source, with_label=True)
+        del parsed
+        if place is None and rows_in == n:  # one slice, in the table's order
+            return encoder, rows_encoded
+        encoded = rows_encoded.allocate(n) if encoded is None else encoded
+        stop = start + rows_in
+        at = torch.arange(start, stop) if place is None else torch.from_numpy(place[start:stop])
+        encoded = encoded.put(at, rows_encoded)
+    return encoder, cast(EncodedRows, encoded)
+
+
+def _parsed_slices(spec: FeatureSpec, slices: TableSlices, source: str) -> Iterator[tuple[int, int, dict[str, Parsed]]]:
+    """`(first row, rows, parsed columns)` of each slice (`prefetched` parses the next one while
+    the caller counts or encodes this one)."""
+    for start, part in slices:
+        with rows_from(start):
+            yield start, part.num_rows, parse_columns(spec, part, source, with_label=True)
+
+
+def _row_positions(rows: Any, n: int, argument: str) -> np.ndarray:
+    """`rows` as a 1-D integer array of positions in `0 … n − 1`, else a ValueError naming `argument`."""
+    selected = np.asarray(rows)
+    if (
+        selected.ndim != 1
+        or not np.issubdtype(selected.dtype, np.integer)
+        or (selected.size and (selected.min() < 0 or selected.max() >= n))
+    ):
+        raise ValueError(f"`{argument}` must be a 1-D array of row positions in 0..{n - 1}. Received: {rows!r:.200}")
+    return selected

@@ -18,8 +18,6 @@ import hashlib
 import itertools
 import json
 import math
-import queue
-import threading
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from dcnrank.data.encoding.table_statistics import LabelRange, TableStatistics
 from dcnrank.data.holdout import check_held_out, held_out
 from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.data.streaming.table_stream import DEFAULT_BLOCK_ROWS, TableStream
+from dcnrank.prefetch import prefetched
 from dcnrank.progress import progress_enabled
 from dcnrank.row_messages import rows_from
 from dcnrank.world import World
@@ -98,60 +97,6 @@ def shuffled_batches(
         yield from leave(buffer.take(torch.randperm(len(buffer), generator=generator)))
     if pending is not None:
         yield pending
-
-
-def prefetched(items: Iterator[T], depth: int = 2) -> Generator[T, None, None]:
-    """`items`, produced by a background thread up to `depth` ahead, in the same order.
-
-    Reading and encoding the next chunks (pyarrow and numpy, which release the GIL)
-    then overlaps training on the current one. An error in the producer is raised
-    here; closing the iterator (or an error in the consumer) stops the producer, which
-    closes `items` (and the file it reads), and waits for its thread to end, so no
-    reader is left working when the error reaches the caller.
-
-    Example:
-        >>> list(prefetched(iter(range(5))))
-        [0, 1, 2, 3, 4]
-    """
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        box.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            box.put(("done", None))
-        except BaseException as error:  # handed to the consumer
-            box.put(("error", error))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:  # a generator: close its file here, on the thread that reads it
-                close()
-
-    thread = threading.Thread(target=produce, name="dcnrank-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = box.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                box.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)
 
 
 @dataclass(frozen=True, eq=False)
