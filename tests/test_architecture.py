@@ -11,7 +11,7 @@ import dcnrank
 
 ROOT = Path(dcnrank.__file__).parent
 # bottom modules: small utilities every package may use; they import nothing of dcnrank
-BOTTOM = {"limits", "atomic", "prefetch", "progress", "row_messages", "world"}
+BOTTOM = {"limits", "atomic", "free_memory", "prefetch", "progress", "row_messages", "world"}
 # package -> the packages it imports directly, as docs/architecture.md's table lists them,
 # plus data -> metrics (`validate_binary_labels`) and bundle -> training (`tasks.task_predictions`)
 DIRECT: dict[str, set[str]] = {

@@ -25,8 +25,9 @@ def table(rows: int = 1000, seed: int = 0) -> pa.Table:
     """Rows whose later ones hold longer tag lists (a later slice widens the multi-hot matrix)."""
     rng = np.random.default_rng(seed)
     tags = ["|".join(f"t{k}" for k in rng.integers(0, 30, size=1 + (i * 4) // rows)) for i in range(rows)]
+    c = [f"v{k}" if k % 13 else (None if k % 2 else "") for k in rng.integers(0, 60, size=rows)]  # some missing
     return pa.table({
-        "x": rng.exponential(size=rows), "c": [f"v{k}" for k in rng.integers(0, 60, size=rows)],
+        "x": rng.exponential(size=rows), "c": c,
         "tags": tags, "h": rng.integers(0, 10**6, size=rows), "y": rng.integers(0, 4, size=rows).astype(float),
         "q": [f"query-{k:04d}" if k % 7 else f"q{k}" for k in rng.integers(0, 80, size=rows)],
     })  # fmt: skip
@@ -86,6 +87,12 @@ def test_parquet_is_read_from_the_file_on_every_pass(tmp_path):
     _, from_file = fit_and_encode(SPEC, slices, fit_rows)
     _, in_memory = fit_and_encode(SPEC, data, fit_rows)
     same_rows(from_file, in_memory)
+    assert pa.types.is_dictionary(parts[0][1].column("c").type)  # the file's own factorisation, kept
+    long = data.to_pydict()
+    long["c"][650] = "x" * 5000
+    pq.write_table(pa.table(long), tmp_path / "long.parquet", row_group_size=300)
+    with pytest.raises(TableDataError, match=r"c\[650\]"):
+        fit_and_encode(SPEC, TableSlices.read(tmp_path / "long.parquet", slice_rows=128))
     empty = tmp_path / "empty.parquet"
     pq.write_table(data.slice(0, 0), empty)
     assert [p.num_rows for _, p in TableSlices.read(empty)] == [0]

@@ -29,6 +29,7 @@ from dcnrank.data.sources.table_slices import TableSlices
 from dcnrank.data.spec.feature_spec import FeatureSpec
 from dcnrank.data.streaming.streamed_table import StreamedTable
 from dcnrank.explain.model_interactions import INTERACTIONS_FILE, model_interactions
+from dcnrank.free_memory import release_free_memory
 from dcnrank.models.bias_terms import label_offset
 from dcnrank.models.dcn import DCN, count_parameters
 from dcnrank.models.size import MemoryCheck
@@ -270,7 +271,7 @@ def _train_table(
         fit, val, encoder, facts, fit_table = _streamed(config, spec, data, progress, world)
     else:
         fit, val, encoder, facts, fit_table = _in_memory(config, spec, data)
-        pa.default_memory_pool().release_unused()  # the table's and the parsing's memory, back to the system
+        release_free_memory(arrow=True)  # the table's and the parsing's memory, back to the system
     where = training_device(device, world)
     fit_x: Any = fit
     fit_labels = None

@@ -41,7 +41,8 @@ class Categories:
     """A categorical column: `values` int64 or text `(N,)` (0 or "" where missing), `missing` bool `(N,)`.
 
     Text columns also keep their factorisation, `values == uniques[codes]`, so that
-    vocabulary lookups, hashing and counting work on the distinct values only.
+    vocabulary lookups, hashing and counting work on the distinct values only (`uniques`
+    may hold a value twice when it comes from a file's dictionary).
     """
 
     values: np.ndarray
@@ -65,11 +66,12 @@ class Items:
     num_rows: int
 
 
-def _column(table: pa.Table, name: str, source: str) -> pa.Array:
+def _column(table: pa.Table, name: str, source: str, decode: bool = True) -> pa.Array:
+    """Column `name` as one array; a dictionary-encoded one decoded unless `decode` is False."""
     if len(table.schema.get_all_field_indices(name)) > 1:
         check_unique_columns(table.column_names, [name], source)
     array = table.column(name).combine_chunks()
-    if pa.types.is_dictionary(array.type):
+    if decode and pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     return array
 
@@ -162,6 +164,10 @@ def _int_values(array: pa.Array, source: str, name: str) -> pa.Array:
 
 def _to_categories(array: pa.Array, source: str, name: str, rows: np.ndarray | None = None) -> Categories:
     """`array`'s values as categories; `rows` (for list items) is the table row of each value."""
+    if pa.types.is_dictionary(array.type):
+        if _is_text(array.type.value_type):  # already factorised (a Parquet file's dictionary): keep it
+            return _dictionary_categories(array, source, name, rows)
+        array = array.dictionary_decode()
     if pa.types.is_null(array.type):  # every cell missing (an all-empty DataFrame column)
         array = pc.cast(array, pa.string())
     if _is_text(array.type):
@@ -192,6 +198,19 @@ def _to_categories(array: pa.Array, source: str, name: str, rows: np.ndarray | N
     return Categories(array.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), missing)
 
 
+def _dictionary_categories(array: pa.DictionaryArray, source: str, name: str, rows: np.ndarray | None) -> Categories:
+    """Text categories from a dictionary array, without hashing its values again. Null cells
+    point at an extra "" entry, so `uniques` may hold a value twice (harmless: each code still
+    names its value)."""
+    dictionary = array.dictionary.fill_null("")
+    uniques = pa.concat_arrays([dictionary, pa.array([""], type=dictionary.type)])
+    codes = array.indices.fill_null(len(dictionary)).to_numpy(zero_copy_only=False)
+    _check_lengths(uniques, codes, rows, source, name)
+    empty = pc.equal(uniques, "").to_numpy(zero_copy_only=False)
+    texts = uniques.to_numpy(zero_copy_only=False).astype(TEXT)
+    return Categories(texts[codes], empty[codes], texts, codes)
+
+
 def _check_lengths(
     dictionary: pa.Array, codes: np.ndarray, rows: np.ndarray | None, source: str, name: str
 ) -> None:
@@ -201,6 +220,8 @@ def _check_lengths(
     if too_long.size == 0:
         return
     positions = np.flatnonzero(np.isin(codes, too_long))
+    if positions.size == 0:  # a file's dictionary may hold values that no row of this slice has
+        return
     values = dictionary.take(pa.array(codes[positions])).to_pylist()
     if rows is not None:  # list items: one entry per row, its first long item
         table_rows, first = np.unique(rows[positions], return_index=True)
@@ -235,7 +256,7 @@ def read_categories(table: pa.Table, name: str, source: str) -> Categories:
         >>> read_categories(pa.table({"c": [3.0, None, 5.0]}), "c", "data").values.tolist()
         [3, 0, 5]
     """
-    return _to_categories(_column(table, name, source), source, name)
+    return _to_categories(_column(table, name, source, decode=False), source, name)
 
 
 def categories_as(categories: Categories, kind: str, source: str, name: str) -> Categories:

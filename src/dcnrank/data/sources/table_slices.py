@@ -1,9 +1,10 @@
 """`TableSlices`: a table read slice by slice, pass after pass, so that a reader of a large
 table holds one slice of it at a time (`fit_and_encode` reads its training table twice).
 
-A Parquet file is read again from the file on every pass, only the columns asked for, so it is
-never whole in memory. A CSV or TSV file is read whole once (`read_table`: its cells as text)
-and sliced, as is a DataFrame or an Arrow table; an Arrow table's slices are views.
+A Parquet file is read again from the file on every pass, only the columns asked for, its
+text columns as dictionaries (its own factorisation), so it is never whole in memory. A CSV
+or TSV file is read whole once (`read_table`: its cells as text) and sliced, as is a
+DataFrame or an Arrow table; an Arrow table's slices are views.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class TableSlices:
                 yield start, table.slice(start, self.slice_rows)
             return
         first = 0
-        with _parquet(self._path) as file:
+        with _parquet(self._path, text_columns=True) as file:
             try:
                 for batch in file.iter_batches(batch_size=self.slice_rows, columns=self._columns):
                     part = pa.Table.from_batches([batch]).slice(0, self.num_rows - first)
@@ -133,8 +134,15 @@ class TableSlices:
         return pa.concat_tables(parts)
 
 
-def _parquet(path: Path | None) -> pq.ParquetFile:
+def _parquet(path: Path | None, text_columns: bool = False) -> pq.ParquetFile:
+    """The file; with `text_columns`, its text columns read as dictionaries (the file's own
+    factorisation: no string is decoded or hashed twice)."""
     try:
-        return pq.ParquetFile(path)
+        if not text_columns:
+            return pq.ParquetFile(path)
+        with pq.ParquetFile(path) as file:
+            schema = file.schema_arrow
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        return pq.ParquetFile(path, read_dictionary=text)
     except (pa.ArrowException, OSError) as error:
         raise TableDataError(f"{path}: not a readable Parquet file ({error})") from None
