@@ -6,12 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from dcnrank.explain.heatmap import check_png_path, write_png  # noqa: E402
+from dcnrank.explain.heatmap import check_png_path, pyplot, write_png
 
 __all__ = ["plot_curves"]
 
@@ -53,6 +48,7 @@ def plot_curves(
     for label, values in curves.items():
         if not any(math.isfinite(v) for v in values):
             raise ValueError(f"`curves[{label!r}]` must hold a finite value. Received: {list(values)[:10]!r}")
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     try:
         for label, values in curves.items():

@@ -497,6 +497,7 @@ def fit_and_encode(
         with rows_from(start):
             statistics.add(parsed, chosen[start : start + rows_in], source)
     encoder = TableEncoder.from_statistics(statistics, source)
+    del statistics  # every distinct value's count (millions of strings for a click log), no longer needed
     encoded: EncodedRows | None = None
     for start, rows_in, parsed in prefetched(_parsed_slices(spec, slices, source)):
         with rows_from(start):
