@@ -394,8 +394,7 @@ def _in_memory(config: TrainRunConfig, spec: FeatureSpec, data: Any) -> Prepared
     settings = config.data
     source = source_name(data)
     catalogue = [spec.user, spec.item, *spec.user_columns, *spec.item_columns] if spec.user and spec.item else []
-    wanted = [c.name for c in spec.columns] + [spec.label] + ([spec.group] if spec.group else []) + catalogue
-    table = TableSlices.read(data, columns=list(dict.fromkeys(wanted)))
+    table = TableSlices.read(data, columns=list(dict.fromkeys([*spec.training_columns, *catalogue])))
     if settings.max_train_rows is not None:
         table = table.head(settings.max_train_rows)
     n = table.num_rows

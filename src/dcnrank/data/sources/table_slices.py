@@ -87,7 +87,7 @@ class TableSlices:
             path = Path(data)
             if not path.is_file():
                 raise FileNotFoundError(f"table not found. Received: path={str(path)!r}")
-            names = cls(None, path).column_names
+            names = _schema(path).names
             return cls(None, path, [c for c in columns if c in names] if columns is not None else None,
                        slice_rows=slice_rows)  # fmt: skip
         table = read_table(data) if isinstance(data, str | Path) else as_arrow_table(data)
@@ -137,12 +137,18 @@ class TableSlices:
 def _parquet(path: Path | None, text_columns: bool = False) -> pq.ParquetFile:
     """The file; with `text_columns`, its text columns read as dictionaries (the file's own
     factorisation: no string is decoded or hashed twice)."""
+    text = None
+    if text_columns:
+        text = [f.name for f in _schema(path) if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     try:
-        if not text_columns:
-            return pq.ParquetFile(path)
-        with pq.ParquetFile(path) as file:
-            schema = file.schema_arrow
-        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
         return pq.ParquetFile(path, read_dictionary=text)
+    except (pa.ArrowException, OSError) as error:
+        raise TableDataError(f"{path}: not a readable Parquet file ({error})") from None
+
+
+def _schema(path: Path | None) -> pa.Schema:
+    """The file's Arrow schema, read from its footer."""
+    try:
+        return pq.read_schema(path)
     except (pa.ArrowException, OSError) as error:
         raise TableDataError(f"{path}: not a readable Parquet file ({error})") from None

@@ -377,6 +377,11 @@ class FeatureSpec:
         """The input columns' names, in order."""
         return tuple(c.name for c in self.columns)
 
+    @property
+    def training_columns(self) -> tuple[str, ...]:
+        """The columns a training read needs: the inputs, the label and the group, once each."""
+        return tuple(dict.fromkeys([*self.input_names, self.label, *([self.group] if self.group else [])]))
+
     def of_type(self, type_name: str) -> tuple[Column, ...]:
         """The input columns of one type (``"categorical"``, ``"numeric"``, ``"multi_hot"``), in order."""
         if type_name not in COLUMN_TYPES:

@@ -163,8 +163,7 @@ class StreamedTable:
         stream = TableStream(path, block_rows=block_rows)
         source = str(stream.path)
         spec.check_columns(stream.column_names, source, need_label=True)
-        wanted = [c.name for c in spec.columns] + [spec.label] + ([spec.group] if spec.group else [])
-        stream.columns = list(dict.fromkeys(wanted))
+        stream.columns = list(spec.training_columns)
         statistics = TableStatistics(spec)
         validation_parts: list[pa.Table] = []
         held = 0
