@@ -5,8 +5,8 @@ The peer benchmark's model (39 categorical fields × 16-wide embeddings, 3 full-
 layers beside a [400, 400] MLP) on random ids. Each mode runs in a fresh process:
 `rounds` × (`steps` training steps of 4,096 rows, then a forward pass over `eval_rows`
 rows in batches of 4,096), and reports its peak RSS (`VmHWM`) and seconds spent in
-training and in evaluation. Modes: `none` (no release), `every 16` (what
-`Trainer.predict` does, `RELEASE_EVERY_BATCHES`), `every 1` (after every batch).
+training and in evaluation. Modes: `none` (no release), `every 8` (what
+`Trainer.predict` does, `RELEASE_EVERY_BATCHES`), `every 16`, `every 1` (after every batch).
 
     PYTHONPATH=src .venv/bin/python benchmarks/free_memory.py [--rounds 2] [--steps 40] [--eval-rows 200000]
 """
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(one_mode(args.mode, args.rounds, args.steps, args.eval_rows)))
         return 0
     print(f"{args.rounds} rounds of {args.steps} training steps of {BATCH} rows, then {args.eval_rows:,} rows scored")
-    for every, label in ((0, "none"), (16, "every 16"), (1, "every 1")):
+    for every, label in ((0, "none"), (8, "every 8"), (16, "every 16"), (1, "every 1")):
         command = [sys.executable, __file__, "--mode", str(every), "--rounds", str(args.rounds),
                    "--steps", str(args.steps), "--eval-rows", str(args.eval_rows)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True)

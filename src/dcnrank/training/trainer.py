@@ -37,7 +37,7 @@ from dcnrank.world import World
 
 # `Trainer.predict` hands freed memory back to the system every this many batches (often
 # enough that a validation pass stays level, rarely enough that re-touching pages is free)
-RELEASE_EVERY_BATCHES = 16
+RELEASE_EVERY_BATCHES = 8
 
 log = logging.getLogger(__name__)
 
