@@ -288,3 +288,19 @@ def test_the_train_command_refuses_a_huge_model_in_one_line(tmp_path):
         "model.embedding_dim=10000000) in model.num_cross_layers=1 matrix cross layers needs 5.68 PiB"
     )
     assert not out.exists()
+
+
+def test_a_shape_check_on_the_meta_device_stays_in_compiled_code():
+    """A bundle's shape check builds its model on the meta device; a `cumsum` there ran torch's
+    Python reference, whose first call imports sympy (2.3-3.5 s of every train and load)."""
+    code = (
+        "import sys\n"
+        "from dcnrank.bundle.weights import expected_tensors\n"
+        "from dcnrank.config.model_config import DCNConfig\n"
+        "from dcnrank.data.spec.feature_spec import CategoricalColumn, FeatureSpec, NumericColumn\n"
+        "spec = FeatureSpec((CategoricalColumn('c'), NumericColumn('x')), label='y', task='regression')\n"
+        "tensors = expected_tensors(DCNConfig(use_bias_terms=True), spec, {'c': 5})\n"
+        "print('output.bias_terms.bias' in tensors, 'inputs.embeddings.0.weight' in tensors, 'sympy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True", "False"], done.stdout + done.stderr

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.models.feature_embedding import table_offsets
 
 __all__ = ["P_CLAMP", "BiasTerms", "OutputLevers", "label_offset"]
 
@@ -56,8 +57,7 @@ class BiasTerms(nn.Module):
                 f"Received: vocabulary_sizes={sizes!r}"
             )
         self.vocabulary_sizes = tuple(sizes)
-        offsets = torch.tensor([0, *sizes[:-1]], dtype=torch.long).cumsum(0)
-        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("offsets", table_offsets(sizes), persistent=False)
         self.register_buffer("global_mean", torch.tensor(float(global_mean)))
         self.bias = nn.Parameter(torch.zeros(sum(sizes)))
 
@@ -150,6 +150,7 @@ class OutputLevers(nn.Module):
 
     Example:
         >>> from dcnrank.data.encoding.table_batch import TableBatch
+from dcnrank.models.feature_embedding import table_offsets
         >>> levers = OutputLevers([3], clip=True)
         >>> levers.set_label_statistics(offset=3.0, low=1.0, high=5.0)
         >>> with torch.no_grad():
