@@ -18,7 +18,7 @@ Timings on a shared 2-core machine swing with anything else that runs: every
 ratio printed here is between runs of this one command.
 
 Usage:
-    python benchmarks/bench.py [--trials 10] [--precision fp32,bf16] [--keras-python PATH] [--quick]
+    python benchmarks/bench.py [--trials 10] [--precision fp32,bf16] [--parts toy,movielens] [--keras-python PATH] [--quick]
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def peak_rss_mb() -> float:
 
 
 DEVICE = torch.device("cpu")
+# the parts of the seed's protocol, in the order they run (`--parts`)
+PARTS = ("toy", "movielens")
 
 
 def sync() -> None:
@@ -210,13 +212,14 @@ def keras_python(explicit: str | None) -> str | None:
     return None
 
 
-def run_keras(python: str, arrays: dict, trials: int, toy_epochs: int, ml_epochs: int) -> dict:
+def run_keras(python: str, arrays: dict, trials: int, toy_epochs: int, ml_epochs: int, parts: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data, out = Path(tmp) / "arrays.npz", Path(tmp) / "keras.json"
         np.savez(data, **arrays)
         command = [
             python, str(HERE / "keras_reference.py"), "--data", str(data), "--out", str(out),
             "--trials", str(trials), "--toy-epochs", str(toy_epochs), "--ml-epochs", str(ml_epochs),
+            "--parts", ",".join(parts),
         ]  # fmt: skip
         began = time.perf_counter()
         proc = subprocess.run(command, capture_output=True, text=True)
@@ -256,10 +259,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keras-python", default=None, help="python with keras-rs + jax for the reference")
     parser.add_argument("--no-keras", action="store_true", help="skip the Keras-RS reference")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 trials, 2 toy / 1 MovieLens epochs")
+    parser.add_argument(
+        "--parts", default="toy,movielens", help="comma-separated parts of the protocol: toy, movielens (default: both)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--out", default="bench.json")
     args = parser.parse_args(argv)
+    parts = args.parts.split(",")
+    if not parts or any(p not in PARTS for p in parts):
+        parser.error(f"--parts must name some of {', '.join(PARTS)}. Received: --parts={args.parts}")
     global DEVICE
     DEVICE = torch.device(args.device)
     if args.quick:
@@ -280,17 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     for precision in precisions:
         ours[precision] = {}
         for part, epochs in (("toy", args.toy_epochs), ("movielens", args.ml_epochs)):
+            if part not in parts:
+                continue
             trials = 1 if part == "toy" else args.trials
             ours[precision][part] = run_part(part, arrays, trials, epochs, precision, args.seed, peak[precision])
             print(f"dcnrank {precision} {part}: {ours[precision][part]['seconds']:.1f} s", flush=True)
         ours[precision]["seconds"] = sum(p["seconds"] for p in ours[precision].values())
     our_rss = peak_rss_mb()
-    ablation = step_ablation(arrays, args.trials, precisions)
+    ablation = step_ablation(arrays, args.trials, precisions) if "movielens" in parts else {}
     keras = None
     python = None if args.no_keras else keras_python(args.keras_python)
     if python:
         print("running the Keras-RS reference ...", flush=True)
-        keras = run_keras(python, arrays, args.trials, args.toy_epochs, args.ml_epochs)
+        keras = run_keras(python, arrays, args.trials, args.toy_epochs, args.ml_epochs, parts)
     parts_only = {p: {k: v for k, v in r.items() if k != "seconds"} for p, r in ours.items()}
     print()
     print_table(parts_only, keras)
