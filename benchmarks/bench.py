@@ -18,7 +18,8 @@ Timings on a shared 2-core machine swing with anything else that runs: every
 ratio printed here is between runs of this one command.
 
 Usage:
-    python benchmarks/bench.py [--trials 10] [--precision fp32,bf16] [--parts toy,movielens] [--keras-python PATH] [--quick]
+    python benchmarks/bench.py [--trials 10] [--precision fp32,bf16] [--parts toy,movielens]
+                               [--keras-python PATH] [--quick]
 """
 
 from __future__ import annotations

@@ -28,6 +28,48 @@ def test_keras_adamw_two_steps_by_hand():
         assert_close(w.detach(), expected)
 
 
+def _keras_rule(w, m, v, g, t, lr=0.1, weight_decay=0.5):
+    """Keras 3's AdamW step `t` by hand: (w, m, v) after it."""
+    w = w - lr * weight_decay * w
+    m = m + 0.1 * (g - m)
+    v = v + 0.001 * (g * g - v)
+    return w - lr * math.sqrt(1 - 0.999**t) / (1 - 0.9**t) * m / (v.sqrt() + 1e-7), m, v
+
+
+def test_keras_adamw_counts_each_parameters_own_steps_in_any_dtype():
+    """A parameter without a gradient on a step is not stepped, and its bias correction counts
+    only its own steps; parameters of several dtypes share a group (the fused kernel takes one
+    dtype per call)."""
+    a = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    b = torch.nn.Parameter(torch.tensor([0.5, 3.0], dtype=torch.float64))
+    opt = KerasAdamW([a, b], lr=0.1, weight_decay=0.5)
+    expected = {"a": (a.detach().clone(), torch.zeros(2), torch.zeros(2), 0)}
+    expected["b"] = (b.detach().clone(), torch.zeros(2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64), 0)
+    g = torch.tensor([0.5, 1.0])
+    for step in range(4):
+        a.grad = g.clone()
+        b.grad = (2 * g).double() if step % 2 else None  # b steps on steps 1 and 3 only
+        opt.step()
+        for name, p, grad in (("a", a, a.grad), ("b", b, b.grad)):
+            w, m, v, t = expected[name]
+            if grad is not None:
+                w, m, v = _keras_rule(w, m, v, grad, t + 1)
+                expected[name] = (w, m, v, t + 1)
+            assert_close(p.detach(), w)
+    assert opt.state[a]["step"] == 4 and opt.state[b]["step"] == 2
+
+
+def test_keras_adamw_marks_its_parameters_changed():
+    """The step changes weights in place through a fused kernel: their version counters move
+    (`Trainer.predict` reuses outputs only while they stand still)."""
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = KerasAdamW([w])
+    before = w._version
+    w.grad = torch.ones(2)
+    opt.step()
+    assert w._version > before
+
+
 def test_keras_adamw_first_step_moves_by_lr():
     # With no decay, Adam's first step is lr * sign(g) (up to epsilon).
     w = torch.nn.Parameter(torch.zeros(3))

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 import torch
+from torch.autograd.graph import increment_version
 
 from dcnrank.training.embedding_updates import adamw_catch_up_, adamw_rows_, rowwise_adagrad_
 
@@ -146,8 +147,6 @@ class KerasAdamW:
             if rule != "adamw":
                 self._step_rows(params, group, rule)
                 continue
-            grads = [p.grad for p in params]
-            moments, velocities = [], []
             for p in params:
                 state = self.state[p]
                 if not state:
@@ -155,19 +154,7 @@ class KerasAdamW:
                     state["m"] = torch.zeros_like(p)
                     state["v"] = torch.zeros_like(p)
                 state["step"] += 1
-                moments.append(state["m"])
-                velocities.append(state["v"])
-            step = self.state[params[0]]["step"]
-            lr, b1, b2 = group["lr"], group["beta_1"], group["beta_2"]
-            if group["weight_decay"]:
-                torch._foreach_mul_(params, 1.0 - lr * group["weight_decay"])
-            torch._foreach_lerp_(moments, grads, 1.0 - b1)
-            torch._foreach_mul_(velocities, b2)
-            torch._foreach_addcmul_(velocities, grads, grads, value=1.0 - b2)
-            alpha = lr * math.sqrt(1.0 - b2**step) / (1.0 - b1**step)
-            denominators = torch._foreach_sqrt(velocities)
-            torch._foreach_add_(denominators, group["epsilon"])
-            torch._foreach_addcdiv_(params, moments, denominators, value=-alpha)
+            _fused_keras_adamw(params, [self.state[p] for p in params], group)
         return loss
 
     @torch.no_grad()
@@ -190,3 +177,38 @@ class KerasAdamW:
             else:
                 state["step"] = state.get("step", 0) + 1
                 adamw_rows_(p, grad, state, group)
+
+
+def _fused_keras_adamw(params: list[torch.Tensor], states: list[dict[str, Any]], group: dict[str, Any]) -> None:
+    """One Keras AdamW step of `params` (dense gradients, moments in `states`) in torch's
+    fused kernel: one pass over each tensor instead of seven `_foreach` ones (on the peer
+    benchmark's model 2 ms a step instead of 13; on the toy 35 µs instead of 150).
+
+    The kernel is `torch.optim.AdamW(fused=True)`'s, which adds ε to `sqrt(v̂)` after the
+    bias correction: with `ε / sqrt(1 − β2ᵗ)` in its place that is Keras' rule exactly,
+    `lr · sqrt(1 − β2ᵗ) / (1 − β1ᵗ) · m / (sqrt(v) + ε)`. Its decoupled decay,
+    `θ ← θ (1 − lr · weight_decay)` before the update, is Keras' too.
+    """
+    by_kind: defaultdict[tuple[torch.device, torch.dtype, int], list[int]] = defaultdict(list)
+    for i, (p, state) in enumerate(zip(params, states, strict=True)):
+        # one device and dtype per call; a parameter that missed steps (no gradient) has its own count
+        by_kind[(p.device, p.dtype, state["step"])].append(i)
+    for (device, _, step), members in by_kind.items():
+        torch._fused_adamw_(
+            [params[i] for i in members],
+            [cast(torch.Tensor, params[i].grad) for i in members],
+            [states[i]["m"] for i in members],
+            [states[i]["v"] for i in members],
+            [],
+            [torch.full((), float(step), device=device)] * len(members),  # read, never written
+            lr=group["lr"],
+            beta1=group["beta_1"],
+            beta2=group["beta_2"],
+            weight_decay=group["weight_decay"],
+            eps=group["epsilon"] / math.sqrt(1.0 - group["beta_2"] ** step),
+            amsgrad=False,
+            maximize=False,
+        )
+    # the kernel writes through pointers and leaves autograd's version counters as they were:
+    # `Trainer.predict` keys its cache on them, and autograd checks saved tensors with them
+    increment_version(params)
