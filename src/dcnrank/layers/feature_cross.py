@@ -104,7 +104,7 @@ class FeatureCross(nn.Module):
             out = self.pre_activation(out)  # (B, ..., d)
         if self.diag_scale:
             out = out + self.diag_scale * x  # (B, ..., d)
-        return x0 * out + x  # (B, ..., d)
+        return torch.addcmul(x, x0, out)  # x0 ⊙ out + x in one pass: (B, ..., d)
 
     def kernel(self) -> torch.Tensor:
         """The effective `(d, d)` matrix `W` acting on `x` (`U V` when low rank), as `W x`."""
