@@ -150,7 +150,6 @@ class OutputLevers(nn.Module):
 
     Example:
         >>> from dcnrank.data.encoding.table_batch import TableBatch
-from dcnrank.models.feature_embedding import table_offsets
         >>> levers = OutputLevers([3], clip=True)
         >>> levers.set_label_statistics(offset=3.0, low=1.0, high=5.0)
         >>> with torch.no_grad():

@@ -31,7 +31,8 @@ class KerasAdamW:
     `sqrt(v)` before bias correction, as Keras does), and its defaults are
     Keras': `β1 = 0.9`, `β2 = 0.999`, `ε = 1e-7`, `weight_decay = 0.004`.
     All updates are element-wise, so parameters stacked along a leading trial
-    axis are updated exactly as if each trial had its own optimizer.
+    axis are updated exactly as if each trial had its own optimizer. The dense rule
+    runs in torch's fused AdamW kernel, one pass over each tensor (`_fused_keras_adamw`).
 
     A parameter group may set `rule` (:data:`RULES`): `"adamw_rows"` updates only the
     rows of a sparse gradient with the same maths, lazily caught up
