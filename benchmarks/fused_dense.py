@@ -1,16 +1,17 @@
 """Does a hand-fused dense + ReLU layer pay on this CPU? (issue 16, "a fused step where it pays")
 
 The seed's toy deep network (3 → 512 → 256 → 128 → 1, batch 1024: the part of the seed's
-protocol where dcnrank trails Keras-RS/JAX) trained three ways, the same weights and batches:
+protocol where dcnrank trails Keras-RS/JAX) trained four ways, the same weights and batches:
 
 - **plain**: `nn.Linear` then `torch.relu`, as dcnrank's `MLP` runs;
+- **inplace**: `nn.Linear` then `torch.relu_` (the same autograd, one activation tensor less);
 - **custom**: one autograd function per layer: `addmm` then an in-place ReLU (no second
   activation tensor), and a backward that takes the weight gradient of a narrow input as
   `(xᵀ g)ᵀ` (MKL's `gᵀ x` with 3 columns took 1.0 ms, the other order 0.22 ms);
 - **onednn**: the same backward, the forward as oneDNN's linear with a ReLU post-op
   (`torch.ops.mkldnn._linear_pointwise`, what inductor emits on a CPU).
 
-Rounds alternate the three; the figure is each one's median ms per training step
+Rounds alternate the four; the figure is each one's median ms per training step
 (forward, MSE, backward, `KerasAdamW`), and the largest gradient difference to plain.
 
     PYTHONPATH=src python benchmarks/fused_dense.py [--rounds 6] [--steps 88]
@@ -28,7 +29,7 @@ from torch import nn
 from dcnrank.experiments.toy import mixer_data
 from dcnrank.training.optimizer import KerasAdamW
 
-MODES = ("plain", "custom", "onednn")
+MODES = ("plain", "inplace", "custom", "onednn")
 NARROW = 16  # inputs narrower than this take the weight gradient as (xᵀ g)ᵀ
 
 
@@ -66,9 +67,10 @@ class ToyDeep(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
             relu = i < len(self.layers) - 1
-            if self.mode == "plain":
+            if self.mode in ("plain", "inplace"):
                 x = layer(x)
-                x = torch.relu(x) if relu else x
+                if relu:
+                    x = torch.relu_(x) if self.mode == "inplace" else torch.relu(x)
             else:
                 x = DenseReLU.apply(x, layer.weight, layer.bias, relu, self.mode == "onednn")
         return x.squeeze(-1)
