@@ -292,7 +292,7 @@ def test_the_train_command_refuses_a_huge_model_in_one_line(tmp_path):
 
 def test_a_shape_check_on_the_meta_device_stays_in_compiled_code():
     """A bundle's shape check builds its model on the meta device; a `cumsum` there ran torch's
-    Python reference, whose first call imports sympy (2.3-3.5 s of every train and load)."""
+    Python reference, whose first call imports sympy (1.8-3.5 s of every train and load)."""
     code = (
         "import sys\n"
         "from dcnrank.bundle.weights import expected_tensors\n"

@@ -43,8 +43,9 @@ def run_trials(
     all trials train together as one stacked model (`StackedTrainer`), which
     gives the same numbers as training them one after another, up to float
     rounding, in a fraction of the time. A single trial has nothing to stack and
-    trains alone (`Trainer`): under `vmap` the toy's steps took twice as long. Weights are initialised on the CPU
-    (so a seed gives the same start on every device), then moved to `device`.
+    trains alone (`Trainer`): under `vmap` the toy's steps took twice as long.
+    Weights are initialised on the CPU (so a seed gives the same start on every
+    device), then moved to `device`.
 
     Returns:
         The model's result over all trials, and the first trial's trained model.

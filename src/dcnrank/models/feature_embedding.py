@@ -14,7 +14,7 @@ def table_offsets(sizes: Sequence[int]) -> torch.Tensor:
 
     Summed in Python, not with `Tensor.cumsum`: on the meta device (a bundle's shape check
     builds its model there) `cumsum` runs torch's Python reference, whose first call
-    imports sympy and took 2.3-3.5 s of every `dcnrank train` and bundle load.
+    imports sympy and took 1.8-3.5 s of every `dcnrank train` and bundle load.
 
     Example:
         >>> table_offsets([4, 3, 2]).tolist()

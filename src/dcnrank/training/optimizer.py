@@ -182,8 +182,9 @@ class KerasAdamW:
 
 def _fused_keras_adamw(params: list[torch.Tensor], states: list[dict[str, Any]], group: dict[str, Any]) -> None:
     """One Keras AdamW step of `params` (dense gradients, moments in `states`) in torch's
-    fused kernel: one pass over each tensor instead of seven `_foreach` ones (on the peer
-    benchmark's model 2 ms a step instead of 13; on the toy 35 µs instead of 150).
+    fused kernel: one pass over each tensor instead of seven `_foreach` ones
+    (`benchmarks/optimizer_step.py`: 1.7 ms a step instead of 11.2 on the peer benchmark's
+    model, 22 µs instead of 71 on the toy's cross network).
 
     The kernel is `torch.optim.AdamW(fused=True)`'s, which adds ε to `sqrt(v̂)` after the
     bias correction: with `ε / sqrt(1 − β2ᵗ)` in its place that is Keras' rule exactly,
