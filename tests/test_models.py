@@ -5,6 +5,7 @@ import torch
 from torch.testing import assert_close
 
 from dcnrank.layers import MLP
+from dcnrank.layers.dense import Dense
 from dcnrank.models import DCN, CrossNetwork, DCNConfig, FeatureEmbedding, build_dcn
 from dcnrank.models.dcn import count_parameters
 
@@ -99,3 +100,27 @@ def test_same_seed_same_weights():
     a, b = build(), build()
     for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize(("shape", "bias"), [((64, 3), True), ((5, 7, 3), True), ((64, 3), False), ((64, 40), True)])
+def test_dense_equals_torch_linear_in_value_and_gradient(shape, bias):
+    torch.manual_seed(0)
+    layer = Dense(shape[-1], 32, bias=bias)
+    x = torch.randn(*shape, requires_grad=True)
+    reference = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    out = layer(x)
+    assert_close(out, reference)
+    g = torch.randn_like(out)
+    expected = torch.autograd.grad(reference, [x, *layer.parameters()], g)
+    assert_close(torch.autograd.grad(out, [x, *layer.parameters()], g), expected)
+
+
+def test_a_narrow_dense_input_takes_the_weight_gradient_in_the_fast_order():
+    # the toy's first layer, 3 -> 512: autograd must run (3, B) @ (B, 512), not (512, B) @ (B, 3)
+    layer = Dense(3, 512)
+    x = torch.randn(256, 3)
+    with torch.profiler.profile(record_shapes=True) as profile:
+        layer(x).sum().backward()
+    shapes = [event.input_shapes for event in profile.events() if event.name == "aten::mm"]
+    assert [[3, 256], [256, 512]] in shapes
+    assert [[512, 256], [256, 3]] not in shapes
