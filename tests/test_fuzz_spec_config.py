@@ -313,6 +313,7 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "train.embedding_updates": st.sampled_from(EMBEDDING_UPDATES),
     "train.embedding_optimizer": st.sampled_from(EMBEDDING_OPTIMIZERS),
     "train.embedding_learning_rate": _floats(0.0) | st.integers(0, 10),
+    "train.pointwise_weight": _floats(0.0) | st.integers(0, 10),
     "data.split": st.sampled_from(SPLIT_NAMES),
     "data.seed": _sized(0),
     "data.data_dir": nasty_text(1, 20).filter(lambda s: s.strip() != "" and "\x00" not in s),

@@ -261,3 +261,21 @@ def test_two_torchrun_ranks_train_the_ranking_run_one_process_does(tmp_path):
         runs.append(json.loads(proc.stdout)["validation"])
     assert runs[1]["ndcg@10"] == pytest.approx(runs[0]["ndcg@10"], abs=1e-6)
     assert runs[1]["loss"] == pytest.approx(runs[0]["loss"], rel=1e-4)
+
+
+def test_a_pointwise_weight_adds_the_lists_mse_to_the_ranking_loss(tmp_path):
+    scores = torch.tensor([[2.0, 0.5, 1.0], [0.0, 1.0, 0.0]])
+    labels = torch.tensor([[3.0, 1.0, -1.0], [2.0, 0.0, 1.0]])
+    ranking = RANKING_LOSSES["pairwise_logistic"](scores, labels)
+    squared = ((2 - 3) ** 2 + (0.5 - 1) ** 2 + (0 - 2) ** 2 + (1 - 0) ** 2 + (0 - 1) ** 2) / 5  # the 5 valid slots
+    combined = task_loss("ranking", "pairwise_logistic", pointwise_weight=0.5)
+    assert combined(scores, labels).item() == pytest.approx(ranking.item() + 0.5 * squared)
+    assert task_loss("ranking", "pairwise_logistic", 0.0) is RANKING_LOSSES["pairwise_logistic"]
+    with pytest.raises(ValueError, match="pointwise_weight.*number ≥ 0"):
+        TrainConfig(pointwise_weight=-1.0)
+    with pytest.raises(ValueError, match='pointwise_weight.*applies to task = "ranking"'):
+        task_loss("regression", pointwise_weight=1.0)
+    binary = FeatureSpec(COLUMNS[2:], label="grade", task="binary")
+    config = load_config(overrides=["train.pointwise_weight=1"])
+    with pytest.raises(ConfigError, match=r"train.pointwise_weight: .*task = .binary."):
+        train_table(config, binary, {"quality": [0.0, 1.0], "grade": [0.0, 1.0]}, tmp_path / "b")

@@ -42,6 +42,7 @@ RULES: Mapping[str, Rule] = {
     "train.loss": (lambda v: v in LOSSES, f"must be one of {', '.join(LOSSES)}"),
     "train.list_size": (at_least(2), "must be ≥ 2"),
     "train.lists_per_group": (at_least(0), "must be ≥ 0"),
+    "train.pointwise_weight": (at_least(0.0), "must be ≥ 0"),
     "train.embedding_updates": (
         lambda v: v in EMBEDDING_UPDATES, f"must be one of {', '.join(EMBEDDING_UPDATES)}"
     ),
@@ -86,6 +87,9 @@ class TrainConfig:
             `k ≥ 1` samples `k` lists of `list_size` rows without replacement from each
             group per epoch (keras-rs' list-wise tutorial: 50). A ranking batch holds
             `max(1, batch_size // list_size)` lists.
+        pointwise_weight: float ≥ 0, for a ranking task: the ranking loss plus this times
+            the mean squared error of the scores against the labels over the lists' rows
+            (`ranking_losses.with_pointwise`). Defaults to 0 (the ranking loss alone).
         embedding_updates: `"auto"` (default), `"dense"` or `"sparse"`: whether the
             embedding tables' gradients are the rows a batch looked up and only those rows
             are updated (`dcnrank.training.embedding_updates`); `"auto"` is sparse when the
@@ -121,6 +125,7 @@ class TrainConfig:
     loss: str = "auto"
     list_size: int = 10
     lists_per_group: int = 0
+    pointwise_weight: float = 0.0
     embedding_updates: str = "auto"
     embedding_optimizer: str = "adamw"
     embedding_learning_rate: float = 0.0
@@ -149,11 +154,10 @@ class TrainConfig:
                 raise ValueError(
                     f"`{name}` must be one of {', '.join(allowed)}. Received: {name}={getattr(self, name)!r}"
                 )
-        rate = self.embedding_learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < float("inf"):
-            raise ValueError(
-                f"`embedding_learning_rate` must be a number ≥ 0. Received: embedding_learning_rate={rate!r}"
-            )
+        for name in ("embedding_learning_rate", "pointwise_weight"):
+            rate = getattr(self, name)
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < float("inf"):
+                raise ValueError(f"`{name}` must be a number ≥ 0. Received: {name}={rate!r}")
         for name, low in (("list_size", 2), ("lists_per_group", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

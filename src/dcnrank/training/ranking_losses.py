@@ -55,6 +55,7 @@ __all__ = [
     "list_mse_loss",
     "pairwise_loss",
     "softmax_loss",
+    "with_pointwise",
 ]
 
 RankingLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -163,6 +164,25 @@ def list_mse_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     scores, labels, valid = as_lists(scores, labels)
     squared = torch.where(valid, (scores - labels) ** 2, torch.zeros_like(scores))
     return squared.sum() / valid.sum().clamp_min(1).to(scores.dtype)
+
+
+def with_pointwise(loss: RankingLoss, weight: float) -> RankingLoss:
+    """`loss` plus `weight` times :func:`list_mse_loss` (the scores against the labels over
+    the valid slots): a ranking loss that also keeps the scores on the labels' scale.
+
+    Example:
+        >>> scores, labels = torch.tensor([[1.0, 5.0]]), torch.tensor([[3.0, -1.0]])
+        >>> float(with_pointwise(RANKING_LOSSES["softmax"], 0.5)(scores, labels))
+        2.0
+    """
+    if weight == 0:
+        return loss
+
+    def combined(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return loss(scores, labels) + weight * list_mse_loss(scores, labels)
+
+    combined.__name__ = f"{loss.__name__}_with_pointwise"
+    return combined
 
 
 def _list_mean(per_list: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from dcnrank.metrics.ranking import ranking_metrics
 from dcnrank.metrics.regression import mae, rmse
 from dcnrank.training.list_batches import list_loss
 from dcnrank.training.losses import bce_with_logits
-from dcnrank.training.ranking_losses import RANKING_LOSSES
+from dcnrank.training.ranking_losses import RANKING_LOSSES, with_pointwise
 from dcnrank.training.trainer import LossFn, Trainer, mse_loss
 
 __all__ = [
@@ -53,9 +53,10 @@ def _check_task(task: str) -> None:
         raise ValueError(f"`task` must be one of {', '.join(TASKS)}. Received: task={task!r}")
 
 
-def task_loss(task: str, loss: str = "auto") -> LossFn:
+def task_loss(task: str, loss: str = "auto", pointwise_weight: float = 0.0) -> LossFn:
     """The training loss of `task`: MSE for ``regression``, BCE with logits for ``binary``,
-    the ranking loss `loss` for ``ranking`` ("auto": :data:`DEFAULT_RANKING_LOSS`).
+    the ranking loss `loss` for ``ranking`` ("auto": :data:`DEFAULT_RANKING_LOSS`), plus
+    `pointwise_weight` times the lists' MSE (`ranking_losses.with_pointwise`).
 
     Raises:
         ValueError: on an unknown task or loss, or a ranking loss for a task other than ranking.
@@ -69,7 +70,11 @@ def task_loss(task: str, loss: str = "auto") -> LossFn:
         name = DEFAULT_RANKING_LOSS if loss == "auto" else loss
         if name not in RANKING_LOSSES:
             raise ValueError(f"`loss` must be auto or one of {', '.join(RANKING_LOSSES)}. Received: loss={loss!r}")
-        return RANKING_LOSSES[name]
+        return with_pointwise(RANKING_LOSSES[name], pointwise_weight)
+    if pointwise_weight:
+        raise ValueError(
+            f'`pointwise_weight` adds to a ranking loss: it applies to task = "ranking". Received: task={task!r}'
+        )
     if loss != "auto":
         raise ValueError(
             f'`loss` {loss!r} orders the rows of a group: it applies to task = "ranking" (a spec with a group). '
@@ -204,7 +209,8 @@ class TaskTrainer(Trainer):
         groups: np.ndarray | None = None,
     ) -> None:
         config = config or TrainConfig()
-        super().__init__(config, loss_fn=task_loss(task, config.loss), progress=progress, desc=desc)
+        loss_fn = task_loss(task, config.loss, config.pointwise_weight)
+        super().__init__(config, loss_fn=loss_fn, progress=progress, desc=desc)
         self.task, self.groups = task, groups
 
     def evaluate(self, model: nn.Module, x: Any, y: torch.Tensor) -> dict[str, float]:

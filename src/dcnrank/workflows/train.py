@@ -142,6 +142,13 @@ def check_task_config(config: TrainRunConfig, spec: FeatureSpec) -> None:
                 f"group in the spec), not to task = {spec.task!r}, whose loss is its own (train.loss = \"auto\")"
             ]
         )
+    if spec.task != "ranking" and config.train.pointwise_weight:
+        raise ConfigError(
+            [
+                f"train.pointwise_weight: adds a pointwise term to a ranking loss; it applies to task = \"ranking\", "
+                f"not to task = {spec.task!r} (set it to 0)"
+            ]
+        )
     if spec.task == "ranking" and config.data.stream:
         raise ConfigError(
             [
